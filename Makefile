@@ -1,0 +1,81 @@
+# agentmem build. Plain make: every .c under src/ is compiled; files ending in
+# _avx2.c / _avx512.c get the ISA flags for their kernels and are only called
+# after a CPUID check (src/compute/dispatch.c). Each tests/unit/**/test_*.c is
+# its own small binary linked against the library.
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   ?=
+CFLAGS   += -std=gnu17 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -pthread -Isrc -MMD -MP $(SAN)
+LDLIBS   += -lm -pthread -ljansson -lpcre2-8 -lutf8proc -lxxhash $(SAN)
+
+AVX2_FLAGS   := -mavx2 -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
+
+SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_OBJS_COMMON := $(BUILD)/tests/test_util.o
+
+.PHONY: all deps run test test-only asan clean bench tests
+all: $(BUILD)/agentmem tests
+
+tests: $(TEST_BINS)
+
+$(BUILD)/libagentmem.a: $(OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/agentmem: $(BUILD)/src/main.o $(BUILD)/libagentmem.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test_util.o: tests/test_util.c tests/test_util.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_OBJS_COMMON) $(BUILD)/libagentmem.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(TEST_OBJS_COMMON) $(BUILD)/libagentmem.a $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+# The default model is generated, never downloaded (see README).
+models/default.gguf: $(BUILD)/agentmem
+	@mkdir -p models
+	$(BUILD)/agentmem mkmodel --shape tiny --type q8_0 --seed 1 $@
+
+run: deps all models/default.gguf
+	$(BUILD)/agentmem run --model models/default.gguf --ids "1 2 3 4 5 6 7 8" -n 32
+
+test: deps all
+	BUILD=$(BUILD) tests/run.sh
+
+test-only: all
+	BUILD=$(BUILD) tests/run.sh
+
+# Same suite under AddressSanitizer + UBSan.
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-asan build-*
+
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,108 @@
+/* base.c — errors, checked allocation, logging, clock. */
+#define _GNU_SOURCE
+#include "base/base.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int am_err_set(am_err *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int am_err_prefix(am_err *err, const char *fmt, ...) {
+    if (err) {
+        char prefix[256], old[sizeof err->msg];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        va_end(ap);
+        memcpy(old, err->msg, sizeof old);
+        snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    }
+    return -1;
+}
+
+static void oom(size_t n) {
+    fprintf(stderr, "agentmem: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *am_xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+
+void *am_xcalloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) oom(count * size);
+    return p;
+}
+
+void *am_xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n);
+    return q;
+}
+
+char *am_xstrdup(const char *s) { return am_xstrndup(s, strlen(s)); }
+
+char *am_xstrndup(const char *s, size_t n) {
+    char *p = am_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+void *am_xmalloc_aligned(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? (n + 63) & ~(size_t)63 : 64) != 0) oom(n);
+    return p;
+}
+
+void am_aligned_free(void *p) { free(p); }
+
+static int log_level(void) {
+    static int lvl = -1;
+    if (lvl < 0) {
+        const char *s = getenv("AGENTMEM_LOG");
+        lvl = AM_LOG_INFO;
+        if (s) {
+            if (!strcmp(s, "error")) lvl = AM_LOG_ERROR;
+            else if (!strcmp(s, "warn")) lvl = AM_LOG_WARN;
+            else if (!strcmp(s, "debug")) lvl = AM_LOG_DEBUG;
+        }
+    }
+    return lvl;
+}
+
+void am_log(am_log_level lvl, const char *fmt, ...) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if ((int)lvl > log_level()) return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "agentmem %s: %s\n", names[lvl], line);
+}
+
+double am_time_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int am_n_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

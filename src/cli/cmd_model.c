@@ -1,0 +1,10 @@
+/* cmd_model.c — `agentmem model` (being written). */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int am_cmd_model(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "agentmem %s: not available in this build yet\n", argv[0]);
+    return 1;
+}

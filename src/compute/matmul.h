@@ -1,0 +1,26 @@
+/*
+ * matmul.h — the engine's linear algebra entry points.
+ *
+ * Weights are am_tensor views [n_out rows][n_in] of any am_type; activations
+ * are float32. Kernels are chosen once at run time by CPUID (scalar
+ * reference, AVX2, AVX-512 VNNI/BF16); AGENTMEM_ISA=scalar|avx2|avx512 forces
+ * a level for testing.
+ */
+#ifndef AM_MATMUL_H
+#define AM_MATMUL_H
+
+#include "compute/pool.h"
+#include "compute/types.h"
+
+/* y[t][0..n_out) = W · x[t] for t in [0, n_tok).
+ * x: [n_tok][n_in] float32, y: [n_tok][n_out] float32, n_in = W->ne[0],
+ * n_out = W->ne[1]. Runs on the pool; x and y must not alias. */
+void am_matmul(am_pool *pool, const am_tensor *w, const float *x, int n_tok, float *y);
+
+/* Copies row `row` of W, dequantized, into dst[W->ne[0]] (embedding lookup). */
+void am_tensor_get_row(const am_tensor *w, int64_t row, float *dst);
+
+/* The ISA level in use: "scalar", "avx2" or "avx512". */
+const char *am_compute_isa(void);
+
+#endif
