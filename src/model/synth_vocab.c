@@ -14,7 +14,7 @@
 #include "base/file.h"
 #include "model/synth_rng.h"
 
-#define MAX_PIECE_BYTES 16
+#define MAX_PIECE_BYTES 12
 #define MAX_TOKENIZER_JSON ((size_t)512 << 20)
 #define MAX_VOCAB ((int64_t)1 << 24)
 
@@ -173,7 +173,7 @@ typedef struct wordgen {
 
 static int64_t pick(am_rng *r, const int64_t *list, int64_t n) {
     double u = am_rng_uniform(r);
-    return list[(int64_t)(u * u * (double)n)];
+    return list[(int64_t)(u * u * u * (double)n)];
 }
 
 static void wg_push(wordgen *g, int64_t **list, int64_t *n, int64_t id) {
