@@ -309,7 +309,7 @@ static int write_tensor(am_gguf_writer *w, const tplan *t, const am_synth_shape 
 }
 
 int am_synth_write(const am_synth_params *p, const char *path, am_err *err) {
-    const am_synth_shape *s = am_synth_find_shape(p->shape);
+    const am_synth_shape *s = p->custom_shape ? p->custom_shape : am_synth_find_shape(p->shape);
     if (!s) return am_err_set(err, "unknown shape '%s'", p->shape ? p->shape : "(null)");
     double t0 = am_time_now();
     am_synth_vocab *v = p->vocab_path

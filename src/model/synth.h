@@ -62,6 +62,7 @@ typedef struct am_synth_params {
     const char *vocab_path; /* a tokenizer.json to copy, or NULL for a generated vocabulary */
     int n_threads;          /* <= 0: one per core */
     bool progress;          /* progress lines on stderr */
+    const am_synth_shape *custom_shape; /* if set, used instead of shape (tests: scaled-down families) */
 } am_synth_params;
 
 am_synth_params am_synth_default_params(void);
