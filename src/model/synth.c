@@ -236,8 +236,30 @@ static void rope_freqs(const am_synth_shape *s, float *out) {
     }
 }
 
+/* Quantized tensors are assembled from a pool of quantized blocks: the
+ * reference K-quantizers cost ~100 ns a weight, which would make a 1B model
+ * take minutes. Each pool holds n_params/16 random weights (64K..4M)
+ * quantized once by
+ * am_quantize_row; every row of a tensor is a random sequence of pool blocks
+ * (a fresh choice per block), so rows are distinct and their statistics are
+ * those of quantized N(0, 0.02²) data, while the cost per weight is a
+ * memcpy. F16/BF16 pools hold runs of 32 weights (the conversion alone
+ * would cost more than the rest); F32 tensors (biases) are generated weight
+ * by weight. */
+#define POOL_MAX ((int64_t)1 << 22)
+#define POOL_MIN ((int64_t)1 << 16)
+#define POOL_ROW 4096
+
+typedef struct block_pool {
+    const uint8_t *blocks;
+    int64_t n_blocks;
+    size_t block_bytes;
+} block_pool;
+
 typedef struct fill_job {
-    const tplan *t;
+    am_type type;
+    int64_t ne0;             /* row length */
+    const block_pool *pool;  /* NULL: generate and quantize each weight */
     uint64_t tseed;
     int64_t row0, nrows;
     size_t row_bytes;
@@ -247,12 +269,19 @@ typedef struct fill_job {
 } fill_job;
 
 static void fill_rows(const fill_job *j, int ith) {
-    float *row = am_xmalloc_aligned((size_t)j->t->ne[0] * sizeof(float));
+    float *row = j->pool ? NULL : am_xmalloc_aligned((size_t)j->ne0 * sizeof(float));
     for (int64_t r = ith; r < j->nrows; r += j->nth) {
         am_rng rng;
         am_rng_seed(&rng, j->tseed + (uint64_t)(j->row0 + r));
-        for (int64_t i = 0; i < j->t->ne[0]; i++) row[i] = WEIGHT_STD * am_rng_normalish(&rng);
-        am_quantize_row(j->t->type, row, j->out + (size_t)r * j->row_bytes, j->t->ne[0]);
+        uint8_t *dst = j->out + (size_t)r * j->row_bytes;
+        if (j->pool) {
+            const block_pool *p = j->pool;
+            for (size_t off = 0; off < j->row_bytes; off += p->block_bytes)
+                memcpy(dst + off, p->blocks + am_rng_below(&rng, (uint64_t)p->n_blocks) * p->block_bytes, p->block_bytes);
+        } else {
+            for (int64_t i = 0; i < j->ne0; i++) row[i] = WEIGHT_STD * am_rng_normalish(&rng);
+            am_quantize_row(j->type, row, dst, j->ne0);
+        }
     }
     am_aligned_free(row);
 }
@@ -263,30 +292,48 @@ static void *fill_thread(void *arg) {
     return NULL;
 }
 
-/* Fills rows [row0, row0+nrows) of a matrix on n threads. */
+/* Fills rows [row0, row0+nrows) on n threads; the result does not depend
+ * on n (each row has its own generator). */
 static void fill_parallel(fill_job *j, int n_threads) {
-    int nth = (int)AM_MIN((int64_t)n_threads, j->nrows);
+    int nth = (int)AM_MIN((int64_t)AM_MIN(n_threads, 64), j->nrows);
     if (nth < 1) nth = 1;
     j->nth = nth;
     pthread_t tid[64];
     fill_job jobs[64];
     int started = 0;
-    for (int i = 1; i < nth && i < 64; i++) {
+    for (int i = 1; i < nth; i++) {
         jobs[i] = *j;
         jobs[i].ith = i;
         if (pthread_create(&tid[i], NULL, fill_thread, &jobs[i]) != 0) break;
         started = i;
     }
-    if (started + 1 < nth) {
-        /* fewer threads than asked: the caller's thread takes the rest */
-        for (int i = started + 1; i < nth; i++) fill_rows(j, i);
-    }
+    for (int i = started + 1; i < nth; i++) fill_rows(j, i); /* threads that did not start */
     fill_rows(j, 0);
     for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
 }
 
+/* Weights per pool unit: a quantization block, or 32 for F16/BF16. */
+static int pool_unit(am_type t) { return t == AM_TYPE_F16 || t == AM_TYPE_BF16 ? 32 : am_type_block_elems(t); }
+
+/* The pool for quantized type t, made on first use (pools[t] owns it). */
+static const block_pool *get_pool(block_pool *pools, am_type t, uint64_t n_params, uint64_t seed,
+                                  int n_threads) {
+    block_pool *p = &pools[t];
+    if (p->blocks) return p;
+    int64_t elems = AM_MAX(POOL_MIN, AM_MIN(POOL_MAX, (int64_t)(n_params / 16))) / POOL_ROW * POOL_ROW;
+    size_t row_bytes = am_type_row_bytes(t, POOL_ROW);
+    uint8_t *buf = am_xmalloc_aligned(row_bytes * (size_t)(elems / POOL_ROW));
+    fill_job j = {.type = t, .ne0 = POOL_ROW, .tseed = seed ^ (0x5bd1e995ull * (uint64_t)(t + 1)), .row0 = 0,
+                  .nrows = elems / POOL_ROW, .row_bytes = row_bytes, .out = buf};
+    fill_parallel(&j, n_threads);
+    p->blocks = buf;
+    p->block_bytes = am_type_row_bytes(t, pool_unit(t));
+    p->n_blocks = elems / pool_unit(t);
+    return p;
+}
+
 static int write_tensor(am_gguf_writer *w, const tplan *t, const am_synth_shape *s, uint64_t seed, int n_threads,
-                        uint8_t *buf, am_err *err) {
+                        block_pool *pools, uint64_t n_params, uint8_t *buf, am_err *err) {
     size_t row_bytes = am_type_row_bytes(t->type, t->ne[0]);
     if (t->kind == K_NORM || t->kind == K_ROPE_FREQS) {
         float *v = am_xmalloc((size_t)t->ne[0] * sizeof(float));
@@ -297,11 +344,13 @@ static int write_tensor(am_gguf_writer *w, const tplan *t, const am_synth_shape 
         free(v);
         return rc;
     }
+    bool pooled = t->type != AM_TYPE_F32 && t->ne[0] % pool_unit(t->type) == 0;
+    const block_pool *pool = pooled ? get_pool(pools, t->type, n_params, seed, n_threads) : NULL;
     uint64_t tseed = XXH3_64bits_withSeed(t->name, strlen(t->name), seed);
     int64_t rows_per_chunk = (int64_t)AM_MAX((size_t)1, CHUNK_BYTES / row_bytes);
     for (int64_t r0 = 0; r0 < t->ne[1]; r0 += rows_per_chunk) {
-        fill_job j = {.t = t, .tseed = tseed, .row0 = r0, .nrows = AM_MIN(rows_per_chunk, t->ne[1] - r0),
-                      .row_bytes = row_bytes, .out = buf};
+        fill_job j = {.type = t->type, .ne0 = t->ne[0], .pool = pool, .tseed = tseed, .row0 = r0,
+                      .nrows = AM_MIN(rows_per_chunk, t->ne[1] - r0), .row_bytes = row_bytes, .out = buf};
         fill_parallel(&j, n_threads);
         if (am_gguf_writer_write(w, buf, (size_t)j.nrows * row_bytes, err)) return -1;
     }
@@ -326,6 +375,7 @@ int am_synth_write(const am_synth_params *p, const char *path, am_err *err) {
     write_metadata(w, s, p, v, pl.n_params);
     am_synth_vocab_free(v);
     uint8_t *buf = NULL;
+    block_pool pools[AM_TYPE_BF16 + 1] = {{0}};
     int rc = -1;
     for (int i = 0; i < pl.n; i++)
         if (am_gguf_writer_add_tensor(w, pl.t[i].name, pl.t[i].type, pl.t[i].n_dims, pl.t[i].ne, err)) goto out;
@@ -340,7 +390,7 @@ int am_synth_write(const am_synth_params *p, const char *path, am_err *err) {
     buf = am_xmalloc_aligned(AM_MAX(CHUNK_BYTES, max_row));
     double last = t0;
     for (int i = 0; i < pl.n; i++) {
-        if (write_tensor(w, &pl.t[i], s, p->seed, n_threads, buf, err)) {
+        if (write_tensor(w, &pl.t[i], s, p->seed, n_threads, pools, pl.n_params, buf, err)) {
             am_err_prefix(err, "%s", pl.t[i].name);
             goto out;
         }
@@ -353,6 +403,7 @@ int am_synth_write(const am_synth_params *p, const char *path, am_err *err) {
     if (p->progress) am_log_info("mkmodel: wrote %s in %.1f s", path, am_time_now() - t0);
     rc = 0;
 out:
+    for (size_t i = 0; i < AM_ARRAY_LEN(pools); i++) am_aligned_free((void *)pools[i].blocks);
     am_aligned_free(buf);
     am_gguf_writer_free(w);
     free(pl.t);

@@ -9,6 +9,11 @@
  * name, row). Matrices are ~N(0, 0.02²) (biases too), norm weights 1.0 (for
  * gemma3 that is the +1-offset value the files store), and llama3 rope
  * scaling arrives as rope_freqs.weight, as the converter writes it.
+ * Quantized matrices are assembled from a per-file pool of up to 4M weights
+ * quantized by am_quantize_row (each row a random sequence of pool blocks):
+ * the reference K-quantizers are too slow to quantize a billion weights in
+ * seconds, and block-level reuse changes nothing a benchmark or a shape test
+ * can see.
  */
 #ifndef AM_SYNTH_H
 #define AM_SYNTH_H
