@@ -273,8 +273,9 @@ static int read_tensor_info(cursor *c, am_gguf *g, int64_t idx, char **name_out,
     t->type = (am_type)type;
     size_t row = am_type_row_bytes(t->type, t->ne[0]);
     if (row == 0)
-        return am_err_set(c->err, "tensor %s: row of %lld elements is not a whole number of %s blocks (%d)",
-                          nm, (long long)t->ne[0], am_type_name(t->type), am_type_block_elems(t->type));
+        return am_err_set(c->err, "tensor %s: row of %lld elements is not a whole number of %s blocks (%d) "
+                          "or too large", nm, (long long)t->ne[0], am_type_name(t->type),
+                          am_type_block_elems(t->type));
     uint64_t nbytes;
     if (!am_mul_ok(row, nel / (uint64_t)t->ne[0], &nbytes) || nbytes > SIZE_MAX)
         return am_err_set(c->err, "tensor %s: byte size overflows", nm);
