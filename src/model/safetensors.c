@@ -161,7 +161,7 @@ static int t_cmp(const void *a, const void *b) {
 }
 
 static int finish(am_st *st, am_err *err) {
-    qsort(st->t, (size_t)st->n, sizeof *st->t, t_cmp);
+    if (st->n > 1) qsort(st->t, (size_t)st->n, sizeof *st->t, t_cmp); /* st->t is NULL for "{}" */
     for (int64_t i = 1; i < st->n; i++)
         if (!strcmp(st->t[i - 1].name, st->t[i].name))
             return am_err_set(err, "tensor %s appears twice", st->t[i].name);
@@ -295,6 +295,7 @@ const am_st_tensor *am_st_tensor_at(const am_st *st, int64_t i) {
 
 const am_st_tensor *am_st_find(const am_st *st, const char *name) {
     am_st_tensor key = {.name = name};
+    if (st->n == 0) return NULL;
     return bsearch(&key, st->t, (size_t)st->n, sizeof *st->t, t_cmp);
 }
 
