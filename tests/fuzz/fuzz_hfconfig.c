@@ -30,7 +30,8 @@ AM_FUZZ_TARGET(hfconfig) {
         FUZZ_CHECK((hp->rope_freq_factors != NULL) == (c.freq_factors != NULL));
         if (c.freq_factors) {
             FUZZ_CHECK(hp->rope_freq_factors == c.freq_factors);
-            for (int i = 0; i < hp->head_dim / 2; i++) FUZZ_CHECK(c.freq_factors[i] == c.freq_factors[i]);
+            for (int i = 0; i < hp->head_dim / 2; i++)
+                FUZZ_CHECK(isfinite(c.freq_factors[i]) && c.freq_factors[i] > 0); /* divisors */
         }
         FUZZ_CHECK(memchr(c.architecture, 0, sizeof c.architecture) != NULL);
         am_hf_config_free(&c);
