@@ -791,7 +791,7 @@ static void exec_stmt(jctx *c, jscope *s, jnode *n, int *flow) {
     case S_BODY: exec_body(c, s, n, flow); break;
     case S_IF:
         if (jv_truthy(jeval(c, s, n->a))) exec_body(c, s, n->b, flow);
-        else if (n->c) exec_body(c, s, n->c, flow);
+        else if (n->c) exec_stmt(c, s, n->c, flow);
         break;
     case S_FOR: exec_for(c, s, n); break;
     case S_SET: unpack(c, s, n->names, n->nnames, jeval(c, s, n->a)); break;

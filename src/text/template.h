@@ -96,4 +96,10 @@ char *am_template_config_token(const json_t *config, const char *key);
 char *am_template_text_from_hf_dir(const char *dir, const char *name, bool has_tools, char **bos, char **eos,
                                    am_err *err);
 
+/* From a GGUF file: tokenizer.chat_template (or .<name>, or .tool_use when
+ * has_tools and present); bos/eos from tokenizer.ggml.tokens at the
+ * bos/eos token ids (NULL when absent). */
+char *am_template_text_from_gguf(const char *path, const char *name, bool has_tools, char **bos, char **eos,
+                                 am_err *err);
+
 #endif
