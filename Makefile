@@ -18,9 +18,11 @@ OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_OBJS_COMMON := $(BUILD)/tests/test_util.o
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps run test test-only asan clean bench tests
-all: $(BUILD)/agentmem tests
+all: $(BUILD)/agentmem tests $(BENCH_BINS)
 
 tests: $(TEST_BINS)
 
@@ -50,6 +52,11 @@ $(BUILD)/tests/test_util.o: tests/test_util.c tests/test_util.h
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_OBJS_COMMON) $(BUILD)/libagentmem.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(TEST_OBJS_COMMON) $(BUILD)/libagentmem.a $(LDLIBS)
+
+# Standalone benchmarks (bench/*.c), e.g. build/bench/bench_matmul.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libagentmem.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libagentmem.a $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh

@@ -23,4 +23,8 @@ void am_tensor_get_row(const am_tensor *w, int64_t row, float *dst);
 /* The ISA level in use: "scalar", "avx2" or "avx512". */
 const char *am_compute_isa(void);
 
+/* Forces a level (tests, benchmarks). Returns -1 (and changes nothing) for an
+ * unknown name or a level this CPU lacks. Must not race with running matmuls. */
+int am_compute_set_isa(const char *name);
+
 #endif

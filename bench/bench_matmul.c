@@ -1,0 +1,156 @@
+/*
+ * bench_matmul.c — am_matmul throughput on Llama-3.2-1B shapes, independent of the engine.
+ *
+ * For each weight type: matvec (decode) on 2048x2048, 8192x2048 and 2048x8192 (out x in),
+ * and a 512-token matmul (prefill) on 2048x2048 and 8192x2048; prints ms per call, weight
+ * GB/s and GFLOP/s. Matvec cycles through enough copies of the matrix (>= 512 MiB) that
+ * weights come from DRAM, as in a real decode step. Then it sums the per-shape times into
+ * a matmul-only estimate of llama-1b tg and pp512 (16 layers: q,o 2048x2048; k,v 512x2048;
+ * gate,up 8192x2048; down 2048x8192; output head 128256x2048 once per step) — an upper
+ * bound for the engine, which also does attention and norms.
+ *
+ *   build/bench/bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,f16,...]
+ *                            [--quick]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "compute/matmul.h"
+#include "compute/quant.h"
+
+typedef struct {
+    int64_t n_out, n_in;
+} shape;
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static float frand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) & 0xFFFFFF) / 16777216.0f * 2 - 1;
+}
+
+/* n_copies distinct copies of one random matrix, so a sweep touches fresh memory. */
+static uint8_t *make_weights(am_type t, shape s, int n_copies, size_t *bytes) {
+    size_t rb = am_type_row_bytes(t, s.n_in), one = rb * (size_t)s.n_out;
+    uint8_t *w = am_xmalloc_aligned(one * (size_t)n_copies);
+    float *row = am_xmalloc(sizeof(float) * (size_t)s.n_in);
+    for (int64_t r = 0; r < s.n_out; r++) {
+        if (r < 64) /* quantizing is slow for K-quants: 64 distinct rows, repeated */
+            for (int64_t i = 0; i < s.n_in; i++) row[i] = frand() * 0.05f;
+        if (r < 64) am_quantize_row(t, row, w + rb * r, s.n_in);
+        else memcpy(w + rb * r, w + rb * (r % 64), rb);
+    }
+    for (int c = 1; c < n_copies; c++) memcpy(w + one * c, w, one);
+    free(row);
+    *bytes = one;
+    return w;
+}
+
+/* Seconds per call (best of a few repetitions of a timed loop). */
+static double time_matmul(am_pool *pool, am_type t, shape s, int n_tok, double min_time) {
+    size_t one;
+    int copies = 1;
+    if (n_tok == 1) {
+        size_t rb = am_type_row_bytes(t, s.n_in) * (size_t)s.n_out;
+        copies = (int)((512ull << 20) / rb) + 1;
+    }
+    uint8_t *w = make_weights(t, s, copies, &one);
+    float *x = am_xmalloc(sizeof(float) * (size_t)(s.n_in * n_tok));
+    float *y = am_xmalloc(sizeof(float) * (size_t)(s.n_out * n_tok));
+    for (int64_t i = 0; i < s.n_in * n_tok; i++) x[i] = frand();
+    am_tensor tw = {.name = "w", .type = t, .n_dims = 2, .ne = {s.n_in, s.n_out, 1, 1}, .nbytes = one};
+    /* warm up: page in every copy */
+    for (int c = 0; c < copies; c++) {
+        tw.data = w + one * c;
+        am_matmul(pool, &tw, x, n_tok, y);
+    }
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        int iters = 0;
+        double t0 = am_time_now(), el;
+        do {
+            tw.data = w + one * (iters % copies);
+            am_matmul(pool, &tw, x, n_tok, y);
+            iters++;
+            el = am_time_now() - t0;
+        } while (el < min_time || iters < 2);
+        if (el / iters < best) best = el / iters;
+    }
+    am_aligned_free(w);
+    free(x);
+    free(y);
+    return best;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick]\n");
+}
+
+int main(int argc, char **argv) {
+    int threads = 2;
+    double min_time = 0.3;
+    char types_arg[256] = "q4_0,q8_0,f16,q4_k";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            if (am_compute_set_isa(argv[++i]) != 0) {
+                fprintf(stderr, "isa %s not available\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--types") && i + 1 < argc) snprintf(types_arg, sizeof types_arg, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--quick")) min_time = 0.1;
+        else if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    am_pool *pool = am_pool_create(threads);
+    printf("isa %s, %d threads\n", am_compute_isa(), am_pool_n_threads(pool));
+    printf("%-5s %-16s %5s %10s %8s %9s\n", "type", "shape (out x in)", "tok", "ms/call", "GB/s", "GFLOP/s");
+    static const struct {
+        const char *name;
+        am_type t;
+    } all[] = {{"f32", AM_TYPE_F32}, {"f16", AM_TYPE_F16}, {"bf16", AM_TYPE_BF16}, {"q8_0", AM_TYPE_Q8_0},
+               {"q4_0", AM_TYPE_Q4_0}, {"q4_k", AM_TYPE_Q4_K}, {"q5_k", AM_TYPE_Q5_K}, {"q6_k", AM_TYPE_Q6_K}};
+    const shape sq = {2048, 2048}, up = {8192, 2048}, down = {2048, 8192}, kv = {512, 2048}, head = {128256, 2048};
+    char *save = NULL;
+    for (char *tok = strtok_r(types_arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        am_type t = AM_TYPE_F32;
+        int found = 0;
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+            if (!strcmp(all[k].name, tok)) t = all[k].t, found = 1;
+        if (!found) {
+            fprintf(stderr, "unknown type %s\n", tok);
+            return 2;
+        }
+        struct {
+            shape s;
+            int n_tok;
+            double sec;
+        } runs[] = {{sq, 1, 0}, {up, 1, 0}, {down, 1, 0}, {kv, 1, 0}, {head, 1, 0},
+                    {sq, 512, 0}, {up, 512, 0}, {down, 512, 0}, {kv, 512, 0}};
+        int n_runs = sizeof runs / sizeof runs[0];
+        for (int r = 0; r < n_runs; r++) {
+            runs[r].sec = time_matmul(pool, t, runs[r].s, runs[r].n_tok, min_time);
+            double bytes = (double)am_type_row_bytes(t, runs[r].s.n_in) * runs[r].s.n_out;
+            double flop = 2.0 * runs[r].s.n_in * runs[r].s.n_out * runs[r].n_tok;
+            char sh[32];
+            snprintf(sh, sizeof sh, "%lldx%lld", (long long)runs[r].s.n_out, (long long)runs[r].s.n_in);
+            printf("%-5s %-16s %5d %10.3f %8.1f %9.1f\n", tok, sh, runs[r].n_tok, runs[r].sec * 1e3,
+                   bytes / runs[r].sec / 1e9, flop / runs[r].sec / 1e9);
+            fflush(stdout);
+        }
+        /* per layer: q,o = sq; k,v = kv; gate,up = up; down */
+        double tg = 16 * (2 * runs[0].sec + 2 * runs[3].sec + 2 * runs[1].sec + runs[2].sec) + runs[4].sec;
+        double pp = 16 * (2 * runs[5].sec + 2 * runs[8].sec + 2 * runs[6].sec + runs[7].sec) + runs[4].sec;
+        printf("%-5s llama-1b matmuls only: tg %.1f tok/s, pp512 %.1f tok/s\n\n", tok, 1 / tg, 512 / pp);
+    }
+    am_pool_free(pool);
+    return 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * blocks.h — in-memory block layouts (internal to src/compute).
+ *
+ * Weight blocks are byte-for-byte GGUF/ggml layouts (little-endian, packed,
+ * no padding: sizes are checked below against types.c). Activation blocks
+ * (am_q8a, am_q8k) are agentmem's own: they exist only inside one am_matmul
+ * call and never reach a file.
+ */
+#ifndef AM_BLOCKS_H
+#define AM_BLOCKS_H
+
+#include <stdint.h>
+
+#define AM_QK 32   /* elements per Q4_0 / Q8_0 block */
+#define AM_QKK 256 /* elements per K-quant super-block */
+
+/* value[j] = d * (nibble - 8); qs[j] low nibble = element j, high nibble = element j+16. */
+typedef struct {
+    uint16_t d; /* f16 */
+    uint8_t qs[AM_QK / 2];
+} am_block_q4_0;
+
+/* value[j] = d * qs[j] */
+typedef struct {
+    uint16_t d; /* f16 */
+    int8_t qs[AM_QK];
+} am_block_q8_0;
+
+/* 8 sub-blocks of 32: value = d*sc[j]*q - dmin*m[j], q in 0..15, sc/m 6-bit packed in
+ * scales[12] (see am_q4k_scale_min). qs holds 4 chunks of 32 bytes: chunk c has sub-block 2c
+ * in the low nibbles and sub-block 2c+1 in the high nibbles. */
+typedef struct {
+    uint16_t d;    /* f16, super-block scale of the scales */
+    uint16_t dmin; /* f16, super-block scale of the mins */
+    uint8_t scales[12];
+    uint8_t qs[AM_QKK / 2];
+} am_block_q4_k;
+
+/* As Q4_K with a fifth bit: element l of chunk c gets bit 2c (low half) or 2c+1 (high half)
+ * of qh[l], worth 16. */
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];
+    uint8_t qh[AM_QKK / 8];
+    uint8_t qs[AM_QKK / 2];
+} am_block_q5_k;
+
+/* 16 sub-blocks of 16: value = d * scales[j] * (q - 32), q in 0..63. Two halves of 128
+ * elements; in half h, for l in 0..31: ql[64h+l] low/high nibbles give elements l and l+64,
+ * ql[64h+l+32] low/high give l+32 and l+96; qh[32h+l] bits 0-1, 2-3, 4-5, 6-7 are the high
+ * two bits of elements l, l+32, l+64, l+96. */
+typedef struct {
+    uint8_t ql[AM_QKK / 2];
+    uint8_t qh[AM_QKK / 4];
+    int8_t scales[AM_QKK / 16];
+    uint16_t d; /* f16 */
+} am_block_q6_k;
+
+_Static_assert(sizeof(am_block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(am_block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(am_block_q4_k) == 144, "q4_k layout");
+_Static_assert(sizeof(am_block_q5_k) == 176, "q5_k layout");
+_Static_assert(sizeof(am_block_q6_k) == 210, "q6_k layout");
+
+/* Activations quantized for Q4_0 / Q8_0 weights: x[j] ~ d * qs[j], qs in -127..127,
+ * s = sum of qs (lets kernels fold the weights' +8 / +128 offsets into one add). */
+typedef struct {
+    int8_t qs[AM_QK];
+    float d;
+    int32_t s;
+} am_q8a;
+
+/* Activations quantized for K-quant weights: one scale per 256, qs in -127..127,
+ * bsums[j] = sum of qs[16j..16j+16). Padded to 320 bytes so qs stays 64-byte aligned. */
+typedef struct {
+    int8_t qs[AM_QKK];
+    int16_t bsums[AM_QKK / 16];
+    float d;
+    uint8_t pad_[28];
+} am_q8k;
+
+_Static_assert(sizeof(am_q8a) == 40, "q8a layout");
+_Static_assert(sizeof(am_q8k) == 320, "q8k layout");
+
+/* Q4_K / Q5_K sub-block j (0..7) scale and min from the 12 packed bytes: sub-blocks 0-3 keep
+ * their 6 bits in the low bits of bytes j (scale) and j+4 (min); sub-blocks 4-7 keep their low
+ * 4 bits in byte j+4 (scale low nibble, min high nibble) and their top 2 bits in the top 2 bits
+ * of bytes j-4 (scale) and j (min). */
+static inline void am_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* Activation quantizers (scalar reference; SIMD versions must give identical bytes).
+ * n is a multiple of 32 / 256. Rounding is to nearest, ties to even. */
+void am_quantize_q8a(const float *x, am_q8a *dst, int64_t n);
+void am_quantize_q8k(const float *x, am_q8k *dst, int64_t n);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * dispatch.c — picks the kernel table once: the best level this CPU (and its
+ * OS, via XCR0 as checked by libgcc) supports, lowered by AGENTMEM_ISA.
+ * Code in *_avx2.c / *_avx512.c is reachable only through this table.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "compute/kernels.h"
+#include "compute/matmul.h"
+
+enum { LVL_SCALAR, LVL_AVX2, LVL_AVX512 };
+static const char *LEVEL_NAMES[] = {"scalar", "avx2", "avx512"};
+
+static am_kernels g_tables[3];
+static int g_best = -1; /* highest level the CPU supports */
+static int g_level = -1;
+
+static int cpu_best_level(void) {
+    __builtin_cpu_init();
+    int lvl = LVL_SCALAR;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        lvl = LVL_AVX2;
+    if (lvl == LVL_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16"))
+        lvl = LVL_AVX512;
+    return lvl;
+}
+
+static int level_by_name(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, LEVEL_NAMES[i]) == 0) return i;
+    return -1;
+}
+
+static void init_tables(void) {
+    if (g_best >= 0) return;
+    g_best = cpu_best_level();
+    am_kernels_init_scalar(&g_tables[LVL_SCALAR]);
+    g_tables[LVL_AVX2] = g_tables[LVL_SCALAR];
+    if (g_best >= LVL_AVX2) am_kernels_init_avx2(&g_tables[LVL_AVX2]);
+    g_tables[LVL_AVX512] = g_tables[LVL_AVX2];
+    if (g_best >= LVL_AVX512) am_kernels_init_avx512(&g_tables[LVL_AVX512]);
+    g_level = g_best;
+    const char *env = getenv("AGENTMEM_ISA");
+    if (env && *env) {
+        int want = level_by_name(env);
+        if (want < 0)
+            am_log_warn("AGENTMEM_ISA=%s: unknown level (scalar|avx2|avx512), using %s", env, LEVEL_NAMES[g_best]);
+        else if (want > g_best)
+            am_log_warn("AGENTMEM_ISA=%s: not supported by this CPU, using %s", env, LEVEL_NAMES[g_best]);
+        else
+            g_level = want;
+    }
+}
+
+const am_kernels *am_kernels_get(void) {
+    if (g_level < 0) init_tables();
+    return &g_tables[g_level];
+}
+
+const char *am_compute_isa(void) {
+    if (g_level < 0) init_tables();
+    return LEVEL_NAMES[g_level];
+}
+
+int am_compute_set_isa(const char *name) {
+    init_tables();
+    int want = level_by_name(name);
+    if (want < 0 || want > g_best) return -1;
+    g_level = want;
+    return 0;
+}

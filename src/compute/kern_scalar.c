@@ -1,0 +1,165 @@
+/*
+ * kern_scalar.c — the scalar matmul kernels: the reference the SIMD levels
+ * are tested against, and the fallback on CPUs without AVX2. One dot product
+ * per (row, token); integer sums are exact, so SIMD kernels may only differ
+ * in the order of the float additions. Holds no state.
+ */
+#include <string.h>
+
+#include "compute/kernels.h"
+#include "compute/quant.h"
+
+static float dot_f32(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const float *a = (const float *)w, *b = (const float *)x;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+static float dot_f16(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const uint16_t *a = (const uint16_t *)w;
+    const float *b = (const float *)x;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)am_f16_to_f32(a[i]) * b[i];
+    return (float)s;
+}
+
+static float dot_bf16(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const uint16_t *a = (const uint16_t *)w;
+    const float *b = (const float *)x;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)am_bf16_to_f32(a[i]) * b[i];
+    return (float)s;
+}
+
+static float dot_q4_0(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const am_block_q4_0 *a = (const am_block_q4_0 *)w;
+    const am_q8a *b = (const am_q8a *)x;
+    float s = 0;
+    for (int64_t i = 0; i < n / AM_QK; i++) {
+        int isum = 0;
+        for (int j = 0; j < AM_QK / 2; j++)
+            isum += ((a[i].qs[j] & 0xF) - 8) * b[i].qs[j] + ((a[i].qs[j] >> 4) - 8) * b[i].qs[j + 16];
+        s += (float)isum * (am_f16_to_f32(a[i].d) * b[i].d);
+    }
+    return s;
+}
+
+static float dot_q8_0(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const am_block_q8_0 *a = (const am_block_q8_0 *)w;
+    const am_q8a *b = (const am_q8a *)x;
+    float s = 0;
+    for (int64_t i = 0; i < n / AM_QK; i++) {
+        int isum = 0;
+        for (int j = 0; j < AM_QK; j++) isum += a[i].qs[j] * b[i].qs[j];
+        s += (float)isum * (am_f16_to_f32(a[i].d) * b[i].d);
+    }
+    return s;
+}
+
+/* Q4_K / Q5_K: sum_j sc_j * <q_j, x_j> scaled by d*dx, minus dmin*dx * sum_j m_j * sum(x_j). */
+static float dot_q4_k(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const am_block_q4_k *a = (const am_block_q4_k *)w;
+    const am_q8k *b = (const am_q8k *)x;
+    float s = 0;
+    for (int64_t i = 0; i < n / AM_QKK; i++) {
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            am_q4k_scale_min(j, a[i].scales, &sc, &m);
+            const uint8_t *q = a[i].qs + 32 * (j / 2);
+            const int8_t *xq = b[i].qs + 32 * j;
+            int dot = 0;
+            for (int l = 0; l < 32; l++) dot += (j & 1 ? q[l] >> 4 : q[l] & 0xF) * xq[l];
+            isum += sc * dot;
+            msum += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        s += b[i].d * (am_f16_to_f32(a[i].d) * (float)isum - am_f16_to_f32(a[i].dmin) * (float)msum);
+    }
+    return s;
+}
+
+static float dot_q5_k(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const am_block_q5_k *a = (const am_block_q5_k *)w;
+    const am_q8k *b = (const am_q8k *)x;
+    float s = 0;
+    for (int64_t i = 0; i < n / AM_QKK; i++) {
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            am_q4k_scale_min(j, a[i].scales, &sc, &m);
+            const uint8_t *q = a[i].qs + 32 * (j / 2);
+            const int8_t *xq = b[i].qs + 32 * j;
+            int dot = 0;
+            for (int l = 0; l < 32; l++) {
+                int v = (j & 1 ? q[l] >> 4 : q[l] & 0xF) | (((a[i].qh[l] >> j) & 1) << 4);
+                dot += v * xq[l];
+            }
+            isum += sc * dot;
+            msum += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        s += b[i].d * (am_f16_to_f32(a[i].d) * (float)isum - am_f16_to_f32(a[i].dmin) * (float)msum);
+    }
+    return s;
+}
+
+static float dot_q6_k(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const am_block_q6_k *a = (const am_block_q6_k *)w;
+    const am_q8k *b = (const am_q8k *)x;
+    float s = 0;
+    for (int64_t i = 0; i < n / AM_QKK; i++) {
+        int8_t q[AM_QKK];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
+            int8_t *qq = q + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                qq[l + 0] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                qq[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                qq[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                qq[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+        }
+        int isum = 0;
+        for (int j = 0; j < 16; j++) {
+            int dot = 0;
+            for (int l = 16 * j; l < 16 * j + 16; l++) dot += q[l] * b[i].qs[l];
+            isum += a[i].scales[j] * dot;
+        }
+        s += b[i].d * am_f16_to_f32(a[i].d) * (float)isum;
+    }
+    return s;
+}
+
+typedef float (*dot_fn)(const uint8_t *w, const uint8_t *x, int64_t n);
+
+static inline void mm_generic(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1, dot_fn dot) {
+    for (int t = t0; t < t1; t++)
+        for (int64_t r = r0; r < r1; r++)
+            a->y[t * a->ldy + r] = dot(a->w + r * a->w_stride, a->x + t * a->x_stride, a->n_in);
+}
+
+#define MM_SCALAR(T) \
+    static void mm_##T(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_generic(a, r0, r1, t0, t1, dot_##T); }
+MM_SCALAR(f32)
+MM_SCALAR(f16)
+MM_SCALAR(bf16)
+MM_SCALAR(q4_0)
+MM_SCALAR(q8_0)
+MM_SCALAR(q4_k)
+MM_SCALAR(q5_k)
+MM_SCALAR(q6_k)
+
+void am_kernels_init_scalar(am_kernels *k) {
+    memset(k, 0, sizeof *k);
+    k->name = "scalar";
+    k->mm[AM_KT_F32] = mm_f32;
+    k->mm[AM_KT_F16] = mm_f16;
+    k->mm[AM_KT_BF16] = mm_bf16;
+    k->mm[AM_KT_Q4_0] = mm_q4_0;
+    k->mm[AM_KT_Q8_0] = mm_q8_0;
+    k->mm[AM_KT_Q4_K] = mm_q4_k;
+    k->mm[AM_KT_Q5_K] = mm_q5_k;
+    k->mm[AM_KT_Q6_K] = mm_q6_k;
+    k->quant_q8a = am_quantize_q8a;
+    k->quant_q8k = am_quantize_q8k;
+}

@@ -1,0 +1,91 @@
+/*
+ * kernels.h — the per-ISA kernel table behind am_matmul (internal to src/compute).
+ *
+ * A kernel computes a rectangle of the output: rows [r0, r1) of W against
+ * tokens [t0, t1) of the prepared activations. Activations are prepared once
+ * per am_matmul call in the format the weight type wants (am_act_of): float32
+ * for F32/F16/BF16, am_q8a blocks for Q4_0/Q8_0, am_q8k blocks for K-quants.
+ * That format is the same at every ISA level, and SIMD activation quantizers
+ * must produce the same bytes as the scalar ones, so ISA levels differ only
+ * in float summation order.
+ */
+#ifndef AM_KERNELS_H
+#define AM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compute/blocks.h"
+#include "compute/types.h"
+
+typedef enum {
+    AM_KT_F32,
+    AM_KT_F16,
+    AM_KT_BF16,
+    AM_KT_Q4_0,
+    AM_KT_Q8_0,
+    AM_KT_Q4_K,
+    AM_KT_Q5_K,
+    AM_KT_Q6_K,
+    AM_KT_COUNT
+} am_ktype;
+
+typedef enum { AM_ACT_F32, AM_ACT_Q8A, AM_ACT_Q8K } am_act_kind;
+
+static inline int am_ktype_of(am_type t) {
+    switch (t) {
+    case AM_TYPE_F32: return AM_KT_F32;
+    case AM_TYPE_F16: return AM_KT_F16;
+    case AM_TYPE_BF16: return AM_KT_BF16;
+    case AM_TYPE_Q4_0: return AM_KT_Q4_0;
+    case AM_TYPE_Q8_0: return AM_KT_Q8_0;
+    case AM_TYPE_Q4_K: return AM_KT_Q4_K;
+    case AM_TYPE_Q5_K: return AM_KT_Q5_K;
+    case AM_TYPE_Q6_K: return AM_KT_Q6_K;
+    }
+    return -1;
+}
+
+static inline am_act_kind am_act_of(int kt) {
+    return kt <= AM_KT_BF16 ? AM_ACT_F32 : kt <= AM_KT_Q8_0 ? AM_ACT_Q8A : AM_ACT_Q8K;
+}
+
+/* Bytes of one token's prepared activations for n_in inputs. */
+static inline size_t am_act_row_bytes(am_act_kind k, int64_t n_in) {
+    switch (k) {
+    case AM_ACT_F32: return (size_t)n_in * sizeof(float);
+    case AM_ACT_Q8A: return (size_t)(n_in / AM_QK) * sizeof(am_q8a);
+    case AM_ACT_Q8K: return (size_t)(n_in / AM_QKK) * sizeof(am_q8k);
+    }
+    return 0;
+}
+
+typedef struct am_mm_args {
+    const uint8_t *w; /* row 0 of W */
+    size_t w_stride;  /* bytes per row of W */
+    int64_t n_in;     /* elements per row */
+    const uint8_t *x; /* token 0's prepared activations */
+    size_t x_stride;  /* bytes per token */
+    float *y;         /* y[t * ldy + r] */
+    int64_t ldy;
+} am_mm_args;
+
+typedef void (*am_mm_fn)(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1);
+
+typedef struct am_kernels {
+    const char *name;
+    am_mm_fn mm[AM_KT_COUNT];
+    void (*quant_q8a)(const float *x, am_q8a *dst, int64_t n);
+    void (*quant_q8k)(const float *x, am_q8k *dst, int64_t n);
+} am_kernels;
+
+/* Each fills in what it implements; the scalar level implements everything and
+ * the others start from a copy of the level below. */
+void am_kernels_init_scalar(am_kernels *k);
+void am_kernels_init_avx2(am_kernels *k);
+void am_kernels_init_avx512(am_kernels *k);
+
+/* The table in use (chosen on first call: CPUID, then AGENTMEM_ISA). */
+const am_kernels *am_kernels_get(void);
+
+#endif
