@@ -98,6 +98,7 @@ static am_engine *make_engine(const am_model *m, int kv_tokens) {
     p.n_threads = 2;
     p.kv_tokens = kv_tokens;
     if (getenv("AM_TEST_KV_F32")) p.kv_type = AM_TYPE_F32;
+    if (getenv("AM_TEST_ROPE_F32")) p.rope_bf16_freqs = false;
     am_err err = {{0}};
     am_engine *e = am_engine_create(m, &p, &err);
     CHECKF(e, "engine: %s", err.msg);
