@@ -473,6 +473,7 @@ am_model *am_model_load(const char *path, am_err *err) {
     m->path = am_xstrdup(path);
     loader L = {m, p, err};
     int rc;
+    bool already_prefixed = false;
     if (am_dir_exists(path)) {
         rc = load_hf(&L, path);
     } else if (ends_with(path, ".safetensors") || ends_with(path, "config.json")) {
@@ -485,9 +486,10 @@ am_model *am_model_load(const char *path, am_err *err) {
         free(dir);
     } else {
         rc = load_gguf(&L, path);
+        if (rc && !m->gguf) already_prefixed = true; /* am_gguf_open names the file itself */
     }
     if (rc) {
-        am_err_prefix(err, "%s", path);
+        if (!already_prefixed) am_err_prefix(err, "%s", path);
         am_model_free(m);
         return NULL;
     }
