@@ -20,13 +20,22 @@ int am_err_set(am_err *err, const char *fmt, ...) {
 
 int am_err_prefix(am_err *err, const char *fmt, ...) {
     if (err) {
-        char prefix[256], old[sizeof err->msg];
+        char prefix[256];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
         va_end(ap);
-        memcpy(old, err->msg, sizeof old);
-        snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+        size_t plen = n < 0 ? 0 : AM_MIN((size_t)n, sizeof prefix - 1);
+        size_t cap = sizeof err->msg;
+        if (plen + 2 < cap) {
+            /* shift the old message right (truncating its tail), then write "prefix: " */
+            size_t keep = AM_MIN(strlen(err->msg), cap - 1 - plen - 2);
+            memmove(err->msg + plen + 2, err->msg, keep);
+            err->msg[plen + 2 + keep] = 0;
+            memcpy(err->msg, prefix, plen);
+            err->msg[plen] = ':';
+            err->msg[plen + 1] = ' ';
+        }
     }
     return -1;
 }

@@ -17,6 +17,10 @@
  * _compute_llama3_parameters does, so that theta_i = pos * base^(-2i/d) / f[i]
  * (the GGUF rope_freqs.weight convention).
  *
+ * bos_id/eos_id are config.json's (the first of a list), as HF generate uses
+ * them; they may differ from the tokenizer's special tokens (the llama3-tiny
+ * fixture: config 1/2, tokenizer 600/604), and the greedy goldens follow config.
+ *
  * Fields of hp that depend on tensors (n_vocab is taken from config but
  * checked against the embedding by the loader; tied_embeddings may be forced
  * on when lm_head is absent) are settled by model.c. rope_style is NEOX.
