@@ -173,7 +173,7 @@ bool jcontains(jctx *c, jval container, jval item) {
 
 static bool is_num(jval v) { return v.t == JV_INT || v.t == JV_BOOL || v.t == JV_FLOAT; }
 static double as_f(jval v) { return v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : (double)v.b; }
-static int64_t as_i(jval v) { return v.t == JV_INT ? v.i : (int64_t)v.b; }
+static int64_t as_i(jval v) { return v.t == JV_INT ? v.i : v.t == JV_BOOL ? (int64_t)v.b : 0; }
 
 int jcompare(jctx *c, jval a, jval b) {
     if (a.t == JV_UNDEF) jerr_undef(c, a);
@@ -203,8 +203,8 @@ static jval concat_str(jctx *c, jval a, jval b) {
     if (__builtin_add_overflow(a.s.n, b.s.n, &n) || (c->max_output && n > c->max_output))
         jerr(c, "template: string larger than the output limit");
     char *p = jalloc(c->ar, n + 1);
-    memcpy(p, a.s.p, a.s.n);
-    memcpy(p + a.s.n, b.s.p, b.s.n);
+    if (a.s.n) memcpy(p, a.s.p, a.s.n);
+    if (b.s.n) memcpy(p + a.s.n, b.s.p, b.s.n);
     return jv_str(p, n);
 }
 
@@ -215,7 +215,7 @@ static jval repeat(jctx *c, jval seq, int64_t times) {
         if (!am_mul_ok(seq.s.n, (uint64_t)times, &total) || (c->max_output && total > c->max_output))
             jerr(c, "template: string larger than the output limit");
         char *p = jalloc(c->ar, (size_t)total + 1);
-        for (int64_t i = 0; i < times; i++) memcpy(p + (size_t)i * seq.s.n, seq.s.p, seq.s.n);
+        for (int64_t i = 0; i < times && seq.s.n; i++) memcpy(p + (size_t)i * seq.s.n, seq.s.p, seq.s.n);
         return jv_str(p, (size_t)total);
     }
     uint64_t total;
@@ -302,7 +302,7 @@ jval jbinop(jctx *c, int op, jval a, jval b) {
         (a.l->kind == JL_LIST || a.l->kind == JL_TUPLE) && a.l->kind == b.l->kind) {
         if (a.l->n + b.l->n > (1u << 24)) jerr(c, "template: list too large");
         jval out = jv_list_new(c->ar, a.l->n + b.l->n, a.l->kind);
-        memcpy(out.l->v, a.l->v, a.l->n * sizeof(jval));
+        if (a.l->n) memcpy(out.l->v, a.l->v, a.l->n * sizeof(jval));
         if (b.l->n) memcpy(out.l->v + a.l->n, b.l->v, b.l->n * sizeof(jval));
         out.l->n = a.l->n + b.l->n;
         return out;
@@ -710,6 +710,8 @@ static void unpack(jctx *c, jscope *s, const char **names, size_t nn, jval v) {
         jscope_set(c, s, names[0], v);
         return;
     }
+    if (v.t != JV_LIST && v.t != JV_STR && v.t != JV_DICT)
+        jerr(c, "cannot unpack non-iterable %s object", jv_type_name(v));
     size_t n;
     jval *items = jiter(c, v, &n);
     if (n > nn) jerr(c, "too many values to unpack (expected %zu)", nn);

@@ -234,8 +234,9 @@ static void lex_tag(lx *L, bool block, int open_line) {
             } else {
                 uint64_t v = 0;
                 for (size_t i = 0; i < k; i++) {
-                    if (v > (uint64_t)(INT64_MAX - 9) / 10) jfail_at(L->f, line, "template: integer literal too large");
-                    v = v * 10 + (uint64_t)(buf[i] - '0');
+                    uint64_t d = (uint64_t)(buf[i] - '0');
+                    if (v > ((uint64_t)INT64_MAX - d) / 10) jfail_at(L->f, line, "template: integer literal too large");
+                    v = v * 10 + d;
                 }
                 t->i = (int64_t)v;
             }
