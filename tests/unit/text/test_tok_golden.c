@@ -1,6 +1,7 @@
 /* test_tok_golden.c — every case of tests/fixtures/tokenizers/<family>/golden.json
  * (HF tokenizers 0.23.2) through the real vocabularies from npm: identical
- * ids, decode gives `decoded`, and the with_special_tokens cases. */
+ * ids, decode gives `decoded` (whole, and streamed id by id in valid UTF-8
+ * chunks), and the with_special_tokens cases. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,47 @@ static int check_ids(const char *fam, const char *text, json_t *exp, const am_to
     return 1;
 }
 
+static bool valid_utf8(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        int l = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3 : (c >= 0xF0 && c < 0xF5) ? 4 : 0;
+        if (!l || i + (size_t)l > n) return false;
+        for (int k = 1; k < l; k++)
+            if ((u[i + (size_t)k] & 0xC0) != 0x80) return false;
+        i += (size_t)l;
+    }
+    return true;
+}
+
+/* Feeds ids one by one to a streaming detokenizer: every chunk must be valid
+ * UTF-8 and their concatenation the full decode. Returns 0 if so. */
+static int check_stream(const am_tokenizer *t, const int32_t *ids, size_t n, const char *want, size_t wl) {
+    am_detok *d = am_detok_create(t, NULL);
+    char *acc = malloc(wl + 1);
+    size_t an = 0;
+    int bad = 0;
+    for (size_t i = 0; i <= n && !bad; i++) {
+        const char *c;
+        size_t cn;
+        am_err err;
+        if (i < n) {
+            if (am_detok_push(d, ids[i], &c, &cn, &err)) bad = 1;
+        } else {
+            am_detok_flush(d, &c, &cn);
+        }
+        if (bad || !valid_utf8(c, cn) || an + cn > wl) bad = 1;
+        else {
+            memcpy(acc + an, c, cn);
+            an += cn;
+        }
+    }
+    if (!bad && (an != wl || memcmp(acc, want, wl))) bad = 1;
+    free(acc);
+    am_detok_free(d);
+    return bad;
+}
+
 static void run_family(const char *fam) {
     char rel[256];
     snprintf(rel, sizeof rel, "tokenizers/%s/golden.json", fam);
@@ -54,7 +96,7 @@ static void run_family(const char *fam) {
         return;
     }
     fprintf(stderr, "%s: loaded in %.3f s: %s\n", fam, t1 - t0, am_tokenizer_describe(t));
-    int bad_ids = 0, bad_dec = 0, cases = 0;
+    int bad_ids = 0, bad_dec = 0, bad_stream = 0, cases = 0;
     json_t *arr = json_object_get(g, "cases");
     size_t i;
     json_t *c;
@@ -80,6 +122,10 @@ static void run_family(const char *fam) {
             fprintf(stderr, "%s: decode differs for case %zu: got \"%.80s\" want \"%.80s\"\n", fam, i, dec ? dec : "(null)",
                     want);
         }
+        if (check_stream(t, e, n, want, wl)) {
+            bad_stream++;
+            fprintf(stderr, "%s: streaming decode differs for case %zu\n", fam, i);
+        }
         free(dec);
         free(e);
         am_tokens_free(&toks);
@@ -96,6 +142,7 @@ static void run_family(const char *fam) {
     }
     CHECKF(bad_ids == 0, "%s: %d of %d cases give other ids", fam, bad_ids, cases);
     CHECKF(bad_dec == 0, "%s: %d decodes differ", fam, bad_dec);
+    CHECKF(bad_stream == 0, "%s: %d streamed decodes differ", fam, bad_stream);
     am_tokenizer_free(t);
     json_decref(g);
 }
