@@ -20,7 +20,12 @@
 #include "model/synth_vocab.h"
 
 #define CHUNK_BYTES ((size_t)32 << 20)
-#define WEIGHT_STD 0.02f
+#define BIAS_STD 0.02f
+/* Matrices: N(0, 1/n_in), which keeps every projection's output at the scale
+ * of its input (0.022 for a 2048-wide input, close to the 0.02 of real
+ * initializations; 0.0625 for the tiny model). With a flat 0.02, narrow models
+ * attend almost uniformly and greedy generation falls into 2-token cycles. */
+static float matrix_std(int64_t n_in) { return (float)(1.0 / sqrt((double)n_in)); }
 
 /* Real shapes: Llama-3.2-1B, Llama-3.1-8B, Qwen2.5-0.5B, Gemma-3-1B (their
  * config.json), and a tiny llama for the default model and fast tests. */
@@ -242,15 +247,19 @@ static void rope_freqs(const am_synth_shape *s, float *out) {
  * quantized once by
  * am_quantize_row; every row of a tensor is a random sequence of pool blocks
  * (a fresh choice per block), so rows are distinct and their statistics are
- * those of quantized N(0, 0.02²) data, while the cost per weight is a
- * memcpy. F16/BF16 pools hold runs of 32 weights (the conversion alone
+ * those of quantized N(0, 1/n_in) data, while the cost per weight is a
+ * memcpy. One pool per (type, row length). F16/BF16 pools hold runs of 32 weights (the conversion alone
  * would cost more than the rest); F32 tensors (biases) are generated weight
  * by weight. */
 #define POOL_MAX ((int64_t)1 << 22)
 #define POOL_MIN ((int64_t)1 << 16)
 #define POOL_ROW 4096
 
+#define MAX_POOLS 32
+
 typedef struct block_pool {
+    am_type type;
+    int64_t n_in;
     const uint8_t *blocks;
     int64_t n_blocks;
     size_t block_bytes;
@@ -260,6 +269,7 @@ typedef struct fill_job {
     am_type type;
     int64_t ne0;             /* row length */
     const block_pool *pool;  /* NULL: generate and quantize each weight */
+    float std;               /* of the generated weights */
     uint64_t tseed;
     int64_t row0, nrows;
     size_t row_bytes;
@@ -279,7 +289,7 @@ static void fill_rows(const fill_job *j, int ith) {
             for (size_t off = 0; off < j->row_bytes; off += p->block_bytes)
                 memcpy(dst + off, p->blocks + am_rng_below(&rng, (uint64_t)p->n_blocks) * p->block_bytes, p->block_bytes);
         } else {
-            for (int64_t i = 0; i < j->ne0; i++) row[i] = WEIGHT_STD * am_rng_normalish(&rng);
+            for (int64_t i = 0; i < j->ne0; i++) row[i] = j->std * am_rng_normalish(&rng);
             am_quantize_row(j->type, row, dst, j->ne0);
         }
     }
@@ -315,17 +325,25 @@ static void fill_parallel(fill_job *j, int n_threads) {
 /* Weights per pool unit: a quantization block, or 32 for F16/BF16. */
 static int pool_unit(am_type t) { return t == AM_TYPE_F16 || t == AM_TYPE_BF16 ? 32 : am_type_block_elems(t); }
 
-/* The pool for quantized type t, made on first use (pools[t] owns it). */
-static const block_pool *get_pool(block_pool *pools, am_type t, uint64_t n_params, uint64_t seed,
+/* The pool for type t and rows of n_in, made on first use (pools owns it);
+ * NULL when all MAX_POOLS are taken (then weights are made one by one). */
+static const block_pool *get_pool(block_pool *pools, am_type t, int64_t n_in, uint64_t n_params, uint64_t seed,
                                   int n_threads) {
-    block_pool *p = &pools[t];
-    if (p->blocks) return p;
+    block_pool *p = NULL;
+    for (int i = 0; i < MAX_POOLS && !p; i++) {
+        if (pools[i].blocks && pools[i].type == t && pools[i].n_in == n_in) return &pools[i];
+        if (!pools[i].blocks) p = &pools[i];
+    }
+    if (!p) return NULL;
     int64_t elems = AM_MAX(POOL_MIN, AM_MIN(POOL_MAX, (int64_t)(n_params / 16))) / POOL_ROW * POOL_ROW;
     size_t row_bytes = am_type_row_bytes(t, POOL_ROW);
     uint8_t *buf = am_xmalloc_aligned(row_bytes * (size_t)(elems / POOL_ROW));
-    fill_job j = {.type = t, .ne0 = POOL_ROW, .tseed = seed ^ (0x5bd1e995ull * (uint64_t)(t + 1)), .row0 = 0,
+    uint64_t pseed = seed ^ (0x5bd1e995ull * (uint64_t)(t + 1)) ^ ((uint64_t)n_in << 32);
+    fill_job j = {.type = t, .ne0 = POOL_ROW, .std = matrix_std(n_in), .tseed = pseed, .row0 = 0,
                   .nrows = elems / POOL_ROW, .row_bytes = row_bytes, .out = buf};
     fill_parallel(&j, n_threads);
+    p->type = t;
+    p->n_in = n_in;
     p->blocks = buf;
     p->block_bytes = am_type_row_bytes(t, pool_unit(t));
     p->n_blocks = elems / pool_unit(t);
@@ -345,11 +363,12 @@ static int write_tensor(am_gguf_writer *w, const tplan *t, const am_synth_shape 
         return rc;
     }
     bool pooled = t->type != AM_TYPE_F32 && t->ne[0] % pool_unit(t->type) == 0;
-    const block_pool *pool = pooled ? get_pool(pools, t->type, n_params, seed, n_threads) : NULL;
+    const block_pool *pool = pooled ? get_pool(pools, t->type, t->ne[0], n_params, seed, n_threads) : NULL;
     uint64_t tseed = XXH3_64bits_withSeed(t->name, strlen(t->name), seed);
     int64_t rows_per_chunk = (int64_t)AM_MAX((size_t)1, CHUNK_BYTES / row_bytes);
     for (int64_t r0 = 0; r0 < t->ne[1]; r0 += rows_per_chunk) {
-        fill_job j = {.type = t->type, .ne0 = t->ne[0], .pool = pool, .tseed = tseed, .row0 = r0,
+        fill_job j = {.type = t->type, .ne0 = t->ne[0], .pool = pool,
+                      .std = t->kind == K_BIAS ? BIAS_STD : matrix_std(t->ne[0]), .tseed = tseed, .row0 = r0,
                       .nrows = AM_MIN(rows_per_chunk, t->ne[1] - r0), .row_bytes = row_bytes, .out = buf};
         fill_parallel(&j, n_threads);
         if (am_gguf_writer_write(w, buf, (size_t)j.nrows * row_bytes, err)) return -1;
@@ -375,7 +394,7 @@ int am_synth_write(const am_synth_params *p, const char *path, am_err *err) {
     write_metadata(w, s, p, v, pl.n_params);
     am_synth_vocab_free(v);
     uint8_t *buf = NULL;
-    block_pool pools[AM_TYPE_BF16 + 1] = {{0}};
+    block_pool pools[MAX_POOLS] = {{0}};
     int rc = -1;
     for (int i = 0; i < pl.n; i++)
         if (am_gguf_writer_add_tensor(w, pl.t[i].name, pl.t[i].type, pl.t[i].n_dims, pl.t[i].ne, err)) goto out;

@@ -6,7 +6,7 @@
  *
  * Weights are deterministic in (shape, type, seed) whatever the thread
  * count: every row draws from its own generator seeded by (seed, tensor
- * name, row). Matrices are ~N(0, 0.02²) (biases too), norm weights 1.0 (for
+ * name, row). Matrices are ~N(0, 1/n_in) (biases N(0, 0.02²)), norm weights 1.0 (for
  * gemma3 that is the +1-offset value the files store), and llama3 rope
  * scaling arrives as rope_freqs.weight, as the converter writes it.
  * Quantized matrices are assembled from a per-file pool of up to 4M weights

@@ -1,0 +1,28 @@
+/*
+ * kern_avx512.h — helpers shared by the *_avx512.c kernel files (internal;
+ * include only from files compiled with the AVX-512 flags).
+ */
+#ifndef AM_KERN_AVX512_H
+#define AM_KERN_AVX512_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "compute/kernels.h"
+
+#define AM_INLINE static inline __attribute__((always_inline))
+
+/* Sum of lanes 0-7 and of lanes 8-15 (the two rows of a row pair). */
+AM_INLINE void hsum_halves(__m512 v, float *lo, float *hi) {
+    __m256 a = _mm512_castps512_ps256(v), b = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 s = _mm256_hadd_ps(a, b);             /* a01 a23 b01 b23 | a45 a67 b45 b67 */
+    s = _mm256_hadd_ps(s, s);                    /* a0123 b0123 .. | a4567 b4567 .. */
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    *lo = _mm_cvtss_f32(r);
+    *hi = _mm_cvtss_f32(_mm_shuffle_ps(r, r, 1));
+}
+
+void am_avx512_init_q80(am_kernels *k);
+void am_avx512_init_qk(am_kernels *k);
+
+#endif

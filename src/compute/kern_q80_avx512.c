@@ -1,0 +1,125 @@
+/*
+ * kern_q80_avx512.c — Q4_0 and Q8_0 weights against am_q8a activations with
+ * AVX-512 VNNI. Compiled with the AVX-512 flags; reached only through
+ * dispatch.c after a CPUID check.
+ *
+ * A zmm holds one 32-element block of two rows (a row pair): bytes 0-31 row
+ * r, 32-63 row r+1, as unsigned bytes (Q4_0 nibbles as stored, 0..15; Q8_0
+ * bytes xor 0x80, i.e. w+128). The token's 32 activation bytes are broadcast
+ * to both halves, vpdpbusd sums 4 products per int32 lane, and the weights'
+ * offset (8 or 128 times the activation sum) is cancelled by starting the
+ * lanes at -s or -16*s (8 lanes per row). Lanes are then scaled by
+ * d_w * d_x in f32 and accumulated; lanes 0-7 / 8-15 are summed at the end.
+ * Tile: up to 4 row pairs x 4 tokens, so each unpacked weight block serves 4
+ * tokens and each activation block 8 rows.
+ */
+#include "compute/kern_avx512.h"
+
+enum { QK_Q4_0, QK_Q8_0 };
+
+#define QP 4 /* row pairs per tile */
+#define QT 4 /* tokens per tile */
+#ifndef PF_TILES
+#define PF_TILES 1 /* prefetch distance in tiles */
+#endif
+
+AM_INLINE __m512i unpack_pair(int kind, const uint8_t *ra, const uint8_t *rb) {
+    if (kind == QK_Q4_0) {
+        /* 128-bit lanes: [qs_a, qs_a >> 4, qs_b, qs_b >> 4] & 0xF = elements 0-15, 16-31 of
+         * each row, matching the activation block broadcast to both 256-bit halves. */
+        const am_block_q4_0 *a = (const am_block_q4_0 *)ra, *b = (const am_block_q4_0 *)rb;
+        __m512i z = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a->qs));
+        z = _mm512_mask_broadcast_i32x4(z, 0xFF00, _mm_loadu_si128((const __m128i *)b->qs));
+        z = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+        return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+    }
+    const am_block_q8_0 *a = (const am_block_q8_0 *)ra, *b = (const am_block_q8_0 *)rb;
+    __m512i z = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a->qs));
+    z = _mm512_inserti64x4(z, _mm256_loadu_si256((const __m256i *)b->qs), 1);
+    return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+}
+
+/* [d_a x8, d_b x8] as f32; d is the block's first field in both formats. */
+AM_INLINE __m512 scales_pair(const uint8_t *ra, const uint8_t *rb) {
+    uint16_t da, db;
+    memcpy(&da, ra, 2);
+    memcpy(&db, rb, 2);
+    __m256i h = _mm256_mask_set1_epi16(_mm256_set1_epi16((short)da), 0xFF00, (short)db);
+    return _mm512_cvtph_ps(h);
+}
+
+AM_INLINE void q80_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, int P, int t, int T) {
+    const size_t bs = kind == QK_Q4_0 ? sizeof(am_block_q4_0) : sizeof(am_block_q8_0);
+    const uint8_t *w[2 * QP];
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < 2 * P; i++) w[i] = a->w + (r + i < r_end ? r + i : r_end - 1) * a->w_stride;
+    const am_q8a *x[QT];
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < T; j++) x[j] = (const am_q8a *)(a->x + (t + j) * a->x_stride);
+    __m512 acc[QP][QT];
+    _Pragma("GCC unroll 16")
+    for (int p = 0; p < P; p++)
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < T; j++) acc[p][j] = _mm512_setzero_ps();
+    const int64_t nb = a->n_in / AM_QK;
+    /* Decode streams weights from DRAM; the hardware prefetcher does not run far enough
+     * ahead of 8 interleaved rows, so fetch the next tile's rows (a contiguous region of
+     * 2P rows) evenly over this tile's iterations. */
+    const size_t pf_step = 2 * (size_t)P * bs;
+    const uint8_t *pf = a->w + (r + PF_TILES * 2 * P) * a->w_stride;
+    const int do_pf = T <= 2 && r + PF_TILES * 2 * P < r_end;
+    for (int64_t b = 0; b < nb; b++) {
+        if (do_pf)
+            for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)pf + b * pf_step + o, _MM_HINT_T0);
+        __m512i xv[QT], init[QT];
+        __m512 dx[QT];
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < T; j++) {
+            xv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[j][b].qs));
+            int s = x[j][b].s;
+            init[j] = _mm512_set1_epi32(kind == QK_Q4_0 ? -s : -16 * s);
+            dx[j] = _mm512_set1_ps(x[j][b].d);
+        }
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < P; p++) {
+            const uint8_t *ba = w[2 * p] + b * bs, *bb = w[2 * p + 1] + b * bs;
+            __m512i wv = unpack_pair(kind, ba, bb);
+            __m512 dw = scales_pair(ba, bb);
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < T; j++) {
+                __m512i d = _mm512_dpbusd_epi32(init[j], wv, xv[j]);
+                acc[p][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dw, dx[j]), acc[p][j]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < T; j++)
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < P; p++) {
+            float lo, hi;
+            hsum_halves(acc[p][j], &lo, &hi);
+            float *yr = a->y + (t + j) * a->ldy + r + 2 * p;
+            if (r + 2 * p < r_end) yr[0] = lo;
+            if (r + 2 * p + 1 < r_end) yr[1] = hi;
+        }
+}
+
+#define Q_TILES(name, kind)                                                                                         \
+    static void name##_t1(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 1); } \
+    static void name##_t2(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 2); } \
+    static void name##_t3(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 3); } \
+    static void name##_t4(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 4); } \
+    static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                    \
+        static void (*const tiles[QT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
+            NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
+        for (int64_t r = r0; r < r1; r += 2 * QP)                                                                        \
+            for (int t = t0; t < t1; t += QT) tiles[t1 - t < QT ? t1 - t : QT](a, r, r1, t);                            \
+    }
+
+Q_TILES(mm_q4_0, QK_Q4_0)
+Q_TILES(mm_q8_0, QK_Q8_0)
+
+void am_avx512_init_q80(am_kernels *k) {
+    k->mm[AM_KT_Q4_0] = mm_q4_0;
+    k->mm[AM_KT_Q8_0] = mm_q8_0;
+}
