@@ -41,6 +41,7 @@ typedef struct jarena {
     jfail *fail;   /* where to unwind when the budget is exceeded */
     char *last;    /* most recent allocation, for in-place growth */
     size_t last_n;
+    size_t last_str_n; /* length of the string filling `last` (SIZE_MAX: none) */
 } jarena;
 
 void jarena_init(jarena *a, size_t budget, jfail *fail);
@@ -48,6 +49,11 @@ void jarena_free(jarena *a);
 void *jalloc(jarena *a, size_t n);                 /* zeroed, 16-byte aligned */
 void *jrealloc(jarena *a, void *p, size_t old_n, size_t new_n);
 char *jstrndup(jarena *a, const char *s, size_t n); /* NUL-terminated copy */
+void *jalloc_raw(jarena *a, size_t n);             /* not zeroed */
+/* Lets a string (p, n) that fills the most recent allocation grow by `add`
+ * bytes in place (left-associated `a + b + c` chains then cost O(total)).
+ * Other values sharing p keep their (p, shorter n) view unchanged. */
+bool jarena_str_extend(jarena *a, const char *p, size_t n, size_t add);
 
 /* ---- values ---- */
 
@@ -163,7 +169,8 @@ typedef struct jsb {
     char *p;
     size_t n, cap;
     size_t limit; /* 0: unlimited */
-    jarena *ar;
+    jarena *ar;   /* allocation from the arena, or the heap when heap is set */
+    bool heap;    /* the render's final output: realloc'd, freed by its owner */
 } jsb;
 
 void jsb_init(jsb *b, jarena *a, size_t limit);

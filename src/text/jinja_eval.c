@@ -202,9 +202,17 @@ static jval concat_str(jctx *c, jval a, jval b) {
     size_t n;
     if (__builtin_add_overflow(a.s.n, b.s.n, &n) || (c->max_output && n > c->max_output))
         jerr(c, "template: string larger than the output limit");
-    char *p = jalloc(c->ar, n + 1);
+    if (b.s.n && jarena_str_extend(c->ar, a.s.p, a.s.n, b.s.n)) {
+        char *p = (char *)a.s.p;
+        memcpy(p + a.s.n, b.s.p, b.s.n);
+        p[n] = 0;
+        return jv_str(p, n);
+    }
+    char *p = jalloc_raw(c->ar, n + 1);
     if (a.s.n) memcpy(p, a.s.p, a.s.n);
     if (b.s.n) memcpy(p + a.s.n, b.s.p, b.s.n);
+    p[n] = 0;
+    c->ar->last_str_n = n;
     return jv_str(p, n);
 }
 

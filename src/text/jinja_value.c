@@ -54,6 +54,27 @@ void jarena_free(jarena *a) {
 }
 
 void *jalloc(jarena *a, size_t n) {
+    void *p = jalloc_raw(a, n);
+    memset(p, 0, n);
+    return p;
+}
+
+bool jarena_str_extend(jarena *a, const char *p, size_t n, size_t add) {
+    jchunk *c = a->head;
+    if (!c || p != a->last || n != a->last_str_n) return false;
+    size_t start = (size_t)(p - c->data);
+    size_t want = n + add + 1;
+    if (want < n) return false;
+    size_t need = (want + 15) & ~(size_t)15;
+    if (need < want || c->size - start < need) return false;
+    if (a->budget && c->used < start + need && a->total > a->budget) return false;
+    c->used = start + need;
+    a->last_n = need;
+    a->last_str_n = n + add;
+    return true;
+}
+
+void *jalloc_raw(jarena *a, size_t n) {
     size_t need = (n + 15) & ~(size_t)15;
     if (need < n) jfail_at(a->fail, 0, "template: allocation size overflow");
     jchunk *c = a->head;
@@ -72,9 +93,9 @@ void *jalloc(jarena *a, size_t n) {
     }
     char *p = c->data + c->used;
     c->used += need;
-    memset(p, 0, n);
     a->last = p;
     a->last_n = need;
+    a->last_str_n = SIZE_MAX;
     return p;
 }
 
@@ -284,7 +305,15 @@ void jsb_put(jsb *b, const char *s, size_t n) {
             if (nc > SIZE_MAX / 2) jfail_at(b->ar->fail, 0, "template: string too large");
             nc *= 2;
         }
-        b->p = jrealloc(b->ar, b->p, b->cap, nc);
+        if (b->heap) {
+            if (b->ar->budget && nc > b->ar->budget)
+                jfail_at(b->ar->fail, b->ar->fail->line, "template: memory limit of %zu bytes exceeded", b->ar->budget);
+            char *q = realloc(b->p, nc);
+            if (!q) jfail_at(b->ar->fail, b->ar->fail->line, "template: out of memory");
+            b->p = q;
+        } else {
+            b->p = jrealloc(b->ar, b->p, b->cap, nc);
+        }
         b->cap = nc;
     }
     memcpy(b->p + b->n, s, n);

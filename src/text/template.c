@@ -66,6 +66,7 @@ void am_template_free(am_template *t) {
 typedef struct render_state {
     jfail f;
     jarena ar;
+    jsb out; /* heap-allocated final text */
 } render_state;
 
 char *am_template_render(const am_template *t, const json_t *vars, const am_render_params *params, size_t *len,
@@ -80,6 +81,7 @@ char *am_template_render(const am_template *t, const json_t *vars, const am_rend
     st->f.err = err;
     jarena_init(&st->ar, p.max_memory, &st->f);
     if (setjmp(st->f.jb)) {
+        free(st->out.p);
         jarena_free(&st->ar);
         free(st);
         return NULL;
@@ -104,14 +106,12 @@ char *am_template_render(const am_template *t, const json_t *vars, const am_rend
             if (name) jscope_set(c, globals, name, jv_from_json(c, v, 0)); /* else never mentioned */
         }
     }
-    jsb out;
-    jsb_init(&out, &st->ar, p.max_output);
-    c->out = &out;
+    jsb_init(&st->out, &st->ar, p.max_output);
+    st->out.heap = true;
+    c->out = &st->out;
     jrender(c, &t->jt, globals);
-    char *res = am_xmalloc(out.n + 1);
-    if (out.n) memcpy(res, out.p, out.n);
-    res[out.n] = 0;
-    if (len) *len = out.n;
+    char *res = st->out.p ? st->out.p : am_xcalloc(1, 1);
+    if (len) *len = st->out.n;
     jarena_free(&st->ar);
     free(st);
     return res;

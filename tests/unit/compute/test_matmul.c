@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "compute/blocks.h"
+#include "compute/kernels.h"
 #include "compute/matmul.h"
 #include "compute/quant.h"
 #include "test_util.h"
@@ -55,15 +56,18 @@ static void effective_x(am_type t, const float *x, float *xe, int64_t n) {
 }
 
 typedef struct {
-    double worst_exact, worst_phys;
+    double worst_exact[3], worst_phys[3];
 } stats;
 
+/* One random case; the double references are computed once and every ISA level checked. */
 static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, int n_tok, stats *st) {
     size_t rb = am_type_row_bytes(t, n_in);
     float *wf = malloc(sizeof(float) * n_in * n_out), *wd = malloc(sizeof(float) * n_in * n_out);
     uint8_t *wq = malloc(rb * n_out);
     float *x = malloc(sizeof(float) * n_in * n_tok), *xe = malloc(sizeof(float) * n_in);
     float *y = malloc(sizeof(float) * n_out * n_tok);
+    double *ref_ex = malloc(sizeof(double) * n_out * n_tok), *ref_ph = malloc(sizeof(double) * n_out * n_tok);
+    double *s_terms = calloc(n_tok, sizeof(double));
     for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = gauss() * 0.05f;
     for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = gauss();
     /* one token with a large outlier channel, as real activations have */
@@ -72,54 +76,61 @@ static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, in
         am_quantize_row(t, wf + r * n_in, wq + r * rb, n_in);
         am_dequant_row(t, wq + r * rb, wd + r * n_in, n_in);
     }
-    am_tensor w = {.name = "w", .type = t, .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = wq, .nbytes = rb * n_out};
-    for (int64_t i = 0; i < n_out * n_tok; i++) y[i] = NAN;
-    am_matmul(pool, &w, x, n_tok, y);
     for (int tk = 0; tk < n_tok; tk++) {
         effective_x(t, x + tk * n_in, xe, n_in);
-        double e_ex = 0, e_ph = 0, s_terms = 0;
         for (int64_t r = 0; r < n_out; r++) {
-            double ref_ex = 0, ref_ph = 0;
+            double ex = 0, ph = 0;
             for (int64_t i = 0; i < n_in; i++) {
                 double term = (double)wd[r * n_in + i] * x[tk * n_in + i];
-                ref_ex += (double)wd[r * n_in + i] * xe[i];
-                ref_ph += term;
-                s_terms += term * term;
+                ex += (double)wd[r * n_in + i] * xe[i];
+                ph += term;
+                s_terms[tk] += term * term;
             }
-            double v = y[tk * n_out + r];
-            if (!(fabs(v) < 1e30)) v = 1e30; /* unwritten output (NaN) fails loudly */
-            e_ex += (v - ref_ex) * (v - ref_ex);
-            e_ph += (v - ref_ph) * (v - ref_ph);
+            ref_ex[tk * n_out + r] = ex;
+            ref_ph[tk * n_out + r] = ph;
         }
-        e_ex = sqrt(e_ex / s_terms), e_ph = sqrt(e_ph / s_terms);
-        if (n_tok > 2 && tk == 1) e_ph = 0; /* the outlier token */
-        if (e_ex > st->worst_exact) st->worst_exact = e_ex;
-        if (e_ph > st->worst_phys) st->worst_phys = e_ph;
-        CHECKF(e_ex <= EXACT_TOL && e_ph <= PHYS_TOL, "%s %s n_in %lld n_out %lld n_tok %d token %d: exact %g phys %g",
-               am_compute_isa(), am_type_name(t), (long long)n_in, (long long)n_out, n_tok, tk, e_ex, e_ph);
     }
-    free(wf), free(wd), free(wq), free(x), free(xe), free(y);
+    am_tensor w = {.name = "w", .type = t, .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = wq, .nbytes = rb * n_out};
+    for (int l = 0; l < 3; l++) {
+        if (am_compute_set_isa(ISAS[l]) != 0) continue;
+        for (int64_t i = 0; i < n_out * n_tok; i++) y[i] = NAN;
+        am_matmul(pool, &w, x, n_tok, y);
+        for (int tk = 0; tk < n_tok; tk++) {
+            double e_ex = 0, e_ph = 0;
+            for (int64_t r = 0; r < n_out; r++) {
+                double v = y[tk * n_out + r];
+                if (!(fabs(v) < 1e30)) v = 1e30; /* unwritten output (NaN) fails loudly */
+                e_ex += (v - ref_ex[tk * n_out + r]) * (v - ref_ex[tk * n_out + r]);
+                e_ph += (v - ref_ph[tk * n_out + r]) * (v - ref_ph[tk * n_out + r]);
+            }
+            e_ex = sqrt(e_ex / s_terms[tk]), e_ph = sqrt(e_ph / s_terms[tk]);
+            if (n_tok > 2 && tk == 1) e_ph = 0; /* the outlier token */
+            if (e_ex > st->worst_exact[l]) st->worst_exact[l] = e_ex;
+            if (e_ph > st->worst_phys[l]) st->worst_phys[l] = e_ph;
+            CHECKF(e_ex <= EXACT_TOL && e_ph <= PHYS_TOL, "%s %s n_in %lld n_out %lld n_tok %d token %d: exact %g phys %g",
+                   ISAS[l], am_type_name(t), (long long)n_in, (long long)n_out, n_tok, tk, e_ex, e_ph);
+        }
+    }
+    free(wf), free(wd), free(wq), free(x), free(xe), free(y), free(ref_ex), free(ref_ph), free(s_terms);
 }
 
 static void test_all_isas(void) {
     static const int toks[] = {1, 2, 3, 5, 17, 70};
     static const int64_t outs[] = {1, 7, 37, 130};
     am_pool *pool = am_pool_create(2);
-    for (int l = 0; l < 3; l++) {
-        if (am_compute_set_isa(ISAS[l]) != 0) {
-            fprintf(stderr, "  %s: not available on this CPU, skipped\n", ISAS[l]);
-            continue;
-        }
-        for (size_t ti = 0; ti < AM_ARRAY_LEN_(TYPES); ti++) {
-            stats st = {0, 0};
-            for (size_t a = 0; a < AM_ARRAY_LEN_(toks); a++)
-                for (size_t b = 0; b < AM_ARRAY_LEN_(outs); b++) {
-                    int64_t n_in = (a + b) % 2 ? 512 : 768;
-                    check_case(a % 2 ? pool : NULL, TYPES[ti], n_in, outs[b], toks[a], &st);
-                }
-            fprintf(stderr, "  %-6s %-5s worst rel err: exact %.2e  vs float activations %.2e\n", ISAS[l],
-                    am_type_name(TYPES[ti]), st.worst_exact, st.worst_phys);
-        }
+    for (int l = 0; l < 3; l++)
+        if (am_compute_set_isa(ISAS[l]) != 0) fprintf(stderr, "  %s: not available on this CPU, skipped\n", ISAS[l]);
+    for (size_t ti = 0; ti < AM_ARRAY_LEN_(TYPES); ti++) {
+        stats st = {{0}, {0}};
+        for (size_t a = 0; a < AM_ARRAY_LEN_(toks); a++)
+            for (size_t b = 0; b < AM_ARRAY_LEN_(outs); b++) {
+                int64_t n_in = (a + b) % 2 ? 512 : 768;
+                check_case(a % 2 ? pool : NULL, TYPES[ti], n_in, outs[b], toks[a], &st);
+            }
+        for (int l = 0; l < 3; l++)
+            if (am_compute_set_isa(ISAS[l]) == 0)
+                fprintf(stderr, "  %-6s %-5s worst rel err: exact %.2e  vs float activations %.2e\n", ISAS[l],
+                        am_type_name(TYPES[ti]), st.worst_exact[l], st.worst_phys[l]);
     }
     am_pool_free(pool);
 }
@@ -127,12 +138,9 @@ static void test_all_isas(void) {
 /* A prefill-sized case across many chunks and both threads. */
 static void test_large(void) {
     am_pool *pool = am_pool_create(2);
-    for (int l = 0; l < 3; l++) {
-        if (am_compute_set_isa(ISAS[l]) != 0) continue;
-        for (size_t ti = 0; ti < AM_ARRAY_LEN_(TYPES); ti++) {
-            stats st = {0, 0};
-            check_case(pool, TYPES[ti], 1024, 300, 150, &st);
-        }
+    for (size_t ti = 0; ti < AM_ARRAY_LEN_(TYPES); ti++) {
+        stats st = {{0}, {0}};
+        check_case(pool, TYPES[ti], 512, 300, 150, &st);
     }
     am_pool_free(pool);
 }
@@ -150,6 +158,29 @@ static void test_get_row(void) {
     CHECK(memcmp(d, ref, sizeof ref) == 0);
 }
 
+/* SIMD activation quantizers must write the scalar quantizer's bytes (kernels.h). */
+static void test_activation_bytes(void) {
+    enum { N = 4096 };
+    static float x[N];
+    static am_q8a a0[N / 32], a1[N / 32];
+    static am_q8k k0[N / 256], k1[N / 256];
+    for (int i = 0; i < N; i++) x[i] = gauss() * (i % 97 == 0 ? 30.0f : 1.0f);
+    for (int i = 0; i < 256; i++) x[i] = 0;             /* an all-zero block */
+    for (int i = 256; i < 512; i++) x[i] = (i % 5) - 2; /* exact levels and ties */
+    am_quantize_q8a(x, a0, N);
+    am_quantize_q8k(x, k0, N);
+    for (int l = 0; l < 3; l++) {
+        if (am_compute_set_isa(ISAS[l]) != 0) continue;
+        const am_kernels *k = am_kernels_get();
+        memset(a1, 0x55, sizeof a1);
+        memset(k1, 0x55, sizeof k1);
+        k->quant_q8a(x, a1, N);
+        k->quant_q8k(x, k1, N);
+        CHECKF(memcmp(a0, a1, sizeof a0) == 0, "%s q8a bytes differ", ISAS[l]);
+        CHECKF(memcmp(k0, k1, sizeof k0) == 0, "%s q8k bytes differ", ISAS[l]);
+    }
+}
+
 static void test_isa_names(void) {
     CHECK(am_compute_set_isa("scalar") == 0);
     CHECK(strcmp(am_compute_isa(), "scalar") == 0);
@@ -160,6 +191,7 @@ static void test_isa_names(void) {
 int main(void) {
     AM_TEST_RUN(test_isa_names);
     AM_TEST_RUN(test_get_row);
+    AM_TEST_RUN(test_activation_bytes);
     AM_TEST_RUN(test_all_isas);
     AM_TEST_RUN(test_large);
     AM_TEST_EXIT();

@@ -89,6 +89,8 @@ CASES = [
  # whitespace control with trim_blocks/lstrip_blocks
  "a\n  {% if true %}\n    b\n  {% endif %}\nc\n{{- ' d ' -}}\n  e  {%- if true %} f {% endif -%}  \ng\n{#- c -#}\n h\n    {%+ if true %}i{% endif +%}\nj",
  "line\n\n{% for x in xs %}\n  - {{ x }}\n{% endfor %}\nend\n",
+ # strings share storage: appending to one must not change another
+ "{% set a = 'x' + 'y' %}{% set b = a + 'Z' %}{% set c = a + 'W' %}{{ b }}{{ c }}{{ a }} {% set x = 'ab' + 'cdef' %}{% set y = x[:2] %}{{ y + 'Z' }}{{ x }} {% set ns = namespace(s='') %}{% for i in range(3) %}{% set ns.s = ns.s + i|string %}{% set t = ns.s + '!' %}{{ t }}{% endfor %}{{ ns.s }}",
  # errors
  "{{ raise_exception('custom failure') }}",
  "{{ missing.attr }}",

@@ -1,0 +1,62 @@
+/*
+ * engine_impl.h — private to src/engine/: the engine's state and the pieces
+ * forward.c assembles (row ops in ops.c, attention in attention.c).
+ * Nothing outside src/engine/ includes this file.
+ */
+#ifndef AM_ENGINE_IMPL_H
+#define AM_ENGINE_IMPL_H
+
+#include "engine/forward.h"
+
+/* Per-token data of the batch being computed. */
+typedef struct eng_tok {
+    int32_t seq;
+    int64_t slot; /* cache slot in its sequence */
+    int64_t pos;
+} eng_tok;
+
+struct am_engine {
+    const am_model *m;
+    am_engine_params p;
+    am_pool *pool;
+    am_kv *kv;
+    int nth;
+
+    /* RoPE inverse frequencies [head_dim/2], float as HF computes them:
+     * global (full-attention) layers and local (sliding) layers. */
+    float *inv_freq_global, *inv_freq_local;
+
+    /* Scratch for max_batch tokens. */
+    eng_tok *tok;           /* [max_batch] */
+    float *x;               /* [max_batch][n_embd] residual stream */
+    float *xn;              /* [max_batch][n_embd] normed input / sublayer output */
+    float *q;               /* [max_batch][n_head*head_dim] */
+    float *k, *v;           /* [max_batch][n_head_kv*head_dim] */
+    float *att;             /* [max_batch][n_head*head_dim] attention output */
+    float *gate, *up;       /* [max_batch][n_ff] */
+    float *cs_global;       /* [max_batch][head_dim/2][2] cos, sin */
+    float *cs_local;        /* same, sliding layers */
+    float *att_scratch;     /* [nth][att_scratch_floats] */
+    size_t att_scratch_floats;
+
+    /* Per-sequence bookkeeping during validation, indexed by seq id. */
+    int64_t *seq_next;      /* next expected position (-2 = untouched in this batch) */
+    int64_t *seq_count;     /* tokens of this seq in the batch */
+    int n_seq_scratch;
+};
+
+/* ops.c */
+void eng_rmsnorm_rows(am_engine *e, float *dst, const float *src, const float *w, int n_rows,
+                      int dim, int stride);
+void eng_rope_tables(am_engine *e, int n);
+void eng_rope_apply(float *x, int n_heads, int head_dim, const float *cs, am_rope_style style);
+void eng_glu(am_engine *e, float *gate, const float *up, int n);
+void eng_rope_inv_freq(const am_hparams *hp, bool local, bool bf16, float *out);
+
+/* attention.c: e->att[t] = softmax(q k^T) v over each token's visible slots
+ * of layer `layer`. */
+void eng_attention(am_engine *e, int layer, int n);
+/* Stores e->k / e->v of every batch token into its sequence's blocks. */
+void eng_kv_store(am_engine *e, int layer, int n);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * forward.c — engine lifetime, packed-batch validation and the transformer
+ * forward pass shared by llama, qwen2, qwen3 and gemma3 (the architectures
+ * differ only in which optional weights the loader filled in: biases, q/k
+ * norms, post norms, activation, scales — see INTERNALS.md "Engine").
+ *
+ * Owns the engine's scratch and KV pool; reads the model, never changes it.
+ * A forward call either fails before touching any state, or completes.
+ */
+#include "engine/forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute/matmul.h"
+#include "engine/engine_impl.h"
+
+am_engine_params am_engine_default_params(void) {
+    am_engine_params p = {
+        .n_threads = 0,
+        .max_batch = 512,
+        .kv_block_tokens = 32,
+        .kv_tokens = 0,
+        .kv_type = AM_TYPE_F16,
+        .rope_bf16_freqs = true,
+    };
+    return p;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+void am_batch_init(am_batch *b, int cap) {
+    b->n = 0;
+    b->cap = cap > 0 ? cap : 16;
+    b->tok = am_xmalloc((size_t)b->cap * sizeof *b->tok);
+}
+
+void am_batch_add(am_batch *b, int32_t token, int32_t pos, int32_t seq, bool want_logits) {
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->tok = am_xrealloc(b->tok, (size_t)b->cap * sizeof *b->tok);
+    }
+    b->tok[b->n++] = (am_batch_token){token, pos, seq, want_logits};
+}
+
+void am_batch_clear(am_batch *b) { b->n = 0; }
+
+void am_batch_free(am_batch *b) {
+    free(b->tok);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- engine ------------------------------------------------------------- */
+
+static float *falloc(size_t n) { return am_xmalloc_aligned((n ? n : 1) * sizeof(float)); }
+
+am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_err *err) {
+    am_engine_params p = pp ? *pp : am_engine_default_params();
+    const am_hparams *hp = &m->hp;
+    if (p.max_batch <= 0) p.max_batch = 512;
+    if (p.kv_block_tokens <= 0) p.kv_block_tokens = 32;
+    if (p.kv_tokens <= 0) p.kv_tokens = hp->n_ctx_train > 0 && hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192;
+    if (p.kv_type != AM_TYPE_F16 && p.kv_type != AM_TYPE_F32) {
+        am_err_set(err, "engine: KV type %s not supported (f16, f32)", am_type_name(p.kv_type));
+        return NULL;
+    }
+    if (hp->n_layer <= 0 || hp->n_layer > AM_MAX_LAYERS || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_head % hp->n_head_kv || hp->head_dim <= 0 || hp->head_dim % 2 || hp->n_embd <= 0 ||
+        hp->n_ff <= 0 || hp->n_vocab <= 0) {
+        am_err_set(err, "engine: model hyperparameters out of range");
+        return NULL;
+    }
+    for (int l = 0; l < hp->n_layer; l++)
+        if (hp->layer_swa[l] && hp->sliding_window <= 0) {
+            am_err_set(err, "engine: layer %d is sliding-window but the window is %d", l,
+                       hp->sliding_window);
+            return NULL;
+        }
+
+    int window[AM_MAX_LAYERS];
+    for (int l = 0; l < hp->n_layer; l++) window[l] = hp->layer_swa[l] ? hp->sliding_window : 0;
+    int64_t per_layer = (p.kv_tokens + p.kv_block_tokens - 1) / p.kv_block_tokens;
+    /* Each sequence may hold one partly filled block per layer beyond its
+     * share, so allow some slack for several sequences. */
+    am_kv_params kp = {
+        .n_layer = hp->n_layer,
+        .n_head_kv = hp->n_head_kv,
+        .head_dim = hp->head_dim,
+        .block_tokens = p.kv_block_tokens,
+        .max_blocks = (per_layer + 16) * hp->n_layer,
+        .type = p.kv_type,
+        .window = window,
+    };
+    am_kv *kv = am_kv_create(&kp, err);
+    if (!kv) return NULL;
+
+    am_engine *e = am_xcalloc(1, sizeof *e);
+    e->m = m;
+    e->p = p;
+    e->kv = kv;
+    e->pool = am_pool_create(p.n_threads);
+    e->nth = am_pool_n_threads(e->pool);
+
+    int half = hp->head_dim / 2;
+    e->inv_freq_global = falloc((size_t)half);
+    e->inv_freq_local = falloc((size_t)half);
+    eng_rope_inv_freq(hp, false, p.rope_bf16_freqs, e->inv_freq_global);
+    eng_rope_inv_freq(hp, true, p.rope_bf16_freqs, e->inv_freq_local);
+
+    size_t nb = (size_t)p.max_batch;
+    size_t qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
+    e->tok = am_xmalloc(nb * sizeof *e->tok);
+    e->x = falloc(nb * hp->n_embd);
+    e->xn = falloc(nb * hp->n_embd);
+    e->q = falloc(nb * qd);
+    e->k = falloc(nb * kvd);
+    e->v = falloc(nb * kvd);
+    e->att = falloc(nb * qd);
+    e->gate = falloc(nb * hp->n_ff);
+    e->up = falloc(nb * hp->n_ff);
+    e->cs_global = falloc(nb * hp->head_dim);
+    e->cs_local = falloc(nb * hp->head_dim);
+    int nrep = hp->n_head / hp->n_head_kv, bt = p.kv_block_tokens;
+    e->att_scratch_floats = (size_t)2 * bt * hp->head_dim + (size_t)nrep * bt +
+                            (size_t)nrep * hp->head_dim + 2 * (size_t)nrep;
+    e->att_scratch_floats = (e->att_scratch_floats + 15) & ~(size_t)15; /* 64-byte rows */
+    e->att_scratch = falloc(e->att_scratch_floats * (size_t)e->nth);
+    return e;
+}
+
+void am_engine_free(am_engine *e) {
+    if (!e) return;
+    am_kv_free(e->kv);
+    am_pool_free(e->pool);
+    am_aligned_free(e->inv_freq_global);
+    am_aligned_free(e->inv_freq_local);
+    free(e->tok);
+    am_aligned_free(e->x);
+    am_aligned_free(e->xn);
+    am_aligned_free(e->q);
+    am_aligned_free(e->k);
+    am_aligned_free(e->v);
+    am_aligned_free(e->att);
+    am_aligned_free(e->gate);
+    am_aligned_free(e->up);
+    am_aligned_free(e->cs_global);
+    am_aligned_free(e->cs_local);
+    am_aligned_free(e->att_scratch);
+    free(e->seq_next);
+    free(e->seq_count);
+    free(e);
+}
+
+const am_model *am_engine_model(const am_engine *e) { return e->m; }
+am_kv *am_engine_kv(am_engine *e) { return e->kv; }
+am_pool *am_engine_pool(am_engine *e) { return e->pool; }
+int am_engine_max_batch(const am_engine *e) { return e->p.max_batch; }
+
+int am_engine_seq_create(am_engine *e) { return am_kv_seq_create(e->kv); }
+void am_engine_seq_remove(am_engine *e, int seq) { am_kv_seq_remove(e->kv, seq); }
+int am_engine_seq_truncate(am_engine *e, int seq, int64_t n_tokens, am_err *err) {
+    return am_kv_seq_truncate(e->kv, seq, n_tokens, err);
+}
+int64_t am_engine_seq_len(const am_engine *e, int seq) { return am_kv_seq_len(e->kv, seq); }
+
+/* ---- validation and KV reservation -------------------------------------- */
+
+static void seq_scratch(am_engine *e, int max_seq) {
+    if (max_seq < e->n_seq_scratch) return;
+    int n = AM_MAX(max_seq + 1, e->n_seq_scratch * 2);
+    e->seq_next = am_xrealloc(e->seq_next, (size_t)n * sizeof(int64_t));
+    e->seq_count = am_xrealloc(e->seq_count, (size_t)n * sizeof(int64_t));
+    e->n_seq_scratch = n;
+}
+
+/* Checks the batch, fills e->tok and reserves KV slots. On failure nothing
+ * stays reserved. Returns the number of logit rows, or -1. */
+static int prepare(am_engine *e, const am_batch *b, am_err *err) {
+    const am_hparams *hp = &e->m->hp;
+    int n = b->n, n_logits = 0, max_seq = 0;
+    if (n > e->p.max_batch)
+        return am_err_set(err, "batch of %d tokens exceeds the engine's max_batch %d", n, e->p.max_batch);
+    for (int i = 0; i < n; i++) {
+        const am_batch_token *t = &b->tok[i];
+        if (t->token < 0 || t->token >= hp->n_vocab)
+            return am_err_set(err, "batch token %d: id %d outside the vocabulary (%d)", i, t->token,
+                              hp->n_vocab);
+        if (!am_kv_seq_valid(e->kv, t->seq))
+            return am_err_set(err, "batch token %d: no sequence %d", i, t->seq);
+        if (t->pos < 0) return am_err_set(err, "batch token %d: negative position %d", i, t->pos);
+        max_seq = AM_MAX(max_seq, t->seq);
+        n_logits += t->want_logits;
+    }
+    seq_scratch(e, max_seq);
+    for (int i = 0; i < n; i++) {
+        e->seq_next[b->tok[i].seq] = -2;
+        e->seq_count[b->tok[i].seq] = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        const am_batch_token *t = &b->tok[i];
+        int64_t *next = &e->seq_next[t->seq];
+        if (*next == -2) *next = am_kv_seq_next_pos(e->kv, t->seq);
+        if (*next >= 0 && t->pos != *next)
+            return am_err_set(err, "batch token %d: sequence %d continues at position %lld, not %d", i,
+                              t->seq, (long long)*next, t->pos);
+        e->tok[i].seq = t->seq;
+        e->tok[i].pos = t->pos;
+        e->tok[i].slot = am_kv_seq_len(e->kv, t->seq) + e->seq_count[t->seq];
+        e->seq_count[t->seq]++;
+        *next = (int64_t)t->pos + 1;
+    }
+    /* Reserve all or nothing. */
+    int64_t need = 0;
+    for (int i = 0; i < n; i++) {
+        int s = b->tok[i].seq;
+        if (e->seq_count[s] > 0 && e->seq_next[s] != -3) {
+            need += am_kv_seq_blocks_needed(e->kv, s, e->seq_count[s]);
+            e->seq_next[s] = -3; /* counted */
+        }
+    }
+    if (need > am_kv_n_blocks_free(e->kv))
+        return am_err_set(err, "KV cache full: the batch needs %lld more blocks, %lld free",
+                          (long long)need, (long long)am_kv_n_blocks_free(e->kv));
+    for (int i = 0; i < n; i++) {
+        int s = b->tok[i].seq;
+        if (e->seq_next[s] == -3) {
+            /* first token of s in the batch carries its first position */
+            if (am_kv_seq_reserve(e->kv, s, b->tok[i].pos, e->seq_count[s], err) < 0) {
+                for (int k = 0; k < i; k++) am_kv_seq_unreserve(e->kv, b->tok[k].seq);
+                return -1;
+            }
+            e->seq_next[s] = -4; /* reserved */
+        }
+    }
+    return n_logits;
+}
+
+/* ---- the forward pass ---------------------------------------------------- */
+
+static void add_bias(float *y, const float *bias, int n, int dim) {
+    if (!bias) return;
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < dim; i++) y[(size_t)t * dim + i] += bias[i];
+}
+
+static void add_rows(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void layer_forward(am_engine *e, int il, int n) {
+    const am_hparams *hp = &e->m->hp;
+    const am_layer *L = &e->m->layers[il];
+    const int hd = hp->head_dim, ne = hp->n_embd;
+    const int qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+
+    /* attention block */
+    eng_rmsnorm_rows(e, e->xn, e->x, L->attn_norm, n, ne, ne);
+    am_matmul(e->pool, L->wq, e->xn, n, e->q);
+    am_matmul(e->pool, L->wk, e->xn, n, e->k);
+    am_matmul(e->pool, L->wv, e->xn, n, e->v);
+    add_bias(e->q, L->bq, n, qd);
+    add_bias(e->k, L->bk, n, kvd);
+    add_bias(e->v, L->bv, n, kvd);
+    if (L->q_norm) eng_rmsnorm_rows(e, e->q, e->q, L->q_norm, n * hp->n_head, hd, hd);
+    if (L->k_norm) eng_rmsnorm_rows(e, e->k, e->k, L->k_norm, n * hp->n_head_kv, hd, hd);
+    const float *cs = hp->layer_swa[il] ? e->cs_local : e->cs_global;
+    for (int t = 0; t < n; t++) {
+        eng_rope_apply(e->q + (size_t)t * qd, hp->n_head, hd, cs + (size_t)t * hd, hp->rope_style);
+        eng_rope_apply(e->k + (size_t)t * kvd, hp->n_head_kv, hd, cs + (size_t)t * hd, hp->rope_style);
+    }
+    eng_kv_store(e, il, n);
+    eng_attention(e, il, n);
+    am_matmul(e->pool, L->wo, e->att, n, e->xn);
+    if (L->post_attn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_attn_norm, n, ne, ne);
+    add_rows(e->x, e->xn, (size_t)n * ne);
+
+    /* feed-forward block */
+    eng_rmsnorm_rows(e, e->xn, e->x, L->ffn_norm, n, ne, ne);
+    am_matmul(e->pool, L->ffn_gate, e->xn, n, e->gate);
+    am_matmul(e->pool, L->ffn_up, e->xn, n, e->up);
+    eng_glu(e, e->gate, e->up, n * hp->n_ff);
+    am_matmul(e->pool, L->ffn_down, e->gate, n, e->xn);
+    if (L->post_ffn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_ffn_norm, n, ne, ne);
+    add_rows(e->x, e->xn, (size_t)n * ne);
+}
+
+int am_engine_forward(am_engine *e, const am_batch *b, float *logits, am_err *err) {
+    const am_hparams *hp = &e->m->hp;
+    if (b->n == 0) return 0;
+    int n_logits = prepare(e, b, err);
+    if (n_logits < 0) return -1;
+    if (n_logits > 0 && !logits) {
+        for (int i = 0; i < b->n; i++) am_kv_seq_unreserve(e->kv, b->tok[i].seq);
+        return am_err_set(err, "batch wants logits but no output buffer was given");
+    }
+    const int n = b->n, ne = hp->n_embd;
+
+    for (int t = 0; t < n; t++) {
+        float *row = e->x + (size_t)t * ne;
+        am_tensor_get_row(e->m->tok_embd, b->tok[t].token, row);
+        if (hp->embd_scale != 0 && hp->embd_scale != 1.0f)
+            for (int i = 0; i < ne; i++) row[i] *= hp->embd_scale;
+    }
+    eng_rope_tables(e, n);
+    for (int il = 0; il < hp->n_layer; il++) layer_forward(e, il, n);
+
+    /* Final norm and output projection, only for rows that want logits. */
+    int r = 0;
+    for (int t = 0; t < n; t++)
+        if (b->tok[t].want_logits)
+            memcpy(e->xn + (size_t)r++ * ne, e->x + (size_t)t * ne, (size_t)ne * sizeof(float));
+    if (n_logits > 0) {
+        eng_rmsnorm_rows(e, e->xn, e->xn, e->m->output_norm, n_logits, ne, ne);
+        am_matmul(e->pool, e->m->output, e->xn, n_logits, logits);
+        float cap = hp->final_logit_softcap;
+        if (cap > 0)
+            for (size_t i = 0, nl = (size_t)n_logits * hp->n_vocab; i < nl; i++)
+                logits[i] = cap * tanhf(logits[i] / cap);
+    }
+
+    for (int i = 0; i < n; i++) {
+        int s = b->tok[i].seq;
+        if (e->seq_count[s] > 0) {
+            am_kv_seq_commit(e->kv, s, e->seq_count[s]);
+            e->seq_count[s] = 0;
+        }
+    }
+    return n_logits;
+}

@@ -1,0 +1,124 @@
+/*
+ * kv.h — paged attention KV storage: a pool of fixed-size blocks and, per
+ * sequence, a table of block ids per layer.
+ *
+ * A block holds K and V of ONE layer for `block_tokens` consecutive cache
+ * slots of ONE sequence. Its bytes (am_kv_block_data) are laid out as
+ *     K[n_head_kv][block_tokens][head_dim]  then  V[n_head_kv][block_tokens][head_dim]
+ * in the pool's element type (F16 now; F32 for checks; quantized types later —
+ * each row of head_dim elements is then one or more quant blocks), so a whole
+ * block is one contiguous byte range that can be copied, quantized, written to
+ * disk or read back on its own (am_kv_block_read / am_kv_block_write).
+ * K is stored after RoPE.
+ *
+ * A sequence is a run of cache slots 0..n_tokens-1 holding positions
+ * pos0..pos0+n_tokens-1 (positions are consecutive; pos0 is set by the first
+ * token appended, so a sequence may start at any position). Slot s of layer l
+ * lives in block table[l][s / block_tokens] at row s % block_tokens.
+ *
+ * Invariants:
+ *   - every block id in a table entry belongs to exactly one (sequence, layer,
+ *     block index); blocks are never shared (sharing comes with prefix caching);
+ *   - table[l][b] is -1 only for blocks dropped from a sliding-window layer
+ *     (wholly outside the window) or never written;
+ *   - a free block's content is garbage.
+ * Sliding-window layers keep only what a future token can see: after
+ * am_kv_seq_commit, blocks whose every slot is older than the last `window`
+ * slots are returned to the pool.
+ *
+ * Memory: block storage is allocated on first use and recycled through a free
+ * list, never beyond max_blocks; am_kv_free releases everything.
+ *
+ * Threads: one owner thread mutates the pool and the tables (the engine's).
+ * Block data may be read concurrently by worker threads during a forward pass
+ * while the owner waits (am_pool_run), as long as no table changes meanwhile.
+ */
+#ifndef AM_KV_H
+#define AM_KV_H
+
+#include "base/base.h"
+#include "compute/types.h"
+
+typedef struct am_kv_params {
+    int n_layer;
+    int n_head_kv;
+    int head_dim;
+    int block_tokens;   /* slots per block (e.g. 32) */
+    int64_t max_blocks; /* upper bound on blocks alive at once (all layers) */
+    am_type type;       /* element type: AM_TYPE_F16 or AM_TYPE_F32 */
+    const int *window;  /* [n_layer] sliding window in tokens (0 = full), or NULL */
+} am_kv_params;
+
+typedef struct am_kv am_kv;
+
+/* Creates an empty pool. Fails (NULL, err) on bad parameters. */
+am_kv *am_kv_create(const am_kv_params *p, am_err *err);
+void am_kv_free(am_kv *kv);
+
+const am_kv_params *am_kv_get_params(const am_kv *kv); /* window is copied and owned */
+
+/* ---- blocks ------------------------------------------------------------ */
+
+/* Bytes of one block (K and V). */
+size_t am_kv_block_bytes(const am_kv *kv);
+/* Bytes of one head_dim row in the element type. */
+size_t am_kv_row_bytes(const am_kv *kv);
+am_type am_kv_type(const am_kv *kv);
+int64_t am_kv_n_blocks_used(const am_kv *kv);
+int64_t am_kv_n_blocks_free(const am_kv *kv); /* max_blocks - used */
+
+/* Block data: K rows of head h start at h*block_tokens*row_bytes, V rows at
+ * block_bytes/2 + h*block_tokens*row_bytes. Valid until the block is freed. */
+void *am_kv_block_data(am_kv *kv, int32_t id);
+const void *am_kv_block_data_const(const am_kv *kv, int32_t id);
+/* Whole-block copies (for persistence and quantization). */
+void am_kv_block_read(const am_kv *kv, int32_t id, void *dst);
+void am_kv_block_write(am_kv *kv, int32_t id, const void *src);
+/* Which layer a live block belongs to, and how many of its slots are filled. */
+int am_kv_block_layer(const am_kv *kv, int32_t id);
+int am_kv_block_n_filled(const am_kv *kv, int32_t id);
+
+/* ---- sequences --------------------------------------------------------- */
+
+/* Creates an empty sequence; returns its id (>= 0). Ids of removed sequences
+ * are reused. */
+int am_kv_seq_create(am_kv *kv);
+/* Frees the sequence and all its blocks. Unknown ids are ignored. */
+void am_kv_seq_remove(am_kv *kv, int seq);
+bool am_kv_seq_valid(const am_kv *kv, int seq);
+int64_t am_kv_seq_len(const am_kv *kv, int seq);  /* filled slots */
+int64_t am_kv_seq_pos0(const am_kv *kv, int seq); /* position of slot 0 (0 when empty) */
+/* Position the next appended token must have (pos0 + len), or -1 when the
+ * sequence is empty (any position may start it). */
+int64_t am_kv_seq_next_pos(const am_kv *kv, int seq);
+
+/* Keeps the first n_tokens slots (a prefix) and frees blocks past them.
+ * Fails (-1, err, nothing changed) if a sliding-window layer already dropped
+ * slots that the next token after the prefix would need. */
+int am_kv_seq_truncate(am_kv *kv, int seq, int64_t n_tokens, am_err *err);
+/* True if truncating to n_tokens would succeed. */
+bool am_kv_seq_can_truncate(const am_kv *kv, int seq, int64_t n_tokens);
+
+/* Blocks that appending n_new slots to seq would allocate (all layers). */
+int64_t am_kv_seq_blocks_needed(const am_kv *kv, int seq, int64_t n_new);
+/* Makes room for slots [len, len+n_new): allocates the blocks (all layers)
+ * and sets pos0 if the sequence is empty. The new slots are written by the
+ * caller and become part of the sequence with am_kv_seq_commit. Fails (-1)
+ * with nothing allocated if the pool lacks blocks. */
+int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_err *err);
+/* Extends the sequence by n_new reserved slots and recycles sliding-window
+ * blocks that no future token can see. */
+void am_kv_seq_commit(am_kv *kv, int seq, int64_t n_new);
+/* Drops reserved-but-uncommitted blocks (after a failed step). */
+void am_kv_seq_unreserve(am_kv *kv, int seq);
+
+/* Block id holding slot `slot` of layer `layer`, or -1 (dropped / not reserved). */
+int32_t am_kv_seq_block(const am_kv *kv, int seq, int layer, int64_t slot);
+/* Pointers to the K and V rows of (layer, slot, kv head) — slot must be in a
+ * live block. */
+void *am_kv_k_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
+void *am_kv_v_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
+/* First slot a sliding layer still holds (0 for full layers). */
+int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer);
+
+#endif

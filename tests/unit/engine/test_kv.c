@@ -1,0 +1,126 @@
+/*
+ * test_kv.c — the paged KV pool: block accounting, reserve/commit/unreserve,
+ * truncation (prefix reuse), sliding-window recycling, whole-block copies,
+ * running out of blocks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kv.h"
+#include "test_util.h"
+
+static am_kv *make(int n_layer, const int *window, int64_t max_blocks) {
+    am_kv_params p = {
+        .n_layer = n_layer, .n_head_kv = 2, .head_dim = 8, .block_tokens = 4,
+        .max_blocks = max_blocks, .type = AM_TYPE_F16, .window = window,
+    };
+    am_err err = {{0}};
+    am_kv *kv = am_kv_create(&p, &err);
+    CHECKF(kv, "%s", err.msg);
+    return kv;
+}
+
+static void append(am_kv *kv, int seq, int64_t pos, int64_t n) {
+    am_err err = {{0}};
+    CHECKF(am_kv_seq_reserve(kv, seq, pos, n, &err) == 0, "%s", err.msg);
+    am_kv_seq_commit(kv, seq, n);
+}
+
+static void test_params(void) {
+    am_kv_params p = {.n_layer = 1, .n_head_kv = 1, .head_dim = 8, .block_tokens = 4, .max_blocks = 0,
+                      .type = AM_TYPE_F16};
+    am_err err = {{0}};
+    CHECK(!am_kv_create(&p, &err));
+    p.max_blocks = 4;
+    p.type = AM_TYPE_Q4_K;
+    CHECK(!am_kv_create(&p, &err));
+    p.type = AM_TYPE_F32;
+    am_kv *kv = am_kv_create(&p, &err);
+    CHECK(kv && am_kv_row_bytes(kv) == 32 && am_kv_block_bytes(kv) == 2 * 4 * 32);
+    am_kv_free(kv);
+}
+
+static void test_blocks_and_truncate(void) {
+    am_kv *kv = make(2, NULL, 16);
+    CHECK(am_kv_block_bytes(kv) == 2 * 2 * 4 * 8 * 2);
+    int s = am_kv_seq_create(kv);
+    CHECK(am_kv_seq_next_pos(kv, s) == -1);
+    CHECK(am_kv_seq_blocks_needed(kv, s, 5) == 4); /* 2 blocks x 2 layers */
+    append(kv, s, 10, 5);
+    CHECK(am_kv_seq_len(kv, s) == 5 && am_kv_seq_pos0(kv, s) == 10 && am_kv_seq_next_pos(kv, s) == 15);
+    CHECK(am_kv_n_blocks_used(kv) == 4);
+    CHECK(am_kv_seq_blocks_needed(kv, s, 3) == 0 && am_kv_seq_blocks_needed(kv, s, 4) == 2);
+
+    /* rows land where the layout says */
+    uint16_t *k = am_kv_k_row(kv, s, 1, 4, 1);
+    int32_t id = am_kv_seq_block(kv, s, 1, 4);
+    CHECK(id >= 0 && am_kv_block_layer(kv, id) == 1 && am_kv_block_n_filled(kv, id) == 1);
+    CHECK((char *)k == (char *)am_kv_block_data(kv, id) + (1 * 4 + 0) * 16);
+    uint16_t *v = am_kv_v_row(kv, s, 1, 4, 1);
+    CHECK((char *)v == (char *)k + am_kv_block_bytes(kv) / 2);
+
+    /* whole-block round trip */
+    unsigned char *buf = malloc(am_kv_block_bytes(kv)), *buf2 = malloc(am_kv_block_bytes(kv));
+    for (size_t i = 0; i < am_kv_block_bytes(kv); i++) buf[i] = (unsigned char)(i * 7);
+    am_kv_block_write(kv, id, buf);
+    am_kv_block_read(kv, id, buf2);
+    CHECK(!memcmp(buf, buf2, am_kv_block_bytes(kv)));
+    free(buf);
+    free(buf2);
+
+    /* truncate to a prefix frees whole blocks past it */
+    am_err err = {{0}};
+    CHECK(am_kv_seq_truncate(kv, s, 4, &err) == 0);
+    CHECK(am_kv_seq_len(kv, s) == 4 && am_kv_n_blocks_used(kv) == 2 && am_kv_seq_next_pos(kv, s) == 14);
+    CHECK(am_kv_seq_truncate(kv, s, 9, &err) < 0); /* longer than the sequence */
+    CHECK(am_kv_seq_truncate(kv, s, 0, &err) == 0 && am_kv_n_blocks_used(kv) == 0);
+    CHECK(am_kv_seq_next_pos(kv, s) == -1);
+
+    /* running out: all or nothing */
+    int s2 = am_kv_seq_create(kv);
+    CHECK(s2 != s);
+    append(kv, s2, 0, 28); /* 7 blocks x 2 layers = 14 */
+    CHECK(am_kv_n_blocks_free(kv) == 2);
+    CHECK(am_kv_seq_reserve(kv, s, 0, 5, &err) < 0 && am_kv_n_blocks_free(kv) == 2);
+    CHECK(am_kv_seq_reserve(kv, s, 0, 4, &err) == 0 && am_kv_n_blocks_free(kv) == 0);
+    am_kv_seq_unreserve(kv, s);
+    CHECK(am_kv_n_blocks_free(kv) == 2 && am_kv_seq_len(kv, s) == 0);
+
+    /* removal recycles, ids are reused */
+    am_kv_seq_remove(kv, s2);
+    CHECK(!am_kv_seq_valid(kv, s2) && am_kv_n_blocks_free(kv) == 16);
+    CHECK(am_kv_seq_create(kv) == s2);
+    am_kv_seq_remove(kv, 12345); /* ignored */
+    am_kv_free(kv);
+}
+
+static void test_sliding_window(void) {
+    int window[2] = {6, 0}; /* layer 0 sliding (6 tokens), layer 1 full */
+    am_kv *kv = make(2, window, 64);
+    int s = am_kv_seq_create(kv);
+    append(kv, s, 0, 13); /* next token at slot 13 sees 8..13 on layer 0 */
+    /* layer 0: blocks 0 (0-3) and 1 (4-7) are invisible -> dropped */
+    CHECK(am_kv_seq_block(kv, s, 0, 0) < 0 && am_kv_seq_block(kv, s, 0, 4) < 0);
+    CHECK(am_kv_seq_block(kv, s, 0, 8) >= 0 && am_kv_seq_first_live(kv, s, 0) == 8);
+    CHECK(am_kv_seq_block(kv, s, 1, 0) >= 0 && am_kv_seq_first_live(kv, s, 1) == 0);
+    CHECK(am_kv_n_blocks_used(kv) == 2 + 4);
+    /* a prefix whose window was dropped cannot be reused */
+    CHECK(am_kv_seq_can_truncate(kv, s, 13));
+    CHECK(!am_kv_seq_can_truncate(kv, s, 12)); /* its next token would need slot 7 */
+    am_err err = {{0}};
+    CHECK(am_kv_seq_truncate(kv, s, 11, &err) < 0 && am_kv_seq_len(kv, s) == 13);
+    CHECK(am_kv_seq_can_truncate(kv, s, 0));
+    /* it keeps growing in a bounded number of blocks */
+    for (int i = 0; i < 100; i++) append(kv, s, 13 + i, 1);
+    CHECK(am_kv_n_blocks_used(kv) <= 3 + (113 + 3) / 4);
+    am_kv_seq_remove(kv, s);
+    CHECK(am_kv_n_blocks_used(kv) == 0);
+    am_kv_free(kv);
+}
+
+int main(void) {
+    AM_TEST_RUN(test_params);
+    AM_TEST_RUN(test_blocks_and_truncate);
+    AM_TEST_RUN(test_sliding_window);
+    AM_TEST_EXIT();
+}
