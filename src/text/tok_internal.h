@@ -311,6 +311,7 @@ typedef struct tok_ctx {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit;
+    size_t jit_size;
     tok_buf scratch[TOK_MAX_STEPS + 1];
     tok_buf norm_buf;
     tok_sym *syms;
