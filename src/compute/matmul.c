@@ -18,9 +18,11 @@
 
 /* Row chunks are multiples of this (SIMD kernels tile rows by up to 16). */
 #define ROW_ALIGN 16
-/* Tokens per chunk in prefill: the activations of one chunk stay in L2 while
- * a chunk of weight rows streams past them. */
-#define TOK_CHUNK 64
+/* Tokens per chunk in prefill: a chunk's rows of W (64 x n_in) stay in L2
+ * while its tokens pass; the whole of W is read from memory once per token
+ * chunk, so chunks are long (128: F16 2048x2048 x 512 tokens ran ~15% faster
+ * than with 64). */
+#define TOK_CHUNK 128
 
 typedef struct {
     const am_kernels *k;
@@ -39,7 +41,26 @@ typedef struct {
     _Atomic int64_t next;
 } mm_job;
 
+/* Tokens [t0, t1) into the transposed groups of AM_ACT_XT (t0, t1 multiples of the group
+ * size except t1 == n_tok); padding tokens of the last group are zero. */
+static void prep_xt(const mm_job *j, int t0, int t1) {
+    const int64_t n = j->a.n_in;
+    for (int g0 = t0; g0 < t1; g0 += AM_XT_GROUP) {
+        float *dst = (float *)(j->xq + (size_t)(g0 / AM_XT_GROUP) * j->a.x_stride);
+        int m = AM_MIN(AM_XT_GROUP, j->n_tok - g0);
+        for (int64_t k0 = 0; k0 < n; k0 += 64) /* 64-wide strips keep both sides in cache */
+            for (int i = 0; i < AM_XT_GROUP; i++) {
+                const float *src = j->x + (int64_t)(g0 + i) * n;
+                for (int64_t k = k0; k < AM_MIN(n, k0 + 64); k++) dst[k * AM_XT_GROUP + i] = i < m ? src[k] : 0.0f;
+            }
+    }
+}
+
 static void prep_tokens(const mm_job *j, int t0, int t1) {
+    if (j->act == AM_ACT_XT) {
+        prep_xt(j, t0, t1);
+        return;
+    }
     for (int t = t0; t < t1; t++) {
         const float *xr = j->x + (int64_t)t * j->a.n_in;
         uint8_t *dst = j->xq + (size_t)t * j->a.x_stride;
@@ -53,6 +74,7 @@ static void prep_tokens(const mm_job *j, int t0, int t1) {
 static void prep_worker(void *ctx, int ith, int nth) {
     const mm_job *j = ctx;
     int per = (j->n_tok + nth - 1) / nth;
+    if (j->act == AM_ACT_XT) per = (per + AM_XT_GROUP - 1) / AM_XT_GROUP * AM_XT_GROUP;
     int t0 = ith * per, t1 = AM_MIN(j->n_tok, t0 + per);
     if (t0 < t1) prep_tokens(j, t0, t1);
 }
@@ -85,10 +107,17 @@ void am_matmul(am_pool *pool, const am_tensor *w, const float *x, int n_tok, flo
     assert(j.a.w_stride > 0);
     j.act = am_act_of(kt);
     j.a.x_stride = am_act_row_bytes(j.act, j.a.n_in);
+    size_t x_bytes = j.a.x_stride * (size_t)n_tok;
+    if (j.act == AM_ACT_F32 && n_tok >= AM_XT_MIN_TOK && k->mm_xt[kt]) {
+        j.act = AM_ACT_XT;
+        j.fn = k->mm_xt[kt];
+        j.a.x_stride *= AM_XT_GROUP;
+        x_bytes = j.a.x_stride * (size_t)((n_tok + AM_XT_GROUP - 1) / AM_XT_GROUP);
+    }
     if (j.act == AM_ACT_F32) {
         j.a.x = (const uint8_t *)x;
     } else {
-        j.xq = am_pool_scratch(pool, j.a.x_stride * (size_t)n_tok);
+        j.xq = am_pool_scratch(pool, x_bytes);
         j.a.x = j.xq;
         if (n_tok >= 4 && nth > 1)
             am_pool_run(pool, prep_worker, &j);
