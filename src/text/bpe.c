@@ -316,7 +316,43 @@ static void encode_word(tok_ctx *c, const char *w, size_t n, am_tokens *out) {
 
 /* ---- per-call word cache ---- */
 
+static void cached_word(tok_ctx *c, const char *w, size_t n, am_tokens *out);
+
+/* Cuts a SentencePiece-style word before each "▁" that no piece can merge
+ * across (see ws_split) and encodes the parts: same ids, O(n) instead of one
+ * heap over the whole text. */
+static void split_word(tok_ctx *c, const char *w, size_t n, am_tokens *out) {
+    const am_tokenizer *t = c->t;
+    const unsigned char *u = (const unsigned char *)w;
+    size_t start = 0, i = 0;
+    uint32_t prev = 0x2581;
+    while (i < n) {
+        int l = tok_utf8_len(u + i, n - i);
+        uint32_t cp = l ? tok_utf8_cp(u + i, l) : 0xFFFFFFFFu - u[i];
+        if (cp == 0x2581 && prev != 0x2581 && i > start) {
+            bool blocked = false;
+            for (int k = 0; k < t->n_ws_block; k++) blocked = blocked || t->ws_block[k] == prev;
+            if (!blocked) {
+                cached_word(c, w + start, i - start, out);
+                start = i;
+            }
+        }
+        prev = cp;
+        i += l ? (size_t)l : 1;
+    }
+    cached_word(c, w + start, n - start, out);
+}
+
 void tok_model_word(tok_ctx *c, const char *w, size_t n, am_tokens *out) {
+    if (!n) return;
+    if (c->t->ws_split && n > 3) {
+        split_word(c, w, n, out);
+        return;
+    }
+    cached_word(c, w, n, out);
+}
+
+static void cached_word(tok_ctx *c, const char *w, size_t n, am_tokens *out) {
     if (!n) return;
     if (!c->cache || n > CACHE_MAX_WORD) {
         encode_word(c, w, n, out);

@@ -195,6 +195,8 @@ void jv_to_str(struct jctx *c, jsb *b, jval v);
 void jv_repr(struct jctx *c, jsb *b, jval v);
 jval jv_stringify(struct jctx *c, jval v); /* str(v) as a value */
 jval jhtml_escape(struct jctx *c, jval s);   /* markupsafe.escape */
+/* fmt % args with %s %r %d %i %% (jinja_filters.c). */
+jval jstr_percent(struct jctx *c, jval fmt, jval *args, size_t nargs);
 
 /* ---- JSON (jinja_json.c) ---- */
 

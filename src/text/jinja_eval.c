@@ -324,7 +324,11 @@ jval jbinop(jctx *c, int op, jval a, jval b) {
     if (op == OP_ADD && a.t == JV_STR) jerr(c, "can only concatenate str (not \"%s\") to str", jv_type_name(b));
     if (op == OP_ADD && a.t == JV_LIST && (a.l->kind == JL_LIST || a.l->kind == JL_TUPLE))
         jerr(c, "can only concatenate %s (not \"%s\") to %s", jv_type_name(a), jv_type_name(b), jv_type_name(a));
-    if (op == OP_MOD && a.t == JV_STR) jerr(c, "unsupported template construct: printf-style string formatting with %%");
+    if (op == OP_MOD && a.t == JV_STR) {
+        if (b.t == JV_LIST && b.l->kind == JL_TUPLE) return jstr_percent(c, a, b.l->v, b.l->n);
+        if (b.t == JV_DICT) jerr(c, "unsupported template construct: %%(name)s formatting");
+        return jstr_percent(c, a, &b, 1);
+    }
     jerr(c, "unsupported operand type(s) for %s: '%s' and '%s'", opname(op), jv_type_name(a), jv_type_name(b));
 }
 

@@ -347,10 +347,9 @@ static jval f_tojson(jctx *c, jval in, jargs *a) {
     return jv_str(b.p ? b.p : "", b.n);
 }
 
-/* "%s and %d" | format(x, y): printf-style with %s %r %d %i %%. */
-static jval f_format(jctx *c, jval in, jargs *a) {
-    if (in.t != JV_STR) jerr(c, "format filter needs a string");
-    if (a->nkw) jerr(c, "unsupported template construct: format filter with keyword arguments");
+/* Python printf-style formatting: %s %r %d %i %%, with `fmt % args`
+ * and `fmt|format(args)`; anything fancier is refused by name. */
+jval jstr_percent(jctx *c, jval in, jval *args, size_t nargs) {
     jsb b;
     jsb_init(&b, c->ar, c->max_output);
     size_t k = 0;
@@ -360,18 +359,26 @@ static jval f_format(jctx *c, jval in, jargs *a) {
         if (++i >= in.s.n) jerr(c, "incomplete format");
         ch = in.s.p[i];
         if (ch == '%') { jsb_putc(&b, '%'); continue; }
-        if (k >= a->npos) jerr(c, "not enough arguments for format string");
-        jval v = a->pos[k++];
+        if (ch != 's' && ch != 'r' && ch != 'd' && ch != 'i')
+            jerr(c, "unsupported template construct: format conversion '%%%c'", ch);
+        if (k >= nargs) jerr(c, "not enough arguments for format string");
+        jval v = args[k++];
         if (ch == 's') jv_to_str(c, &b, v);
         else if (ch == 'r') jv_repr(c, &b, v);
-        else if (ch == 'd' || ch == 'i') {
+        else {
             if (v.t == JV_FLOAT) v = jv_int((int64_t)v.f);
             if (v.t != JV_INT && v.t != JV_BOOL) jerr(c, "%%d format: a real number is required, not %s", jv_type_name(v));
             jv_to_str(c, &b, v.t == JV_BOOL ? jv_int(v.b) : v);
-        } else jerr(c, "unsupported template construct: format conversion '%%%c'", ch);
+        }
     }
-    if (k < a->npos) jerr(c, "not all arguments converted during string formatting");
+    if (k < nargs) jerr(c, "not all arguments converted during string formatting");
     return jv_str(b.p ? b.p : "", b.n);
+}
+
+static jval f_format(jctx *c, jval in, jargs *a) {
+    if (in.t != JV_STR) jerr(c, "format filter needs a string");
+    if (a->nkw) jerr(c, "unsupported template construct: format filter with keyword arguments");
+    return jstr_percent(c, in, a->pos, a->npos);
 }
 
 static jval f_attr(jctx *c, jval in, jargs *a) {

@@ -24,30 +24,51 @@ bool tok_is_whitespace(uint32_t cp) {
            cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-static void norm_unicode(const char *s, size_t n, int opts, tok_buf *dst) {
-    const unsigned char *u = (const unsigned char *)s;
+/* One piece of text: its valid runs through utf8proc, invalid bytes kept. */
+static void norm_piece(const unsigned char *u, size_t n, int opts, tok_buf *dst) {
     size_t i = 0;
     while (i < n) {
-        /* a maximal valid run [i, j), noting whether it is all ASCII */
         size_t j = i;
-        bool ascii = true;
         while (j < n) {
             int l = tok_utf8_len(u + j, n - j);
             if (!l) break;
-            if (l > 1) ascii = false;
             j += (size_t)l;
         }
         if (j > i) {
             utf8proc_uint8_t *o = NULL;
-            utf8proc_ssize_t r = ascii ? -1 : utf8proc_map(u + i, (utf8proc_ssize_t)(j - i), &o, (utf8proc_option_t)opts);
+            utf8proc_ssize_t r = utf8proc_map(u + i, (utf8proc_ssize_t)(j - i), &o, (utf8proc_option_t)opts);
             if (r >= 0)
                 tok_buf_add(dst, o, (size_t)r);
             else
-                tok_buf_add(dst, s + i, j - i); /* ASCII is already normal */
+                tok_buf_add(dst, u + i, j - i);
             free(o);
         }
-        if (j < n) tok_buf_add(dst, s + j, 1); /* an invalid byte, kept */
+        if (j < n) tok_buf_add(dst, u + j, 1); /* an invalid byte, kept */
         i = j < n ? j + 1 : j;
+    }
+}
+
+/* Unicode normalization. ASCII is stable under every form, is a starter,
+ * and is never the second half of a composition, so text may be cut before
+ * any ASCII byte: only the stretches around non-ASCII characters (with the
+ * ASCII character before them, which a combining mark may join) go through
+ * utf8proc. */
+static void norm_unicode(const char *s, size_t n, int opts, tok_buf *dst) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && u[j] < 0x80) j++;
+        if (j == n) {
+            tok_buf_add(dst, u + i, n - i);
+            break;
+        }
+        size_t a = j > i ? j - 1 : j; /* the ASCII character before may compose */
+        tok_buf_add(dst, u + i, a - i);
+        size_t k = j;
+        while (k < n && u[k] >= 0x80) k++;
+        norm_piece(u + a, k - a, opts, dst);
+        i = k;
     }
 }
 
@@ -181,6 +202,8 @@ int tok_normalize(const am_tokenizer *t, const tok_norm_step *steps, int n_steps
         const tok_norm_step *st = &steps[k];
         tok_buf *dst = &bufs[which];
         dst->n = 0;
+        /* most steps keep the size; Replace "▁" for " " triples it at worst */
+        tok_buf_reserve(dst, cn + cn / 2 + st->alen + 64);
         tok_buf_add(dst, "", 0);
         switch (st->type) {
         case NORM_NFC: norm_unicode(cur, cn, UTF8PROC_STABLE | UTF8PROC_COMPOSE, dst); break;

@@ -19,6 +19,8 @@
  *
  * Threads: a parsed am_template is immutable; any number of threads may
  * render it at once. Each render allocates privately and frees on return.
+ * Parsing and rendering recurse (bounded by max_nesting / max_depth): give
+ * threads that call them at least 1 MiB of stack.
  */
 #ifndef AM_TEMPLATE_H
 #define AM_TEMPLATE_H

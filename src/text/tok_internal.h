@@ -54,6 +54,7 @@ typedef struct tok_span {
 typedef struct tok_slot {
     uint32_t hash; /* high half of the key's hash */
     uint32_t id1;  /* id + 1; 0 = empty */
+    tok_span key;  /* copy of key[id]: one cache miss less per probe */
 } tok_slot;
 
 typedef struct tok_vocab {
@@ -215,6 +216,13 @@ struct am_tokenizer {
 
     int strip_leading;     /* decoder strips this many leading spaces */
 
+    /* SentencePiece-style vocabularies: a word may be cut before a "▁" whose
+     * preceding character never precedes a "▁" inside a piece (no merge can
+     * cross such a cut, so the ids are the same; long texts get fast). */
+    bool ws_split;
+    uint32_t ws_block[16];
+    int n_ws_block;
+
     int32_t eog[16];       /* end-of-generation ids */
     int n_eog;
 
@@ -257,6 +265,8 @@ typedef struct tok_buf {
     size_t n, cap;
 } tok_buf;
 void tok_buf_add(tok_buf *b, const void *s, size_t n);
+/* Makes room for n bytes in total (plus the terminator). */
+void tok_buf_reserve(tok_buf *b, size_t n);
 void tok_buf_free(tok_buf *b);
 
 /* Normalizes s into out (cleared first) with the tokenizer's steps.

@@ -144,6 +144,13 @@ void tok_buf_add(tok_buf *b, const void *s, size_t n) {
     b->p[b->n] = 0;
 }
 
+void tok_buf_reserve(tok_buf *b, size_t n) {
+    if (n + 1 > b->cap) {
+        b->p = am_xrealloc(b->p, n + 1);
+        b->cap = n + 1;
+    }
+}
+
 void tok_buf_free(tok_buf *b) {
     free(b->p);
     memset(b, 0, sizeof *b);

@@ -312,6 +312,32 @@ int tok_finish(am_tokenizer *t, am_err *err) {
             t->byte_ids[b] = tok_vocab_find(&t->v, piece, 6);
         }
     }
+    /* where words of a SentencePiece-style vocabulary may be cut */
+    t->ws_split = !t->byte_level;
+    t->n_ws_block = 0;
+    for (int32_t id = 0; id < t->v.n && t->ws_split; id++) {
+        if (t->v.str_len[id] == TOK_NONE) continue;
+        const unsigned char *u = (const unsigned char *)tok_str(&t->v, id);
+        size_t n = t->v.str_len[id], i = 0;
+        uint32_t prev = 0;
+        while (i < n) {
+            int l = tok_utf8_len(u + i, n - i);
+            uint32_t cp = l ? tok_utf8_cp(u + i, l) : 0xFFFFFFFFu - u[i];
+            if (cp == 0x2581 && i > 0 && prev != 0x2581) {
+                bool known = false;
+                for (int k = 0; k < t->n_ws_block; k++) known = known || t->ws_block[k] == prev;
+                if (!known) {
+                    if (t->n_ws_block == (int)AM_ARRAY_LEN(t->ws_block)) {
+                        t->ws_split = false; /* too many: never cut */
+                        break;
+                    }
+                    t->ws_block[t->n_ws_block++] = prev;
+                }
+            }
+            prev = cp;
+            i += l ? (size_t)l : 1;
+        }
+    }
     /* added-token tries */
     tok_trie_free(&t->trie_raw);
     tok_trie_free(&t->trie_norm);

@@ -81,15 +81,17 @@ void tok_vocab_build_index(tok_vocab *v) {
             if (!s->id1) {
                 s->id1 = (uint32_t)id + 1;
                 s->hash = h32;
+                s->key = v->key[id];
                 v->n_indexed++;
                 break;
             }
             int32_t o = (int32_t)s->id1 - 1;
-            if (s->hash == h32 && v->key[o].len == kl && !memcmp(tok_key(v, o), k, kl)) {
+            if (s->hash == h32 && s->key.len == kl && !memcmp(v->arena + s->key.off, k, kl)) {
                 /* Same key twice: the later id wins (a JSON object's last
                  * duplicate wins); the earlier stays decodable. */
                 v->flags[o] &= (uint8_t)~TKF_INDEXED;
                 s->id1 = (uint32_t)id + 1;
+                s->key = v->key[id];
                 break;
             }
             i = (i + 1) & v->mask;
@@ -104,8 +106,7 @@ int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n) {
     for (;;) {
         const tok_slot *sl = &v->slots[i];
         if (!sl->id1) return -1;
-        int32_t id = (int32_t)sl->id1 - 1;
-        if (sl->hash == h32 && v->key[id].len == n && !memcmp(tok_key(v, id), s, n)) return id;
+        if (sl->hash == h32 && sl->key.len == n && !memcmp(v->arena + sl->key.off, s, n)) return (int32_t)sl->id1 - 1;
         i = (i + 1) & v->mask;
     }
 }

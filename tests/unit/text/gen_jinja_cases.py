@@ -91,6 +91,7 @@ CASES = [
  "line\n\n{% for x in xs %}\n  - {{ x }}\n{% endfor %}\nend\n",
  # strings share storage: appending to one must not change another
  "{% set a = 'x' + 'y' %}{% set b = a + 'Z' %}{% set c = a + 'W' %}{{ b }}{{ c }}{{ a }} {% set x = 'ab' + 'cdef' %}{% set y = x[:2] %}{{ y + 'Z' }}{{ x }} {% set ns = namespace(s='') %}{% for i in range(3) %}{% set ns.s = ns.s + i|string %}{% set t = ns.s + '!' %}{{ t }}{% endfor %}{{ ns.s }}",
+ "{{ '%s-%d' % ('a', 3) }} {{ '%s' % [1, 2] }} {{ 'x%%y%r' % 'q' }} {{ '%s and %s'|format(1, none) }}",
  # errors
  "{{ raise_exception('custom failure') }}",
  "{{ missing.attr }}",
@@ -112,6 +113,8 @@ CASES = [
  "{{ 1 < 'a' }}",
  "{% for a, b in xs %}{% endfor %}",
  "{{ range(200000)|length }}",
+ "{{ '%s %s' % (1,) }}",
+ "{{ '%s' % (1, 2) }}",
 ]
 out = []
 for src in CASES:

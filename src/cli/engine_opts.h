@@ -1,0 +1,55 @@
+/*
+ * engine_opts.h — what the commands that run the model (logits, run,
+ * perplexity) share: token-id lists from arguments or files, numeric option
+ * parsing, and opening a model with an engine sized for the job.
+ * Errors are returned with messages; nothing here exits.
+ */
+#ifndef AM_CLI_ENGINE_OPTS_H
+#define AM_CLI_ENGINE_OPTS_H
+
+#include "engine/forward.h"
+#include "model/model.h"
+
+/* A growable id list (zero-initialise; free with am_ids_free). */
+typedef struct am_ids {
+    int32_t *v;
+    int n, cap;
+} am_ids;
+
+void am_ids_push(am_ids *ids, int32_t id);
+void am_ids_free(am_ids *ids);
+/* Appends the ids in s ("1 2 3", "1,2,3", newlines allowed). -1 with err on
+ * anything that is not a non-negative 32-bit integer. */
+int am_ids_parse(am_ids *ids, const char *s, am_err *err);
+/* Same, from a file's contents. */
+int am_ids_read_file(am_ids *ids, const char *path, am_err *err);
+
+/* Strict number parsing for option values: false on junk or out of range. */
+bool am_opt_int(const char *s, long lo, long hi, long *out);
+bool am_opt_float(const char *s, float *out);
+
+/* Options shared by the model-running commands. */
+typedef struct am_run_opts {
+    const char *model;
+    int threads;    /* 0 = one per core */
+    am_type kv_type;
+    bool rope_f32;  /* float32 RoPE frequencies (llama.cpp) instead of HF's bf16 */
+} am_run_opts;
+
+void am_run_opts_init(am_run_opts *o);
+/* Consumes argv[*i] (and its value) if it is one of --model --threads --kv
+ * --rope-f32. Returns 1 if consumed, 0 if not ours, -1 on a bad value
+ * (message printed, prefixed with cmd). */
+int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, int *i);
+/* Usage lines for those options. */
+extern const char AM_RUN_OPTS_USAGE[];
+
+/* Loads o->model; NULL (message printed, prefixed with cmd) on failure. */
+am_model *am_run_load(const am_run_opts *o, const char *cmd);
+/* Creates an engine over m with max_batch tokens per step and room for
+ * kv_tokens token slots (0: the engine's default). NULL (message printed) on
+ * failure. */
+am_engine *am_run_engine(const am_run_opts *o, const char *cmd, const am_model *m, int max_batch,
+                         int64_t kv_tokens);
+
+#endif
