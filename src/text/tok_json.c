@@ -86,7 +86,9 @@ static int add_norm(loader *L, uint32_t obj, int depth) {
         return 0;
     }
     if (t->n_norm >= TOK_MAX_STEPS) return fail(L, "%s: too many steps", "normalizer");
-    tok_norm_step *s = &t->norm[t->n_norm];
+    /* Counted at once (as pre-tokenizer steps are), so that a step failing
+     * half-built is freed with the tokenizer. */
+    tok_norm_step *s = &t->norm[t->n_norm++];
     memset(s, 0, sizeof *s);
     if (!strcmp(ty, "NFC")) s->type = NORM_NFC;
     else if (!strcmp(ty, "NFD")) s->type = NORM_NFD;
@@ -121,7 +123,6 @@ static int add_norm(loader *L, uint32_t obj, int depth) {
     } else {
         return fail(L, "unsupported normalizer \"%s\"", ty[0] ? ty : "(no type)");
     }
-    t->n_norm++;
     return 0;
 }
 
