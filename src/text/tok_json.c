@@ -742,14 +742,18 @@ static am_tokenizer *from_json(const char *data, size_t len, const char *config_
     t->add_eos = t->n_suffix > 0;
     if (t->n_prefix == 1) t->bos_id = t->prefix[0];
     if (t->n_suffix == 1) t->eos_id = t->suffix[0];
+    /* add_special emits these ids: each must be a token (not past the
+     * vocabulary, not a hole in it), or decode would refuse what encode gave. */
     for (int i = 0; i < t->n_prefix; i++)
-        if (t->prefix[i] >= t->v.n) {
-            fail(&L, "%s: special token id out of range", "post_processor");
+        if (t->prefix[i] >= t->v.n || t->v.str_len[t->prefix[i]] == TOK_NONE) {
+            am_err_set(err, "tokenizer.json: post_processor: special token id %d out of range (not a token of the vocabulary)",
+                       t->prefix[i]);
             goto fail;
         }
     for (int i = 0; i < t->n_suffix; i++)
-        if (t->suffix[i] >= t->v.n) {
-            fail(&L, "%s: special token id out of range", "post_processor");
+        if (t->suffix[i] >= t->v.n || t->v.str_len[t->suffix[i]] == TOK_NONE) {
+            am_err_set(err, "tokenizer.json: post_processor: special token id %d out of range (not a token of the vocabulary)",
+                       t->suffix[i]);
             goto fail;
         }
     if (config_path && tok_apply_config(t, config_path, err)) goto fail;
