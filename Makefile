@@ -82,7 +82,35 @@ asan:
 bench: all
 	bench/run.sh
 
+# Fuzzing (clang + libFuzzer + ASan/UBSan; not part of `make test`, whose
+# tests/unit/fuzz/ binaries replay tests/fuzz/corpus/ instead). Builds every
+# tests/fuzz/fuzz_<target>.c into build-fuzz/fuzz/ and runs each in turn for
+# FUZZ_SECONDS (FUZZ_TARGETS="gguf model" picks some). See tests/fuzz/run.sh.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-seeds
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=build-fuzz tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_SAN)" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libagentmem.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -DAM_FUZZ_LIBFUZZER -fsanitize=fuzzer -o $@ $< $(BUILD)/libagentmem.a $(LDLIBS)
+
+# Regenerates the binary seeds of tests/fuzz/corpus/ (committed; small).
+fuzz-seeds: $(BUILD)/libagentmem.a
+	@mkdir -p $(BUILD)/fuzz tests/fuzz/corpus/gguf tests/fuzz/corpus/model tests/fuzz/corpus/safetensors
+	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/make_seeds tests/fuzz/make_seeds.c $(BUILD)/libagentmem.a $(LDLIBS)
+	$(BUILD)/fuzz/make_seeds tests/fuzz/corpus
+
 clean:
 	rm -rf build build-asan build-*
 
--include $(OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(TEST_BINS:=.d)

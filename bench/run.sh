@@ -6,13 +6,15 @@
 # on the same machine kind (docs/BENCHMARKS.md), writes bench/out/results.json.
 #
 # Environment: BUILD (build dir, default build), THREADS (2), REPS (3),
-# TYPES ("q4_0 q8_0 f16").
+# TYPES ("q4_0 q8_0 f16"), PP (512) and TG (128) for quick checks.
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 THREADS=${THREADS:-2}
 REPS=${REPS:-3}
 TYPES=${TYPES:-"q4_0 q8_0 f16"}
+PP=${PP:-512}
+TG=${TG:-128}
 AM="$BUILD/agentmem"
 OUT=bench/out
 
@@ -44,11 +46,11 @@ for t in $TYPES; do
     m="$OUT/llama-1b-$t.gguf"
     [ -f "$m" ] || "$AM" mkmodel --shape llama-1b --type "$t" --seed 1 --quiet "$m"
     echo "bench: $m ($THREADS threads, $REPS reps)..." >&2
-    line=$("$AM" bench --model "$m" --threads "$THREADS" --reps "$REPS" --json)
+    line=$("$AM" bench --model "$m" --threads "$THREADS" --reps "$REPS" --pp "$PP" --tg "$TG" --json)
     json="$json${json:+,
     }$line"
-    pp=$(echo "$line" | num pp512)
-    tg=$(echo "$line" | num tg128)
+    pp=$(echo "$line" | num "pp$PP")
+    tg=$(echo "$line" | num "tg$TG")
     size=$(echo "$line" | num size)
     set -- $(ref "$t")
     mib=$(awk "BEGIN { printf \"%.0f\", $size / 1048576 }")
@@ -57,10 +59,10 @@ for t in $TYPES; do
 done
 load_after=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
-printf '\nagentmem bench, llama-1b shape (Llama-3.2-1B), %s threads, %s reps — %s (%s cores;%s)\n' \
-    "$THREADS" "$REPS" "$cpu" "$(nproc)" "$isa"
+printf '\nagentmem bench, llama-1b shape (Llama-3.2-1B), %s threads, %s reps, %s — %s (%s cores;%s)\n' \
+    "$THREADS" "$REPS" "$(git rev-parse --short HEAD 2>/dev/null)" "$cpu" "$(nproc)" "$isa"
 printf 'load average before: %s, after: %s\n\n' "$load_before" "$load_after"
-printf '| type  |         size | pp512 t/s | tg128 t/s | llama.cpp pp512 | llama.cpp tg64 |\n'
+printf '| type  |      weights | %9s | %9s | llama.cpp pp512 | llama.cpp tg64 |\n' "pp$PP t/s" "tg$TG t/s"
 printf '| ----- | -----------: | --------: | --------: | --------------: | -------------: |\n'
 printf '%s' "$rows"
 

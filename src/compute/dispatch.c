@@ -3,6 +3,7 @@
  * OS, via XCR0 as checked by libgcc) supports, lowered by AGENTMEM_ISA.
  * Code in *_avx2.c / *_avx512.c is reachable only through this table.
  */
+#include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,14 +18,28 @@ static am_kernels g_tables[3];
 static int g_best = -1; /* highest level the CPU supports */
 static int g_level = -1;
 
+/* F16C (CPUID.1:ECX bit 29) and AVX512_BF16 (CPUID.(7,1):EAX bit 5) are
+ * asked of CPUID directly because clang before 16 has no
+ * __builtin_cpu_supports name for them (the fuzz build uses clang 14); the
+ * OS's AVX/AVX-512 state is already vouched for by the avx2/avx512f checks. */
+static bool cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
+}
+
+static bool cpu_has_avx512bf16(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1);
+}
+
 static int cpu_best_level(void) {
     __builtin_cpu_init();
     int lvl = LVL_SCALAR;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
         lvl = LVL_AVX2;
     if (lvl == LVL_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16"))
+        __builtin_cpu_supports("avx512vnni") && cpu_has_avx512bf16())
         lvl = LVL_AVX512;
     return lvl;
 }

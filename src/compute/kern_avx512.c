@@ -145,7 +145,93 @@ F_TILES(mm_f32, FK_F32)
 F_TILES(mm_f16, FK_F16)
 F_TILES(mm_bf16, FK_BF16)
 
+/* ---- float weights, prefill: outer products against transposed activations -------- */
+
+/* With activations transposed in 16-token groups (AM_ACT_XT), one zmm holds one input of
+ * 16 tokens; each weight becomes a broadcast operand of an FMA, and a tile of 8 rows x 32
+ * tokens keeps 16 accumulators with 2 vector loads and 8 broadcasts per 16 FMAs. Weights
+ * are widened to f32 into an L1 buffer per k-block. No horizontal sums: the accumulators
+ * are the outputs, scattered to y[token][row]. */
+#define XR 8     /* rows per tile */
+#define XKC 128  /* inputs per k-block: 32 tokens x 128 inputs = 16 KiB of activations */
+#define XMAXR 64 /* rows per call handled in one sweep (matmul.c's prefill chunks are 64) */
+
+/* acc[XR][TT] (in memory) += rows w[0..XR) x tokens of groups x0/x1, inputs [k0, k0+kc). */
+AM_INLINE void xt_block(int kind, const uint8_t *const *w, int64_t k0, int kc, const float *x0, const float *x1,
+                        __m512 *accmem, int TT) {
+    float wbuf[XR][XKC] __attribute__((aligned(64)));
+    for (int i = 0; i < XR; i++) {
+        int k = 0;
+        for (; k + 16 <= kc; k += 16) _mm512_store_ps(&wbuf[i][k], load_w(kind, w[i], k0 + k));
+        if (k < kc) _mm512_store_ps(&wbuf[i][k], load_w_tail(kind, w[i], k0 + k, (__mmask16)((1u << (kc - k)) - 1)));
+    }
+    /* each k-block sums from zero and is then added in: chains of XKC terms, not n_in */
+    __m512 acc[XR][2];
+    _Pragma("GCC unroll 8") for (int i = 0; i < XR; i++)
+        _Pragma("GCC unroll 2") for (int g = 0; g < TT; g++) acc[i][g] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 xv0 = _mm512_load_ps(x0 + k * AM_XT_GROUP), xv1 = TT > 1 ? _mm512_load_ps(x1 + k * AM_XT_GROUP) : xv0;
+        _Pragma("GCC unroll 8") for (int i = 0; i < XR; i++) {
+            __m512 wb = _mm512_set1_ps(wbuf[i][k]);
+            acc[i][0] = _mm512_fmadd_ps(wb, xv0, acc[i][0]);
+            if (TT > 1) acc[i][1] = _mm512_fmadd_ps(wb, xv1, acc[i][1]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < XR; i++)
+        _Pragma("GCC unroll 2") for (int g = 0; g < TT; g++) accmem[2 * i + g] = _mm512_add_ps(accmem[2 * i + g], acc[i][g]);
+}
+
+/* Rows [r0, r1) (at most XMAXR) x tokens [t, t+16*TT) clipped to t_end: for each k-block the
+ * activation tile stays in L1 while every row tile passes over it. */
+AM_INLINE void xt_sweep(int kind, const am_mm_args *a, int64_t r0, int64_t r1, int t, int t_end, int TT) {
+    __m512 accs[XMAXR / XR][2 * XR] __attribute__((aligned(64)));
+    const int nrt = (int)((r1 - r0 + XR - 1) / XR);
+    for (int rt = 0; rt < nrt; rt++)
+        for (int k = 0; k < 2 * XR; k++) accs[rt][k] = _mm512_setzero_ps();
+    const float *xg0 = (const float *)(a->x + (size_t)(t / AM_XT_GROUP) * a->x_stride);
+    const float *xg1 = TT > 1 ? (const float *)(a->x + (size_t)(t / AM_XT_GROUP + 1) * a->x_stride) : xg0;
+    const int64_t n = a->n_in;
+    for (int64_t k0 = 0; k0 < n; k0 += XKC) {
+        int kc = n - k0 < XKC ? (int)(n - k0) : XKC;
+        for (int rt = 0; rt < nrt; rt++) {
+            const uint8_t *w[XR];
+            int64_t r = r0 + rt * XR;
+            for (int i = 0; i < XR; i++) w[i] = a->w + (r + i < r1 ? r + i : r1 - 1) * a->w_stride;
+            xt_block(kind, w, k0, kc, xg0 + k0 * AM_XT_GROUP, xg1 + k0 * AM_XT_GROUP, accs[rt], TT);
+        }
+    }
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)a->ldy));
+    for (int g = 0; g < TT; g++) {
+        int valid = t_end - (t + AM_XT_GROUP * g);
+        __mmask16 m = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+        float *yb = a->y + (int64_t)(t + AM_XT_GROUP * g) * a->ldy;
+        for (int64_t r = r0; r < r1; r++)
+            _mm512_mask_i32scatter_ps(yb + r, m, lanes, accs[(r - r0) / XR][2 * ((r - r0) % XR) + g], 4);
+    }
+}
+
+#define XT_KERNEL(name, kind)                                                                                      \
+    static void name##_g1(const am_mm_args *a, int64_t r0, int64_t r1, int t, int te) { xt_sweep(kind, a, r0, r1, t, te, 1); } \
+    static void name##_g2(const am_mm_args *a, int64_t r0, int64_t r1, int t, int te) { xt_sweep(kind, a, r0, r1, t, te, 2); } \
+    static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                   \
+        for (int64_t r = r0; r < r1; r += XMAXR) {                                                                      \
+            int64_t re = r1 - r < XMAXR ? r1 : r + XMAXR;                                                               \
+            for (int t = t0; t < t1; t += 2 * AM_XT_GROUP) {                                                             \
+                if (t1 - t > AM_XT_GROUP) name##_g2(a, r, re, t, t1);                                                   \
+                else name##_g1(a, r, re, t, t1);                                                                        \
+            }                                                                                                           \
+        }                                                                                                               \
+    }
+
+XT_KERNEL(mmxt_f32, FK_F32)
+XT_KERNEL(mmxt_f16, FK_F16)
+XT_KERNEL(mmxt_bf16, FK_BF16)
+
 void am_kernels_init_avx512(am_kernels *k) {
+    k->mm_xt[AM_KT_F32] = mmxt_f32;
+    k->mm_xt[AM_KT_F16] = mmxt_f16;
+    k->mm_xt[AM_KT_BF16] = mmxt_bf16;
     k->name = "avx512";
     k->quant_q8a = quant_q8a;
     k->quant_q8k = quant_q8k;

@@ -30,7 +30,13 @@ typedef enum {
     AM_KT_COUNT
 } am_ktype;
 
-typedef enum { AM_ACT_F32, AM_ACT_Q8A, AM_ACT_Q8K } am_act_kind;
+/* AM_ACT_XT (float weights, prefill, when the level has mm_xt): float32 activations
+ * transposed in groups of AM_XT_GROUP tokens, [n_tok/16][n_in][16], the last group zero
+ * padded; x_stride is the bytes of one group. */
+typedef enum { AM_ACT_F32, AM_ACT_Q8A, AM_ACT_Q8K, AM_ACT_XT } am_act_kind;
+
+#define AM_XT_GROUP 16
+#define AM_XT_MIN_TOK 16
 
 static inline int am_ktype_of(am_type t) {
     switch (t) {
@@ -56,6 +62,7 @@ static inline size_t am_act_row_bytes(am_act_kind k, int64_t n_in) {
     case AM_ACT_F32: return (size_t)n_in * sizeof(float);
     case AM_ACT_Q8A: return (size_t)(n_in / AM_QK) * sizeof(am_q8a);
     case AM_ACT_Q8K: return (size_t)(n_in / AM_QKK) * sizeof(am_q8k);
+    case AM_ACT_XT: return (size_t)n_in * sizeof(float); /* per token; a group is 16 of these */
     }
     return 0;
 }
@@ -75,6 +82,9 @@ typedef void (*am_mm_fn)(const am_mm_args *a, int64_t r0, int64_t r1, int t0, in
 typedef struct am_kernels {
     const char *name;
     am_mm_fn mm[AM_KT_COUNT];
+    /* Optional, float types only: the same product against AM_ACT_XT activations, used when
+     * n_tok >= AM_XT_MIN_TOK; t0 is then a multiple of AM_XT_GROUP. */
+    am_mm_fn mm_xt[AM_KT_COUNT];
     void (*quant_q8a)(const float *x, am_q8a *dst, int64_t n);
     void (*quant_q8k)(const float *x, am_q8k *dst, int64_t n);
 } am_kernels;

@@ -17,6 +17,13 @@
  * n_out = W->ne[1]. Runs on the pool; x and y must not alias. */
 void am_matmul(am_pool *pool, const am_tensor *w, const float *x, int n_tok, float *y);
 
+/* Several products of the same input, e.g. Q/K/V or gate/up: y[i] = W[i] · x
+ * for i in [0, n_w), n_w <= AM_MATMUL_MAX_MULTI. All W[i] have the same n_in;
+ * types may differ. Cheaper than n_w calls: the activations are prepared
+ * (quantized) once per format and all outputs share one pool dispatch. */
+#define AM_MATMUL_MAX_MULTI 4
+void am_matmul_multi(am_pool *pool, int n_w, const am_tensor *const w[], const float *x, int n_tok, float *const y[]);
+
 /* Copies row `row` of W, dequantized, into dst[W->ne[0]] (embedding lookup). */
 void am_tensor_get_row(const am_tensor *w, int64_t row, float *dst);
 

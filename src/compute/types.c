@@ -64,6 +64,9 @@ size_t am_type_block_bytes(am_type t) {
 size_t am_type_row_bytes(am_type t, int64_t n) {
     const type_traits *tr = traits(t);
     if (!tr || n < 0 || n % tr->block_elems) return 0;
+    /* A row length read from a file can be up to INT64_MAX: a byte count that
+     * wraps would pass every later check with the wrong size. */
+    if ((uint64_t)(n / tr->block_elems) > SIZE_MAX / tr->block_bytes) return 0;
     return (size_t)(n / tr->block_elems) * tr->block_bytes;
 }
 

@@ -34,7 +34,8 @@ const char *am_ggml_type_name(uint32_t t); /* any ggml type number, "type 42" if
 int am_type_block_elems(am_type t);
 /* Bytes per block. */
 size_t am_type_block_bytes(am_type t);
-/* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size
+ * or the byte count does not fit in size_t. */
 size_t am_type_row_bytes(am_type t, int64_t n);
 
 /* A read-only view of a weight tensor: ne[0] is the contiguous (row)

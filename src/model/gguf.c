@@ -43,6 +43,7 @@ typedef struct gguf_kv {
 
 struct am_gguf {
     am_mapped_file map;
+    bool borrowed;            /* map is the caller's buffer (am_gguf_open_memory): never unmapped */
     uint32_t version;
     uint64_t alignment;
     int64_t n_kv;
@@ -272,8 +273,9 @@ static int read_tensor_info(cursor *c, am_gguf *g, int64_t idx, char **name_out,
     t->type = (am_type)type;
     size_t row = am_type_row_bytes(t->type, t->ne[0]);
     if (row == 0)
-        return am_err_set(c->err, "tensor %s: row of %lld elements is not a whole number of %s blocks (%d)",
-                          nm, (long long)t->ne[0], am_type_name(t->type), am_type_block_elems(t->type));
+        return am_err_set(c->err, "tensor %s: row of %lld elements is not a whole number of %s blocks (%d) "
+                          "or too large", nm, (long long)t->ne[0], am_type_name(t->type),
+                          am_type_block_elems(t->type));
     uint64_t nbytes;
     if (!am_mul_ok(row, nel / (uint64_t)t->ne[0], &nbytes) || nbytes > SIZE_MAX)
         return am_err_set(c->err, "tensor %s: byte size overflows", nm);
@@ -282,12 +284,9 @@ static int read_tensor_info(cursor *c, am_gguf *g, int64_t idx, char **name_out,
     return 0;
 }
 
-am_gguf *am_gguf_open(const char *path, am_err *err) {
-    am_gguf *g = am_xcalloc(1, sizeof *g);
-    if (am_file_map(path, &g->map, err)) {
-        free(g);
-        return NULL;
-    }
+/* Parses g->map (the file's bytes); on failure prefixes err with name and
+ * closes g. */
+static am_gguf *gguf_parse(am_gguf *g, const char *path, am_err *err) {
     cursor c = {g->map.data, g->map.size, 0, err};
     uint64_t *offsets = NULL;
     uint64_t n_tensors, n_kv;
@@ -395,6 +394,23 @@ fail:
     return NULL;
 }
 
+am_gguf *am_gguf_open(const char *path, am_err *err) {
+    am_gguf *g = am_xcalloc(1, sizeof *g);
+    if (am_file_map(path, &g->map, err)) {
+        free(g);
+        return NULL;
+    }
+    return gguf_parse(g, path, err);
+}
+
+am_gguf *am_gguf_open_memory(const void *data, size_t size, const char *name, am_err *err) {
+    am_gguf *g = am_xcalloc(1, sizeof *g);
+    g->map.data = size ? data : NULL;
+    g->map.size = size;
+    g->borrowed = true;
+    return gguf_parse(g, name ? name : "(memory)", err);
+}
+
 void am_gguf_close(am_gguf *g) {
     if (!g) return;
     if (g->kv)
@@ -404,7 +420,7 @@ void am_gguf_close(am_gguf *g) {
     free(g->tensors);
     free(g->t_sorted);
     free(g->names);
-    am_file_unmap(&g->map);
+    if (!g->borrowed) am_file_unmap(&g->map);
     free(g);
 }
 

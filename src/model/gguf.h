@@ -30,6 +30,11 @@ typedef struct am_gguf am_gguf;
  * bounds and alignment). Tensors of types agentmem cannot compute are an
  * error naming the tensor and type. */
 am_gguf *am_gguf_open(const char *path, am_err *err);
+/* The same over size bytes the caller owns (a file read into memory, a
+ * network buffer, a fuzzer's input). The buffer is borrowed, not copied: it
+ * must stay unchanged until am_gguf_close, and every view points into it.
+ * name only labels error messages (NULL: "(memory)"). */
+am_gguf *am_gguf_open_memory(const void *data, size_t size, const char *name, am_err *err);
 void am_gguf_close(am_gguf *g);
 
 uint32_t am_gguf_version(const am_gguf *g);

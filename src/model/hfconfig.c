@@ -10,6 +10,7 @@
  */
 #include "model/hfconfig.h"
 
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -107,7 +108,8 @@ static int apply_rope_full(json_t *rp, am_hf_config *c, am_err *err) {
     if (!type) type = str(rp, "type");
     if (!type || !strcmp(type, "default")) return 0;
     if (!strcmp(type, "linear")) {
-        if (!num(rp, "factor", &d) || !(d > 0) || !isfinite(d))
+        /* In float range: 1e300 would become an infinite scale, 1e-300 a zero one. */
+        if (!num(rp, "factor", &d) || !(d >= FLT_MIN && d <= FLT_MAX))
             return am_err_set(err, "config.json: linear rope scaling needs a positive factor");
         hp->rope_scale = (float)d;
         return 0;
@@ -118,7 +120,9 @@ static int apply_rope_full(json_t *rp, am_hf_config *c, am_err *err) {
             !num(rp, "original_max_position_embeddings", &orig))
             return am_err_set(err, "config.json: llama3 rope scaling needs factor, low_freq_factor, "
                                    "high_freq_factor, original_max_position_embeddings");
-        if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(orig > 0) || !isfinite(factor) || !isfinite(hi) ||
+        /* Every divisor lies between 1 and factor, so a factor in float range
+         * keeps them finite and positive (1e-300 made them 0, 1e300 infinite). */
+        if (!(factor >= FLT_MIN && factor <= FLT_MAX) || !(lo > 0) || !(hi > lo) || !(orig > 0) || !isfinite(hi) ||
             !isfinite(orig))
             return am_err_set(err, "config.json: llama3 rope scaling parameters out of range");
         free(c->freq_factors);

@@ -319,11 +319,10 @@ static int gguf_f32(loader *L, const char *arch, const char *key, bool required,
     return 0;
 }
 
-static int load_gguf(loader *L, const char *path) {
+/* Reads hparams and weights from the opened m->gguf. */
+static int load_gguf(loader *L) {
     am_model *m = L->m;
     am_hparams *hp = &m->hp;
-    m->gguf = am_gguf_open(path, L->err);
-    if (!m->gguf) return -1;
     m->is_gguf = true;
     am_gguf *g = m->gguf;
     am_str as;
@@ -466,12 +465,16 @@ static bool ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-am_model *am_model_load(const char *path, am_err *err) {
+static am_model *model_new(const char *path) {
     am_model *m = am_xcalloc(1, sizeof *m);
-    model_priv *p = am_xcalloc(1, sizeof *p);
-    m->priv = p;
+    m->priv = am_xcalloc(1, sizeof(model_priv));
     m->path = am_xstrdup(path);
-    loader L = {m, p, err};
+    return m;
+}
+
+am_model *am_model_load(const char *path, am_err *err) {
+    am_model *m = model_new(path);
+    loader L = {m, m->priv, err};
     int rc;
     bool already_prefixed = false;
     if (am_dir_exists(path)) {
@@ -485,11 +488,25 @@ am_model *am_model_load(const char *path, am_err *err) {
         rc = load_hf(&L, dir);
         free(dir);
     } else {
-        rc = load_gguf(&L, path);
-        if (rc && !m->gguf) already_prefixed = true; /* am_gguf_open names the file itself */
+        m->gguf = am_gguf_open(path, err);
+        rc = m->gguf ? load_gguf(&L) : -1;
+        already_prefixed = !m->gguf; /* am_gguf_open names the file itself */
     }
     if (rc) {
         if (!already_prefixed) am_err_prefix(err, "%s", path);
+        am_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+am_model *am_model_load_gguf_memory(const void *data, size_t size, const char *name, am_err *err) {
+    if (!name) name = "(memory)";
+    am_model *m = model_new(name);
+    loader L = {m, m->priv, err};
+    m->gguf = am_gguf_open_memory(data, size, name, err);
+    if (!m->gguf || load_gguf(&L)) {
+        if (m->gguf) am_err_prefix(err, "%s", name);
         am_model_free(m);
         return NULL;
     }

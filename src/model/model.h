@@ -102,6 +102,10 @@ struct am_model {
 /* Loads a GGUF file or a Hugging Face folder. Returns NULL with err set for
  * any problem (missing/unsupported architecture, tensor, type or shape). */
 am_model *am_model_load(const char *path, am_err *err);
+/* Loads a GGUF image held in memory. The buffer is borrowed: it must stay
+ * unchanged until am_model_free (weights point into it). name labels error
+ * messages and becomes m->path (NULL: "(memory)"). */
+am_model *am_model_load_gguf_memory(const void *data, size_t size, const char *name, am_err *err);
 void am_model_free(am_model *m);
 
 const char *am_arch_name(am_arch a);

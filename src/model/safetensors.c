@@ -24,6 +24,7 @@
 
 struct am_st {
     am_mapped_file *files;
+    bool borrowed;          /* files[0] is the caller's buffer (am_st_open_memory): never unmapped */
     char **file_names;
     int n_files;
     am_st_tensor *t;
@@ -103,15 +104,9 @@ static int parse_entry(am_st *st, int file, const char *name, json_t *e, const u
     return 0;
 }
 
-/* Maps path as shard number `file` and appends its tensors. */
-static int add_file(am_st *st, const char *path, am_err *err) {
-    int file = st->n_files;
-    st->files = am_xrealloc(st->files, (size_t)(file + 1) * sizeof *st->files);
-    st->file_names = am_xrealloc(st->file_names, (size_t)(file + 1) * sizeof *st->file_names);
-    st->file_names[file] = am_xstrdup(path);
-    am_mapped_file *f = &st->files[file];
-    st->n_files++;
-    if (am_file_map(path, f, err)) return -1;
+/* Parses shard number `file` (already in st->files) and appends its tensors. */
+static int parse_file(am_st *st, int file, const char *path, am_err *err) {
+    const am_mapped_file *f = &st->files[file];
     uint64_t hlen;
     if (f->size < 8) return am_err_set(err, "%s: too short for a safetensors file", path);
     memcpy(&hlen, f->data, 8);
@@ -140,12 +135,33 @@ static int add_file(am_st *st, const char *path, am_err *err) {
     return rc;
 }
 
+/* Appends a slot for shard `path` (file index returned through *file). */
+static am_mapped_file *new_file(am_st *st, const char *path, int *file) {
+    *file = st->n_files;
+    st->files = am_xrealloc(st->files, (size_t)(*file + 1) * sizeof *st->files);
+    st->file_names = am_xrealloc(st->file_names, (size_t)(*file + 1) * sizeof *st->file_names);
+    st->file_names[*file] = am_xstrdup(path);
+    am_mapped_file *f = &st->files[*file];
+    f->data = NULL;
+    f->size = 0;
+    st->n_files++;
+    return f;
+}
+
+/* Maps path as the next shard and appends its tensors. */
+static int add_file(am_st *st, const char *path, am_err *err) {
+    int file;
+    am_mapped_file *f = new_file(st, path, &file);
+    if (am_file_map(path, f, err)) return -1;
+    return parse_file(st, file, path, err);
+}
+
 static int t_cmp(const void *a, const void *b) {
     return strcmp(((const am_st_tensor *)a)->name, ((const am_st_tensor *)b)->name);
 }
 
 static int finish(am_st *st, am_err *err) {
-    qsort(st->t, (size_t)st->n, sizeof *st->t, t_cmp);
+    if (st->n > 1) qsort(st->t, (size_t)st->n, sizeof *st->t, t_cmp); /* st->t is NULL for "{}" */
     for (int64_t i = 1; i < st->n; i++)
         if (!strcmp(st->t[i - 1].name, st->t[i].name))
             return am_err_set(err, "tensor %s appears twice", st->t[i].name);
@@ -155,6 +171,20 @@ static int finish(am_st *st, am_err *err) {
 am_st *am_st_open_file(const char *path, am_err *err) {
     am_st *st = am_xcalloc(1, sizeof *st);
     if (add_file(st, path, err) || finish(st, err)) {
+        am_st_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+am_st *am_st_open_memory(const void *data, size_t size, const char *name, am_err *err) {
+    am_st *st = am_xcalloc(1, sizeof *st);
+    int file;
+    am_mapped_file *f = new_file(st, name ? name : "(memory)", &file);
+    f->data = size ? data : NULL;
+    f->size = size;
+    st->borrowed = true;
+    if (parse_file(st, file, st->file_names[file], err) || finish(st, err)) {
         am_st_close(st);
         return NULL;
     }
@@ -248,7 +278,7 @@ void am_st_close(am_st *st) {
     for (int64_t i = 0; i < st->n; i++) free((char *)st->t[i].name);
     free(st->t);
     for (int i = 0; i < st->n_files; i++) {
-        am_file_unmap(&st->files[i]);
+        if (!st->borrowed) am_file_unmap(&st->files[i]);
         free(st->file_names[i]);
     }
     free(st->files);
@@ -265,6 +295,7 @@ const am_st_tensor *am_st_tensor_at(const am_st *st, int64_t i) {
 
 const am_st_tensor *am_st_find(const am_st *st, const char *name) {
     am_st_tensor key = {.name = name};
+    if (st->n == 0) return NULL;
     return bsearch(&key, st->t, (size_t)st->n, sizeof *st->t, t_cmp);
 }
 

@@ -39,6 +39,10 @@ typedef struct am_st am_st;
 
 /* Opens one .safetensors file. */
 am_st *am_st_open_file(const char *path, am_err *err);
+/* The same over size bytes the caller owns. The buffer is borrowed, not
+ * copied: it must stay unchanged until am_st_close (tensor data points into
+ * it). name only labels error messages (NULL: "(memory)"). */
+am_st *am_st_open_memory(const void *data, size_t size, const char *name, am_err *err);
 /* Opens a Hugging Face folder: model.safetensors.index.json (shards named by
  * its weight_map; every mapped tensor must be in the shard named) if present,
  * else model.safetensors. */

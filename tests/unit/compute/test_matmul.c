@@ -145,6 +145,54 @@ static void test_large(void) {
     am_pool_free(pool);
 }
 
+/* am_matmul_multi gives each weight exactly what am_matmul gives it, types mixed. */
+static void test_multi(void) {
+    static const am_type mt[4] = {AM_TYPE_Q4_K, AM_TYPE_Q6_K, AM_TYPE_F16, AM_TYPE_Q8_0};
+    static const int64_t mo[4] = {48, 16, 37, 130};
+    const int64_t n_in = 512;
+    am_pool *pool = am_pool_create(2);
+    uint8_t *wq[4];
+    am_tensor w[4];
+    const am_tensor *wp[4];
+    float *row = malloc(sizeof(float) * n_in);
+    for (int i = 0; i < 4; i++) {
+        size_t rb = am_type_row_bytes(mt[i], n_in);
+        wq[i] = malloc(rb * mo[i]);
+        for (int64_t r = 0; r < mo[i]; r++) {
+            for (int64_t k = 0; k < n_in; k++) row[k] = gauss();
+            am_quantize_row(mt[i], row, wq[i] + r * rb, n_in);
+        }
+        w[i] = (am_tensor){.name = "w", .type = mt[i], .n_dims = 2, .ne = {n_in, mo[i], 1, 1}, .data = wq[i], .nbytes = rb * mo[i]};
+        wp[i] = &w[i];
+    }
+    static const int toks[] = {1, 5, 40};
+    for (int l = 0; l < 3; l++) {
+        if (am_compute_set_isa(ISAS[l]) != 0) continue;
+        for (int ti = 0; ti < 3; ti++) {
+            int n_tok = toks[ti];
+            float *x = malloc(sizeof(float) * n_in * n_tok);
+            for (int64_t k = 0; k < n_in * n_tok; k++) x[k] = gauss();
+            float *ya[4], *yb[4];
+            for (int i = 0; i < 4; i++) {
+                ya[i] = malloc(sizeof(float) * mo[i] * n_tok);
+                yb[i] = malloc(sizeof(float) * mo[i] * n_tok);
+                am_matmul(pool, &w[i], x, n_tok, ya[i]);
+            }
+            for (int n_w = 1; n_w <= 4; n_w++) {
+                am_matmul_multi(pool, n_w, wp, x, n_tok, yb);
+                for (int i = 0; i < n_w; i++)
+                    CHECKF(memcmp(ya[i], yb[i], sizeof(float) * mo[i] * n_tok) == 0, "%s n_w %d weight %d n_tok %d",
+                           ISAS[l], n_w, i, n_tok);
+            }
+            for (int i = 0; i < 4; i++) free(ya[i]), free(yb[i]);
+            free(x);
+        }
+    }
+    for (int i = 0; i < 4; i++) free(wq[i]);
+    free(row);
+    am_pool_free(pool);
+}
+
 static void test_get_row(void) {
     float w[3 * 256], d[256];
     for (int i = 0; i < 3 * 256; i++) w[i] = gauss();
@@ -193,6 +241,7 @@ int main(void) {
     AM_TEST_RUN(test_get_row);
     AM_TEST_RUN(test_activation_bytes);
     AM_TEST_RUN(test_all_isas);
+    AM_TEST_RUN(test_multi);
     AM_TEST_RUN(test_large);
     AM_TEST_EXIT();
 }
