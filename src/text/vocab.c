@@ -99,9 +99,10 @@ void tok_vocab_build_index(tok_vocab *v) {
     }
 }
 
-int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n) {
+int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n) { return tok_vocab_find_h(v, s, n, tok_hash(s, n)); }
+
+int32_t tok_vocab_find_h(const tok_vocab *v, const char *s, size_t n, uint64_t h) {
     if (!v->slots) return -1;
-    uint64_t h = tok_hash(s, n);
     uint32_t i = (uint32_t)h & v->mask, h32 = (uint32_t)(h >> 32);
     for (;;) {
         const tok_slot *sl = &v->slots[i];
