@@ -123,9 +123,10 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     e->cs_local = falloc(nb * hp->head_dim);
     int nrep = hp->n_head / hp->n_head_kv, bt = p.kv_block_tokens;
     e->att_scratch_floats = (size_t)2 * bt * hp->head_dim + (size_t)nrep * bt +
-                            (size_t)nrep * hp->head_dim + 3 * (size_t)nrep;
+                            (size_t)ENG_ATT_TILE * nrep * (hp->head_dim + 2) + (size_t)nrep;
     e->att_scratch_floats = (e->att_scratch_floats + 15) & ~(size_t)15; /* 64-byte rows */
     e->att_scratch = falloc(e->att_scratch_floats * (size_t)e->nth);
+    e->tile_start = am_xmalloc((nb + 1) * sizeof(int));
     return e;
 }
 
@@ -147,6 +148,7 @@ void am_engine_free(am_engine *e) {
     am_aligned_free(e->cs_global);
     am_aligned_free(e->cs_local);
     am_aligned_free(e->att_scratch);
+    free(e->tile_start);
     free(e->seq_next);
     free(e->seq_count);
     free(e);
@@ -279,7 +281,7 @@ static void layer_forward(am_engine *e, int il, int n) {
     eng_rmsnorm_rows(e, e->xn, e->x, L->ffn_norm, n, ne, ne);
     am_matmul(e->pool, L->ffn_gate, e->xn, n, e->gate);
     am_matmul(e->pool, L->ffn_up, e->xn, n, e->up);
-    eng_glu(e, e->gate, e->up, n * hp->n_ff);
+    eng_glu(e, e->gate, e->up, (int64_t)n * hp->n_ff);
     am_matmul(e->pool, L->ffn_down, e->gate, n, e->xn);
     if (L->post_ffn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_ffn_norm, n, ne, ne);
     add_rows(e->x, e->xn, (size_t)n * ne);
