@@ -9,7 +9,7 @@
  * CPU clock says what the work costs when it has the core.
  *
  *   build/bench/bench_tokenizer [--mb 4] [--reps 3] [--families llama3,gemma3,...]
- *                               [--json bench/out/tokenizer.json]
+ *                               [--dir tests/npm/node_modules/@lenml] [--json bench/out/tokenizer.json]
  * Run from the repository root. The issue's targets: >= 10 MB/s encoding with
  * the Llama 3 vocabulary, and the 262K-entry Gemma 3 vocabulary loading in
  * well under a second.
@@ -64,13 +64,15 @@ int main(int argc, char **argv) {
     int reps = 3;
     const char *families = "llama3,qwen3,gemma3,llama2,gptoss,deepseek_v3";
     const char *json_out = "bench/out/tokenizer.json";
+    const char *dir = "tests/npm/node_modules/@lenml";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atof(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--families") && i + 1 < argc) families = argv[++i];
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_out = argv[++i];
+        else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_tokenizer [--mb 4] [--reps 3] [--families a,b] [--json FILE]\n");
+            fprintf(stderr, "usage: bench_tokenizer [--mb 4] [--reps 3] [--families a,b] [--dir DIR] [--json FILE]\n");
             return 2;
         }
     }
@@ -86,7 +88,7 @@ int main(int argc, char **argv) {
     snprintf(fam_list, sizeof fam_list, "%s", families);
     for (char *f = strtok(fam_list, ","); f; f = strtok(NULL, ",")) {
         char path[512];
-        snprintf(path, sizeof path, "tests/npm/node_modules/@lenml/tokenizer-%s/models/tokenizer.json", f);
+        snprintf(path, sizeof path, "%s/tokenizer-%s/models/tokenizer.json", dir, f);
         am_err err;
         double w0 = am_time_now(), c0 = cpu_now();
         am_tokenizer *t = am_tokenizer_load(path, &err);

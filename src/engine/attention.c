@@ -17,7 +17,11 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "compute/matmul.h"
+#include "engine/att_kern.h"
 #include "engine/engine_impl.h"
+
+/* ---- scalar reference loops (att_kern.h) -------------------------------- */
 
 static float f16_table[65536];
 static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
@@ -26,16 +30,75 @@ static void f16_init(void) {
     for (uint32_t i = 0; i < 65536; i++) f16_table[i] = am_f16_to_f32((uint16_t)i);
 }
 
-/* dst[r][0..hd) = block rows [r0, r0+cnt) of head_base (element type ty). */
-static void load_rows(float *dst, const char *base, size_t row_bytes, int r0, int cnt, int hd,
-                      am_type ty) {
-    if (ty == AM_TYPE_F32) {
-        memcpy(dst, base + (size_t)r0 * row_bytes, (size_t)cnt * hd * sizeof(float));
-        return;
-    }
-    const uint16_t *src = (const uint16_t *)(base + (size_t)r0 * row_bytes);
-    for (int64_t i = 0, n = (int64_t)cnt * hd; i < n; i++) dst[i] = f16_table[src[i]];
+static void sc_f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = f16_table[src[i]];
 }
+
+static void sc_f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = am_f32_to_f16(src[i]);
+}
+
+static void sc_scores(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld) {
+    for (int r = 0; r < nrep; r++)
+        for (int i = 0; i < cnt; i++) {
+            float d = 0;
+            for (int c = 0; c < hd; c++) d += q[(int64_t)r * hd + c] * k[(int64_t)i * hd + c];
+            s[(int64_t)r * ld + i] = d * scale;
+        }
+}
+
+static float sc_exp_sum(float *s, int n, float m) {
+    float sum = 0;
+    for (int i = 0; i < n; i++) sum += (s[i] = expf(s[i] - m));
+    return sum;
+}
+
+static void sc_accum(float *acc, const float *corr, int nrep, int hd, const float *p, int ld, const float *v,
+                     int cnt) {
+    for (int r = 0; r < nrep; r++) {
+        float *a = acc + (int64_t)r * hd;
+        for (int c = 0; c < hd; c++) a[c] *= corr[r];
+        for (int i = 0; i < cnt; i++) {
+            float pi = p[(int64_t)r * ld + i];
+            for (int c = 0; c < hd; c++) a[c] += pi * v[(int64_t)i * hd + c];
+        }
+    }
+}
+
+void eng_att_kern_scalar(eng_att_kern *k) {
+    pthread_once(&f16_once, f16_init);
+    k->f16_to_f32 = sc_f16_to_f32;
+    k->f32_to_f16 = sc_f32_to_f16;
+    k->scores = sc_scores;
+    k->exp_sum = sc_exp_sum;
+    k->accum = sc_accum;
+}
+
+static eng_att_kern g_kern;
+static pthread_once_t g_kern_once = PTHREAD_ONCE_INIT;
+
+static void kern_init(void) {
+    eng_att_kern_scalar(&g_kern);
+    const char *isa = am_compute_isa();
+    if (!strcmp(isa, "avx2")) eng_att_kern_avx2(&g_kern);
+    if (!strcmp(isa, "avx512")) eng_att_kern_avx512(&g_kern);
+}
+
+const eng_att_kern *eng_att_kern_get(void) {
+    pthread_once(&g_kern_once, kern_init);
+    return &g_kern;
+}
+
+/* dst[r][0..hd) = block rows [r0, r0+cnt) from base (element type ty). */
+static void load_rows(const eng_att_kern *kk, float *dst, const char *base, size_t row_bytes, int r0, int cnt,
+                      int hd, am_type ty) {
+    if (ty == AM_TYPE_F32)
+        memcpy(dst, base + (size_t)r0 * row_bytes, (size_t)cnt * hd * sizeof(float));
+    else
+        kk->f16_to_f32((const uint16_t *)(base + (size_t)r0 * row_bytes), dst, (int64_t)cnt * hd);
+}
+
+/* ---- attention ------------------------------------------------------------ */
 
 typedef struct {
     am_engine *e;
@@ -57,12 +120,14 @@ static void att_worker(void *ctx, int ith, int nth) {
     const int window = hp->layer_swa[j->layer] ? hp->sliding_window : 0;
     const float scale = hp->query_scale, cap = hp->attn_logit_softcap;
 
+    const eng_att_kern *kk = eng_att_kern_get();
     float *kbuf = e->att_scratch + (size_t)ith * e->att_scratch_floats;
     float *vbuf = kbuf + (size_t)bt * hd;
-    float *sc = vbuf + (size_t)bt * hd;  /* [nrep][bt] */
+    float *sc = vbuf + (size_t)bt * hd;  /* [nrep][bt] scores, then probabilities */
     float *acc = sc + (size_t)nrep * bt; /* [nrep][hd] */
-    float *mx = acc + (size_t)nrep * hd; /* [nrep] */
-    float *sum = mx + nrep;              /* [nrep] */
+    float *mx = acc + (size_t)nrep * hd; /* [nrep] running max */
+    float *sum = mx + nrep;              /* [nrep] running sum */
+    float *corr = sum + nrep;            /* [nrep] rescale of acc for this block */
 
     for (;;) {
         int u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
@@ -84,35 +149,20 @@ static void att_worker(void *ctx, int ith, int nth) {
             int r0 = (int)(b * bt < lo ? lo - b * bt : 0);
             int r1 = (int)((b + 1) * bt - 1 > hi ? hi - b * bt : bt - 1);
             int cnt = r1 - r0 + 1;
-            load_rows(kbuf, blk + (size_t)h * bt * rb, rb, r0, cnt, hd, ty);
-            load_rows(vbuf, blk + half_block + (size_t)h * bt * rb, rb, r0, cnt, hd, ty);
+            load_rows(kk, kbuf, blk + (size_t)h * bt * rb, rb, r0, cnt, hd, ty);
+            load_rows(kk, vbuf, blk + half_block + (size_t)h * bt * rb, rb, r0, cnt, hd, ty);
+            kk->scores(q, nrep, hd, kbuf, cnt, scale, sc, bt);
             for (int r = 0; r < nrep; r++) {
-                const float *qr = q + (size_t)r * hd;
                 float *s = sc + (size_t)r * bt;
+                if (cap > 0)
+                    for (int i = 0; i < cnt; i++) s[i] = cap * tanhf(s[i] / cap);
                 float m = mx[r];
-                for (int i = 0; i < cnt; i++) {
-                    const float *kr = kbuf + (size_t)i * hd;
-                    float d = 0;
-                    for (int c = 0; c < hd; c++) d += qr[c] * kr[c];
-                    d *= scale;
-                    if (cap > 0) d = cap * tanhf(d / cap);
-                    s[i] = d;
-                    if (d > m) m = d;
-                }
-                float corr = expf(mx[r] - m); /* 0 on the first block (mx = -inf) */
-                float *a = acc + (size_t)r * hd;
-                if (corr != 1.0f)
-                    for (int c = 0; c < hd; c++) a[c] *= corr;
-                float l = sum[r] * corr;
-                for (int i = 0; i < cnt; i++) {
-                    float p = expf(s[i] - m);
-                    l += p;
-                    const float *vr = vbuf + (size_t)i * hd;
-                    for (int c = 0; c < hd; c++) a[c] += p * vr[c];
-                }
+                for (int i = 0; i < cnt; i++) m = s[i] > m ? s[i] : m;
+                corr[r] = expf(mx[r] - m); /* 0 on the first block (mx = -inf) */
+                sum[r] = sum[r] * corr[r] + kk->exp_sum(s, cnt, m);
                 mx[r] = m;
-                sum[r] = l;
             }
+            kk->accum(acc, corr, nrep, hd, sc, bt, vbuf, cnt);
         }
         float *out = e->att + ((size_t)t * hp->n_head + (size_t)h * nrep) * hd;
         for (int r = 0; r < nrep; r++) {
@@ -123,7 +173,6 @@ static void att_worker(void *ctx, int ith, int nth) {
 }
 
 void eng_attention(am_engine *e, int layer, int n) {
-    pthread_once(&f16_once, f16_init);
     att_job j = {.e = e, .layer = layer, .n_units = n * e->m->hp.n_head_kv};
     atomic_init(&j.next, 0);
     am_pool_run(e->pool, att_worker, &j);
@@ -133,6 +182,7 @@ void eng_kv_store(am_engine *e, int layer, int n) {
     const am_hparams *hp = &e->m->hp;
     const int hd = hp->head_dim;
     const am_type ty = am_kv_type(e->kv);
+    const eng_att_kern *kk = eng_att_kern_get();
     for (int t = 0; t < n; t++) {
         const eng_tok *tk = &e->tok[t];
         for (int h = 0; h < hp->n_head_kv; h++) {
@@ -144,11 +194,8 @@ void eng_kv_store(am_engine *e, int layer, int n) {
                 memcpy(kd, ks, (size_t)hd * sizeof(float));
                 memcpy(vd, vs, (size_t)hd * sizeof(float));
             } else {
-                uint16_t *k16 = kd, *v16 = vd;
-                for (int c = 0; c < hd; c++) {
-                    k16[c] = am_f32_to_f16(ks[c]);
-                    v16[c] = am_f32_to_f16(vs[c]);
-                }
+                kk->f32_to_f16(ks, kd, hd);
+                kk->f32_to_f16(vs, vd, hd);
             }
         }
     }

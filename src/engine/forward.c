@@ -123,7 +123,7 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     e->cs_local = falloc(nb * hp->head_dim);
     int nrep = hp->n_head / hp->n_head_kv, bt = p.kv_block_tokens;
     e->att_scratch_floats = (size_t)2 * bt * hp->head_dim + (size_t)nrep * bt +
-                            (size_t)nrep * hp->head_dim + 2 * (size_t)nrep;
+                            (size_t)nrep * hp->head_dim + 3 * (size_t)nrep;
     e->att_scratch_floats = (e->att_scratch_floats + 15) & ~(size_t)15; /* 64-byte rows */
     e->att_scratch = falloc(e->att_scratch_floats * (size_t)e->nth);
     return e;

@@ -27,11 +27,9 @@ tok_ctx *tok_ctx_create(const am_tokenizer *t, size_t input_len) {
     tok_ctx *c = am_xcalloc(1, sizeof *c);
     c->t = t;
     c->md = pcre2_match_data_create(1, NULL);
-    c->mctx = pcre2_match_context_create(NULL);
-    /* Enough for the tokenizer patterns on any input: their repeats do not
-     * nest, so JIT stack use does not grow with the text. */
-    c->jit = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
-    if (c->jit) pcre2_jit_stack_assign(c->mctx, NULL, c->jit);
+    /* JIT matching starts on PCRE2's 32 KiB default stack; a bigger one is
+     * made only if a match runs out (see regex_match), so short encodes do
+     * not pay for mapping one. */
     if (input_len >= 2048) {
         uint32_t cap = 1u << 15;
         c->cache = am_xcalloc(cap, sizeof *c->cache);
@@ -44,7 +42,7 @@ tok_ctx *tok_ctx_create(const am_tokenizer *t, size_t input_len) {
 void tok_ctx_free(tok_ctx *c) {
     if (!c) return;
     pcre2_match_data_free(c->md);
-    pcre2_match_context_free(c->mctx);
+    if (c->mctx) pcre2_match_context_free(c->mctx);
     if (c->jit) pcre2_jit_stack_free(c->jit);
     for (int i = 0; i <= TOK_MAX_STEPS; i++) tok_buf_free(&c->scratch[i]);
     tok_buf_free(&c->norm_buf);
@@ -152,6 +150,22 @@ static bool char_matches(int pat, const unsigned char *u, int l) {
     return false;
 }
 
+/* pcre2_match with a JIT stack that grows on demand (up to 64 MiB). */
+static int regex_match(tok_ctx *c, const pcre2_code *re, const char *s, size_t n, size_t from) {
+    for (;;) {
+        int r = pcre2_match(re, (PCRE2_SPTR)s, n, from, 0, c->md, c->mctx);
+        if (r != PCRE2_ERROR_JIT_STACKLIMIT) return r;
+        size_t have = c->jit_size ? c->jit_size : 32 * 1024;
+        if (have >= ((size_t)64 << 20)) return r;
+        if (!c->mctx) c->mctx = pcre2_match_context_create(NULL);
+        if (c->jit) pcre2_jit_stack_free(c->jit);
+        c->jit_size = have * 16;
+        c->jit = pcre2_jit_stack_create(32 * 1024, c->jit_size, NULL);
+        if (!c->mctx || !c->jit) return r;
+        pcre2_jit_stack_assign(c->mctx, NULL, c->jit);
+    }
+}
+
 static int split_piece(tok_ctx *c, const tok_pre_step *p, int k, const char *s, size_t n, bool at_start,
                        am_tokens *out, am_err *err) {
     split_state st = {c, k + 1, s, at_start, out, err, p->behavior, p->invert, false, false, 0, 0, 0};
@@ -159,7 +173,7 @@ static int split_piece(tok_ctx *c, const tok_pre_step *p, int k, const char *s, 
     if (p->pat == SPLIT_PAT_REGEX) {
         size_t from = 0;
         while (from < n && !st.rc) {
-            int r = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, 0, c->md, c->mctx);
+            int r = regex_match(c, p->re, s, n, from);
             if (r == PCRE2_ERROR_NOMATCH) break;
             if (r < 0) {
                 PCRE2_UCHAR msg[160];

@@ -86,6 +86,17 @@ void tok_vocab_build_index(tok_vocab *v);
 /* Looks up a model key; -1 if absent. */
 int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n);
 uint64_t tok_hash(const char *s, size_t n);
+/* The same with the key's hash already computed (h = tok_hash(s, n)). */
+int32_t tok_vocab_find_h(const tok_vocab *v, const char *s, size_t n, uint64_t h);
+/* Prefetch hints for bulk lookups: the first slot of a hash, then the
+ * arena bytes of the key sitting there. */
+static inline void tok_vocab_prefetch_slot(const tok_vocab *v, uint64_t h) {
+    __builtin_prefetch(&v->slots[(uint32_t)h & v->mask]);
+}
+static inline void tok_vocab_prefetch_key(const tok_vocab *v, uint64_t h) {
+    const tok_slot *s = &v->slots[(uint32_t)h & v->mask];
+    if (s->id1) __builtin_prefetch(v->arena + s->key.off);
+}
 
 /* ---- merges: (a,b) -> (rank, id) ---- */
 typedef struct tok_merge_slot {
@@ -106,6 +117,10 @@ void tok_merges_free(tok_merges *m);
  * rank replaces the old (HF's map: the last duplicate wins) or not
  * (llama.cpp: the first wins). */
 void tok_merges_add(tok_merges *m, int32_t a, int32_t b, uint32_t rank, int32_t id, bool overwrite);
+static inline void tok_merges_prefetch(const tok_merges *m, int32_t a, int32_t b) {
+    uint64_t k = ((uint64_t)(uint32_t)(a + 1) << 32) | (uint32_t)(b + 1);
+    __builtin_prefetch(&m->slots[(uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & m->mask]);
+}
 static inline bool tok_merges_get(const tok_merges *m, int32_t a, int32_t b, uint32_t *rank, int32_t *id) {
     if (!m->slots) return false;
     uint64_t k = ((uint64_t)(uint32_t)(a + 1) << 32) | (uint32_t)(b + 1);
@@ -311,6 +326,7 @@ typedef struct tok_ctx {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit;
+    size_t jit_size;
     tok_buf scratch[TOK_MAX_STEPS + 1];
     tok_buf norm_buf;
     tok_sym *syms;

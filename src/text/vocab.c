@@ -50,8 +50,13 @@ uint32_t tok_arena_add(tok_vocab *v, const char *s, size_t n) {
         size_t cap = v->arena_cap ? v->arena_cap : 4096;
         while (cap < v->arena_n + n + 1) cap *= 2;
         if (cap > UINT32_MAX) cap = UINT32_MAX;
+        /* s may be a string already in the arena (an added token re-adding
+         * its own piece): find it again after the move. */
+        bool inside = v->arena && (uintptr_t)s - (uintptr_t)v->arena < v->arena_n;
+        size_t s_off = inside ? (size_t)(s - v->arena) : 0;
         v->arena = am_xrealloc(v->arena, cap);
         v->arena_cap = cap;
+        if (inside) s = v->arena + s_off;
     }
     uint32_t off = (uint32_t)v->arena_n;
     if (n) memcpy(v->arena + off, s, n);
@@ -99,9 +104,10 @@ void tok_vocab_build_index(tok_vocab *v) {
     }
 }
 
-int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n) {
+int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n) { return tok_vocab_find_h(v, s, n, tok_hash(s, n)); }
+
+int32_t tok_vocab_find_h(const tok_vocab *v, const char *s, size_t n, uint64_t h) {
     if (!v->slots) return -1;
-    uint64_t h = tok_hash(s, n);
     uint32_t i = (uint32_t)h & v->mask, h32 = (uint32_t)(h >> 32);
     for (;;) {
         const tok_slot *sl = &v->slots[i];

@@ -3,6 +3,7 @@
  * Digits, Metaspace, added-token lstrip/rstrip/single_word, BPE tie-breaking,
  * the byte-level mapping, and the chunked Unicode normalization against
  * utf8proc on whole strings. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -217,6 +218,70 @@ static void test_normalize_chunks(void) {
     CHECKF(bad == 0, "%d chunked normalizations differ from utf8proc", bad);
 }
 
+/* A pattern whose JIT matching needs far more than PCRE2's default stack on
+ * a long input: the stack grows on demand instead of failing. */
+static void test_regex_stack(void) {
+    am_tokenizer *t = make("\"a\":0", "", "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(a|b)+\"},"
+                                          "\"behavior\":\"Isolated\"}");
+    if (!t) return;
+    size_t n = 200000;
+    char *s = malloc(n + 1);
+    memset(s, 'a', n);
+    s[n] = 0;
+    am_tokens ids = {0};
+    am_err err;
+    CHECKF(am_tokenizer_encode(t, s, n, NULL, &ids, &err) == 0, "%s", err.msg);
+    CHECK(ids.n == n);
+    am_tokens_free(&ids);
+    free(s);
+    am_tokenizer_free(t);
+}
+
+/* One tokenizer, several threads encoding at once: same ids as alone. */
+typedef struct {
+    const am_tokenizer *t;
+    const char *s;
+    size_t n;
+    am_tokens ids;
+} job;
+
+static void *run_job(void *p) {
+    job *j = p;
+    am_err err;
+    for (int r = 0; r < 20; r++) {
+        j->ids.n = 0;
+        am_tokenizer_encode(j->t, j->s, j->n, NULL, &j->ids, &err);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    char *path = am_test_fixture("models/qwen3-tiny/tokenizer.json");
+    am_err err;
+    am_tokenizer *t = am_tokenizer_load(path, &err);
+    free(path);
+    CHECK(t != NULL);
+    if (!t) return;
+    char text[8192];
+    size_t n = 0;
+    while (n + 40 < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "Caf\xc3\xa9 %zu <|im_start|>e\xcc\x81 ok. ", n);
+    am_tokens ref = {0};
+    CHECK(am_tokenizer_encode(t, text, n, NULL, &ref, &err) == 0);
+    job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (job){t, text, n, {0}};
+        pthread_create(&th[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].ids.n == ref.n && !memcmp(jobs[i].ids.ids, ref.ids, ref.n * sizeof(int32_t)));
+        am_tokens_free(&jobs[i].ids);
+    }
+    am_tokens_free(&ref);
+    am_tokenizer_free(t);
+}
+
 int main(void) {
     AM_TEST_RUN(test_split_behaviors);
     AM_TEST_RUN(test_digits_metaspace);
@@ -224,5 +289,7 @@ int main(void) {
     AM_TEST_RUN(test_bpe_order);
     AM_TEST_RUN(test_bytelevel_map);
     AM_TEST_RUN(test_normalize_chunks);
+    AM_TEST_RUN(test_regex_stack);
+    AM_TEST_RUN(test_threads);
     AM_TEST_EXIT();
 }
