@@ -133,7 +133,6 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     const int bt = e->p.kv_block_tokens;
     const am_kv *kv = e->kv;
     const size_t rb = am_kv_row_bytes(kv), half_block = am_kv_block_bytes(kv) / 2;
-    const am_type ty = am_kv_type(kv);
     const int window = hp->layer_swa[j->layer] ? hp->sliding_window : 0;
     const float scale = hp->query_scale, cap = hp->attn_logit_softcap;
     const eng_att_kern *kk = eng_att_kern_get();
@@ -163,6 +162,7 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         int64_t b0 = b * bt; /* slot of row 0 */
         int32_t id = am_kv_seq_block(kv, seq, j->layer, b0);
         const char *blk = am_kv_block_data_const(kv, id);
+        const am_type ty = am_kv_block_type(kv, id);
         int r0 = (int)(lo_all > b0 ? lo_all - b0 : 0);
         int r1 = (int)(hi_all < b0 + bt - 1 ? hi_all - b0 : bt - 1);
         load_rows(kk, kbuf + (size_t)r0 * hd, blk + (size_t)h * bt * rb, rb, r0, r1 - r0 + 1, hd, ty);
