@@ -45,8 +45,9 @@ struct am_engine {
     size_t att_scratch_floats;
 
     /* Per-sequence bookkeeping during validation, indexed by seq id. */
-    int64_t *seq_next;      /* next expected position (-2 = untouched in this batch) */
+    int64_t *seq_next;      /* next expected position (-1 = any: empty sequence) */
     int64_t *seq_count;     /* tokens of this seq in the batch */
+    uint8_t *seq_state;     /* prepare()'s progress per sequence */
     int n_seq_scratch;
 };
 
