@@ -1,6 +1,6 @@
 /*
- * att_kern.h — private to src/engine/: the inner loops of attention and of
- * the K/V stores, one table per ISA level (scalar in attention.c, AVX2 in
+ * att_kern.h — private to src/engine/: the inner loops of attention, of the
+ * K/V stores and of the gated activations, one table per ISA level (scalar in attention.c, AVX2 in
  * att_avx2.c, AVX-512 in att_avx512.c). The level follows the compute
  * module's choice (am_compute_isa: CPUID, lowered by AGENTMEM_ISA), so SIMD
  * code is reached only after its CPUID check. Levels differ only in float
@@ -23,6 +23,9 @@ typedef struct eng_att_kern {
     /* acc[r*hd + c] = acc[r*hd + c] * corr[r] + sum_i p[r*ld + i] * v[i*hd + c] */
     void (*accum)(float *acc, const float *corr, int nrep, int hd, const float *p, int ld, const float *v,
                   int cnt);
+    /* gated activations: g[i] = act(g[i]) * u[i], act = SiLU or GeLU-tanh */
+    void (*silu_mul)(float *g, const float *u, int64_t n);
+    void (*gelu_mul)(float *g, const float *u, int64_t n);
 } eng_att_kern;
 
 void eng_att_kern_scalar(eng_att_kern *k);

@@ -71,6 +71,23 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
             free(h);
             free(h2);
         }
+    /* gated activations, over the range where they bend and far out */
+    for (int act = 0; act < 2; act++) {
+        int n = 1001;
+        float *g = malloc(n * 4), *g2 = malloc(n * 4), *u = malloc(n * 4);
+        for (int i = 0; i < n; i++) {
+            g[i] = g2[i] = (i - 500) * (i % 7 == 0 ? 0.5f : 0.02f);
+            u[i] = frand(&seed);
+        }
+        (act ? k->gelu_mul : k->silu_mul)(g, u, n);
+        (act ? ref->gelu_mul : ref->silu_mul)(g2, u, n);
+        for (int i = 0; i < n; i++)
+            CHECKF(fabsf(g[i] - g2[i]) <= 1e-6f * (fabsf(g2[i]) + fabsf(u[i])), "%s %s(%g): %g vs %g", name,
+                   act ? "gelu" : "silu", (i - 500) * (i % 7 == 0 ? 0.5f : 0.02f), g[i], g2[i]);
+        free(g);
+        free(g2);
+        free(u);
+    }
     /* f16 rounding of halfway and special values matches the scalar reference */
     float sp[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, 6.1e-5f, 1.0009765625f + 0.00048828125f, INFINITY, -INFINITY};
     uint16_t a[9], b2[9];
