@@ -93,7 +93,8 @@ int am_tokenizer_encode(const am_tokenizer *t, const char *text, size_t len,
 typedef struct am_tok_decode_params {
     bool skip_special;     /* drop special (control) tokens */
     /* drop the SentencePiece dummy-prefix space at the start, as the model's
-     * decoder does (default true) */
+     * decoder does (default true). Turn it off when decoding a continuation
+     * (tokens generated after a prompt), whose first space is real. */
     bool strip_leading;
 } am_tok_decode_params;
 
