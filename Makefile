@@ -89,7 +89,8 @@ bench: all
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+             -Wno-string-plus-int
 
 .PHONY: fuzz fuzz-build fuzz-bins fuzz-seeds
 fuzz: fuzz-build
@@ -106,7 +107,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libagentmem.a
 
 # Regenerates the binary seeds of tests/fuzz/corpus/ (committed; small).
 fuzz-seeds: $(BUILD)/libagentmem.a
-	@mkdir -p $(BUILD)/fuzz tests/fuzz/corpus/gguf tests/fuzz/corpus/model tests/fuzz/corpus/safetensors
+	@mkdir -p $(BUILD)/fuzz $(addprefix tests/fuzz/corpus/,gguf model safetensors tok_gguf)
 	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/make_seeds tests/fuzz/make_seeds.c $(BUILD)/libagentmem.a $(LDLIBS)
 	$(BUILD)/fuzz/make_seeds tests/fuzz/corpus
 

@@ -4,6 +4,7 @@
  * Code in *_avx2.c / *_avx512.c is reachable only through this table.
  */
 #include <cpuid.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,8 +51,7 @@ static int level_by_name(const char *name) {
     return -1;
 }
 
-static void init_tables(void) {
-    if (g_best >= 0) return;
+static void init_once(void) {
     g_best = cpu_best_level();
     am_kernels_init_scalar(&g_tables[LVL_SCALAR]);
     g_tables[LVL_AVX2] = g_tables[LVL_SCALAR];
@@ -71,13 +71,18 @@ static void init_tables(void) {
     }
 }
 
+static void init_tables(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_once);
+}
+
 const am_kernels *am_kernels_get(void) {
-    if (g_level < 0) init_tables();
+    init_tables();
     return &g_tables[g_level];
 }
 
 const char *am_compute_isa(void) {
-    if (g_level < 0) init_tables();
+    init_tables();
     return LEVEL_NAMES[g_level];
 }
 

@@ -8,6 +8,10 @@
 
 #include "engine/forward.h"
 
+/* Query tokens of one sequence that attention handles together (they share
+ * each K/V block conversion). */
+#define ENG_ATT_TILE 16
+
 /* Per-token data of the batch being computed. */
 typedef struct eng_tok {
     int32_t seq;
@@ -37,11 +41,13 @@ struct am_engine {
     float *cs_global;       /* [max_batch][head_dim/2][2] cos, sin */
     float *cs_local;        /* same, sliding layers */
     float *att_scratch;     /* [nth][att_scratch_floats] */
+    int *tile_start;        /* [max_batch + 1] attention tiles of the batch */
     size_t att_scratch_floats;
 
     /* Per-sequence bookkeeping during validation, indexed by seq id. */
-    int64_t *seq_next;      /* next expected position (-2 = untouched in this batch) */
+    int64_t *seq_next;      /* next expected position (-1 = any: empty sequence) */
     int64_t *seq_count;     /* tokens of this seq in the batch */
+    uint8_t *seq_state;     /* prepare()'s progress per sequence */
     int n_seq_scratch;
 };
 
@@ -50,7 +56,7 @@ void eng_rmsnorm_rows(am_engine *e, float *dst, const float *src, const float *w
                       int dim, int stride);
 void eng_rope_tables(am_engine *e, int n);
 void eng_rope_apply(float *x, int n_heads, int head_dim, const float *cs, am_rope_style style);
-void eng_glu(am_engine *e, float *gate, const float *up, int n);
+void eng_glu(am_engine *e, float *gate, const float *up, int64_t n);
 void eng_rope_inv_freq(const am_hparams *hp, bool local, bool bf16, float *out);
 
 /* attention.c: e->att[t] = softmax(q k^T) v over each token's visible slots

@@ -123,9 +123,10 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     e->cs_local = falloc(nb * hp->head_dim);
     int nrep = hp->n_head / hp->n_head_kv, bt = p.kv_block_tokens;
     e->att_scratch_floats = (size_t)2 * bt * hp->head_dim + (size_t)nrep * bt +
-                            (size_t)nrep * hp->head_dim + 2 * (size_t)nrep;
+                            (size_t)ENG_ATT_TILE * nrep * (hp->head_dim + 2) + (size_t)nrep;
     e->att_scratch_floats = (e->att_scratch_floats + 15) & ~(size_t)15; /* 64-byte rows */
     e->att_scratch = falloc(e->att_scratch_floats * (size_t)e->nth);
+    e->tile_start = am_xmalloc((nb + 1) * sizeof(int));
     return e;
 }
 
@@ -147,8 +148,10 @@ void am_engine_free(am_engine *e) {
     am_aligned_free(e->cs_global);
     am_aligned_free(e->cs_local);
     am_aligned_free(e->att_scratch);
+    free(e->tile_start);
     free(e->seq_next);
     free(e->seq_count);
+    free(e->seq_state);
     free(e);
 }
 
@@ -171,11 +174,16 @@ static void seq_scratch(am_engine *e, int max_seq) {
     int n = AM_MAX(max_seq + 1, e->n_seq_scratch * 2);
     e->seq_next = am_xrealloc(e->seq_next, (size_t)n * sizeof(int64_t));
     e->seq_count = am_xrealloc(e->seq_count, (size_t)n * sizeof(int64_t));
+    e->seq_state = am_xrealloc(e->seq_state, (size_t)n);
     e->n_seq_scratch = n;
 }
 
-/* Checks the batch, fills e->tok and reserves KV slots. On failure nothing
- * stays reserved. Returns the number of logit rows, or -1. */
+/* Where a sequence of the batch is in prepare(). */
+enum { SEQ_UNSEEN, SEQ_SEEN, SEQ_RESERVED };
+
+/* Checks the batch, fills e->tok and reserves KV slots; on success
+ * e->seq_count[s] holds the tokens of each batch sequence s (for commit). On
+ * failure nothing stays reserved. Returns the number of logit rows, or -1. */
 static int prepare(am_engine *e, const am_batch *b, am_err *err) {
     const am_hparams *hp = &e->m->hp;
     int n = b->n, n_logits = 0, max_seq = 0;
@@ -194,44 +202,45 @@ static int prepare(am_engine *e, const am_batch *b, am_err *err) {
     }
     seq_scratch(e, max_seq);
     for (int i = 0; i < n; i++) {
-        e->seq_next[b->tok[i].seq] = -2;
+        e->seq_state[b->tok[i].seq] = SEQ_UNSEEN;
         e->seq_count[b->tok[i].seq] = 0;
     }
-    for (int i = 0; i < n; i++) {
-        const am_batch_token *t = &b->tok[i];
-        int64_t *next = &e->seq_next[t->seq];
-        if (*next == -2) *next = am_kv_seq_next_pos(e->kv, t->seq);
-        if (*next >= 0 && t->pos != *next)
-            return am_err_set(err, "batch token %d: sequence %d continues at position %lld, not %d", i,
-                              t->seq, (long long)*next, t->pos);
-        e->tok[i].seq = t->seq;
-        e->tok[i].pos = t->pos;
-        e->tok[i].slot = am_kv_seq_len(e->kv, t->seq) + e->seq_count[t->seq];
-        e->seq_count[t->seq]++;
-        *next = (int64_t)t->pos + 1;
-    }
-    /* Reserve all or nothing. */
+    /* Positions continue each sequence; slots follow its length. */
     int64_t need = 0;
     for (int i = 0; i < n; i++) {
+        const am_batch_token *t = &b->tok[i];
+        int s = t->seq;
+        if (e->seq_state[s] == SEQ_UNSEEN) {
+            e->seq_state[s] = SEQ_SEEN;
+            e->seq_next[s] = am_kv_seq_next_pos(e->kv, s); /* -1: empty, any start */
+        }
+        if (e->seq_next[s] >= 0 && t->pos != e->seq_next[s])
+            return am_err_set(err, "batch token %d: sequence %d continues at position %lld, not %d", i, s,
+                              (long long)e->seq_next[s], t->pos);
+        e->tok[i] = (eng_tok){.seq = s, .pos = t->pos, .slot = am_kv_seq_len(e->kv, s) + e->seq_count[s]};
+        e->seq_count[s]++;
+        e->seq_next[s] = (int64_t)t->pos + 1;
+    }
+    /* Reserve all or nothing: count first, then take. */
+    for (int i = 0; i < n; i++) {
         int s = b->tok[i].seq;
-        if (e->seq_count[s] > 0 && e->seq_next[s] != -3) {
+        if (e->seq_state[s] == SEQ_SEEN) {
             need += am_kv_seq_blocks_needed(e->kv, s, e->seq_count[s]);
-            e->seq_next[s] = -3; /* counted */
+            e->seq_state[s] = SEQ_UNSEEN; /* counted once */
         }
     }
     if (need > am_kv_n_blocks_free(e->kv))
-        return am_err_set(err, "KV cache full: the batch needs %lld more blocks, %lld free",
-                          (long long)need, (long long)am_kv_n_blocks_free(e->kv));
+        return am_err_set(err, "KV cache full: the batch needs %lld more blocks, %lld free", (long long)need,
+                          (long long)am_kv_n_blocks_free(e->kv));
     for (int i = 0; i < n; i++) {
         int s = b->tok[i].seq;
-        if (e->seq_next[s] == -3) {
-            /* first token of s in the batch carries its first position */
-            if (am_kv_seq_reserve(e->kv, s, b->tok[i].pos, e->seq_count[s], err) < 0) {
-                for (int k = 0; k < i; k++) am_kv_seq_unreserve(e->kv, b->tok[k].seq);
-                return -1;
-            }
-            e->seq_next[s] = -4; /* reserved */
+        if (e->seq_state[s] == SEQ_RESERVED) continue;
+        /* the first token of s in the batch carries its first position */
+        if (am_kv_seq_reserve(e->kv, s, b->tok[i].pos, e->seq_count[s], err) < 0) {
+            for (int k = 0; k < i; k++) am_kv_seq_unreserve(e->kv, b->tok[k].seq);
+            return -1;
         }
+        e->seq_state[s] = SEQ_RESERVED;
     }
     return n_logits;
 }
@@ -279,7 +288,7 @@ static void layer_forward(am_engine *e, int il, int n) {
     eng_rmsnorm_rows(e, e->xn, e->x, L->ffn_norm, n, ne, ne);
     am_matmul(e->pool, L->ffn_gate, e->xn, n, e->gate);
     am_matmul(e->pool, L->ffn_up, e->xn, n, e->up);
-    eng_glu(e, e->gate, e->up, n * hp->n_ff);
+    eng_glu(e, e->gate, e->up, (int64_t)n * hp->n_ff);
     am_matmul(e->pool, L->ffn_down, e->gate, n, e->xn);
     if (L->post_ffn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_ffn_norm, n, ne, ne);
     add_rows(e->x, e->xn, (size_t)n * ne);

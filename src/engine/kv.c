@@ -31,6 +31,7 @@ struct am_kv {
     int32_t *owner_seq;   /* [max_blocks] -1 when free */
     int32_t *owner_layer; /* [max_blocks] */
     int64_t *owner_bidx;  /* [max_blocks] block index in the sequence */
+    uint8_t *block_type;  /* [max_blocks] am_type of the block's elements */
     kv_seq *seqs;
     int n_seqs;           /* slots in seqs */
 };
@@ -67,6 +68,7 @@ am_kv *am_kv_create(const am_kv_params *p, am_err *err) {
     kv->owner_seq = am_xmalloc(nb * sizeof(int32_t));
     kv->owner_layer = am_xmalloc(nb * sizeof(int32_t));
     kv->owner_bidx = am_xmalloc(nb * sizeof(int64_t));
+    kv->block_type = am_xmalloc(nb);
     for (size_t i = 0; i < nb; i++) {
         kv->free_stack[i] = (int32_t)(nb - 1 - i); /* pop gives low ids first */
         kv->owner_seq[i] = -1;
@@ -85,6 +87,7 @@ void am_kv_free(am_kv *kv) {
     free(kv->owner_seq);
     free(kv->owner_layer);
     free(kv->owner_bidx);
+    free(kv->block_type);
     free(kv->window);
     free(kv);
 }
@@ -122,6 +125,11 @@ void am_kv_block_write(am_kv *kv, int32_t id, const void *src) {
     memcpy(kv->data[id], src, kv->block_bytes);
 }
 
+am_type am_kv_block_type(const am_kv *kv, int32_t id) {
+    check_live(kv, id);
+    return (am_type)kv->block_type[id];
+}
+
 int am_kv_block_layer(const am_kv *kv, int32_t id) {
     check_live(kv, id);
     return kv->owner_layer[id];
@@ -141,6 +149,7 @@ static int32_t block_alloc(am_kv *kv, int seq, int layer, int64_t bidx) {
     kv->owner_seq[id] = seq;
     kv->owner_layer[id] = layer;
     kv->owner_bidx[id] = bidx;
+    kv->block_type[id] = (uint8_t)kv->p.type;
     return id;
 }
 

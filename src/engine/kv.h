@@ -74,6 +74,10 @@ const void *am_kv_block_data_const(const am_kv *kv, int32_t id);
 /* Whole-block copies (for persistence and quantization). */
 void am_kv_block_read(const am_kv *kv, int32_t id, void *dst);
 void am_kv_block_write(am_kv *kv, int32_t id, const void *src);
+/* Element type of a live block. Today every block has the pool's type; the
+ * field exists so that a later pool can hold blocks of several formats
+ * (F16 while hot, Q8/Q4 when cold) and readers must go by it. */
+am_type am_kv_block_type(const am_kv *kv, int32_t id);
 /* Which layer a live block belongs to, and how many of its slots are filled. */
 int am_kv_block_layer(const am_kv *kv, int32_t id);
 int am_kv_block_n_filled(const am_kv *kv, int32_t id);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/att_kern.h"
 #include "engine/engine_impl.h"
 
 /* ---- RMSNorm ----------------------------------------------------------- */
@@ -127,23 +128,12 @@ typedef struct {
 static void glu_worker(void *ctx, int ith, int nth) {
     glu_job *j = ctx;
     int64_t a = j->n * ith / nth, b = j->n * (ith + 1) / nth;
-    if (j->act == AM_ACT_SILU) {
-        for (int64_t i = a; i < b; i++) {
-            float g = j->gate[i];
-            j->gate[i] = g / (1.0f + expf(-g)) * j->up[i];
-        }
-    } else {
-        const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-        for (int64_t i = a; i < b; i++) {
-            float g = j->gate[i];
-            float y = 0.5f * g * (1.0f + tanhf(k * (g + 0.044715f * g * g * g)));
-            j->gate[i] = y * j->up[i];
-        }
-    }
+    const eng_att_kern *k = eng_att_kern_get();
+    (j->act == AM_ACT_SILU ? k->silu_mul : k->gelu_mul)(j->gate + a, j->up + a, b - a);
 }
 
 /* gate[i] = act(gate[i]) * up[i] for i < n. */
-void eng_glu(am_engine *e, float *gate, const float *up, int n) {
+void eng_glu(am_engine *e, float *gate, const float *up, int64_t n) {
     glu_job j = {gate, up, n, e->m->hp.act};
     if (n < 8192)
         glu_worker(&j, 0, 1);

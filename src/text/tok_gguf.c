@@ -178,7 +178,9 @@ static am_tokenizer *from_gguf(const am_gguf *g, am_err *err) {
             memcpy(&ty, (const char *)types + 4 * (size_t)i, 4); /* may be unaligned */
             kind = (ty >= 1 && ty <= 6) ? ty : TK_NORMAL;
         }
-        if (scores) memcpy(&t->v.score[i], (const char *)scores + 4 * (size_t)i, 4);
+        /* Only SentencePiece vocabularies use scores (and have the array);
+         * a gpt2 file may carry them anyway: they are ignored. */
+        if (scores && llama) memcpy(&t->v.score[i], (const char *)scores + 4 * (size_t)i, 4);
         t->v.str_off[i] = tok_arena_add(&t->v, s.p, (size_t)s.n);
         t->v.str_len[i] = (uint32_t)s.n;
         t->v.kind[i] = (uint8_t)kind;

@@ -50,8 +50,13 @@ uint32_t tok_arena_add(tok_vocab *v, const char *s, size_t n) {
         size_t cap = v->arena_cap ? v->arena_cap : 4096;
         while (cap < v->arena_n + n + 1) cap *= 2;
         if (cap > UINT32_MAX) cap = UINT32_MAX;
+        /* s may be a string already in the arena (an added token re-adding
+         * its own piece): find it again after the move. */
+        bool inside = v->arena && (uintptr_t)s - (uintptr_t)v->arena < v->arena_n;
+        size_t s_off = inside ? (size_t)(s - v->arena) : 0;
         v->arena = am_xrealloc(v->arena, cap);
         v->arena_cap = cap;
+        if (inside) s = v->arena + s_off;
     }
     uint32_t off = (uint32_t)v->arena_n;
     if (n) memcpy(v->arena + off, s, n);

@@ -200,6 +200,59 @@ static void gguf_model(const model_seed *s) {
     finish(w, "model", s->file, types, n);
 }
 
+/* tok_gguf: a fixture's metadata (its real vocabulary, merges, scores,
+ * special ids and template) without its tensors. */
+static void gguf_metadata_only(const char *fixture, const char *name) {
+    am_err err;
+    am_gguf *g = am_gguf_open(fixture, &err);
+    if (!g) die(fixture, &err);
+    am_gguf_writer *w = am_gguf_writer_create();
+    for (int64_t i = 0; i < am_gguf_n_kv(g); i++) {
+        am_str ks = am_gguf_key(g, i);
+        char *k = am_xstrndup(ks.p, (size_t)ks.n);
+        am_gguf_vtype t = am_gguf_kv_type(g, i), et;
+        int64_t iv;
+        float fv;
+        bool bv;
+        am_str sv;
+        uint64_t n;
+        if (!strcmp(k, "general.alignment")) {
+            /* the writer owns it */
+        } else if (t == AM_GGUF_STRING && am_gguf_get_str(g, k, &sv)) {
+            am_gguf_writer_set_strn(w, k, sv.p, (size_t)sv.n);
+        } else if ((t == AM_GGUF_F32 || t == AM_GGUF_F64) && am_gguf_get_f32(g, k, &fv)) {
+            am_gguf_writer_set_f32(w, k, fv);
+        } else if (t == AM_GGUF_BOOL && am_gguf_get_bool(g, k, &bv)) {
+            am_gguf_writer_set_bool(w, k, bv);
+        } else if (t == AM_GGUF_ARRAY && am_gguf_get_arr(g, k, &et, &n)) {
+            if (et == AM_GGUF_STRING) {
+                const char **strs = am_xmalloc((size_t)AM_MAX(n, 1) * sizeof *strs);
+                size_t *lens = am_xmalloc((size_t)AM_MAX(n, 1) * sizeof *lens);
+                for (uint64_t j = 0; j < n; j++) {
+                    am_str e = am_gguf_arr_str(g, k, j);
+                    strs[j] = e.p;
+                    lens[j] = (size_t)e.n;
+                }
+                am_gguf_writer_set_arr_str(w, k, strs, lens, n);
+                free(strs);
+                free(lens);
+            } else if (et != AM_GGUF_ARRAY) {
+                am_gguf_writer_set_arr(w, k, et, am_gguf_arr_data(g, k), n);
+            }
+        } else if (am_gguf_get_i64(g, k, &iv)) {
+            if (t == AM_GGUF_U32) am_gguf_writer_set_u32(w, k, (uint32_t)iv);
+            else if (t == AM_GGUF_I32) am_gguf_writer_set_i32(w, k, (int32_t)iv);
+            else am_gguf_writer_set_i64(w, k, iv);
+        }
+        free(k);
+    }
+    char *p = seed_path("tok_gguf", name);
+    if (am_gguf_writer_begin(w, p, &err) || am_gguf_writer_finish(w, &err)) die(p, &err);
+    am_gguf_writer_free(w);
+    am_gguf_close(g);
+    free(p);
+}
+
 static void put(FILE *f, const void *p, size_t n) {
     if (fwrite(p, 1, n, f) != n) die("fwrite", NULL);
 }
@@ -236,6 +289,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < AM_ARRAY_LEN(models); i++) gguf_model(&models[i]);
     gguf_copy("model", "seed-llama-f16.gguf", "model", "seed-llama-f16-v2.gguf", 2);
     gguf_copy("model", "seed-qwen3-q4_0.gguf", "gguf", "seed-qwen3-q4_0.gguf", 0);
+    gguf_metadata_only("tests/fixtures/models/llama3-tiny/llama3-tiny-q4_0.gguf", "seed-llama3-tiny-vocab.gguf");
+    gguf_metadata_only("tests/fixtures/models/gemma3-tiny/gemma3-tiny-q4_0.gguf", "seed-gemma3-tiny-vocab.gguf");
+    gguf_copy("model", "seed-qwen2-q8_0.gguf", "tok_gguf", "seed-qwen2-tiny-model.gguf", 0);
     safetensors_seed("seed-types.safetensors",
                      "{\"__metadata__\":{\"format\":\"pt\"},"
                      "\"a.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"

@@ -55,6 +55,7 @@ static void test_blocks_and_truncate(void) {
     uint16_t *k = am_kv_k_row(kv, s, 1, 4, 1);
     int32_t id = am_kv_seq_block(kv, s, 1, 4);
     CHECK(id >= 0 && am_kv_block_layer(kv, id) == 1 && am_kv_block_n_filled(kv, id) == 1);
+    CHECK(am_kv_block_type(kv, id) == AM_TYPE_F16);
     CHECK((char *)k == (char *)am_kv_block_data(kv, id) + (1 * 4 + 0) * 16);
     uint16_t *v = am_kv_v_row(kv, s, 1, 4, 1);
     CHECK((char *)v == (char *)k + am_kv_block_bytes(kv) / 2);

@@ -1,0 +1,123 @@
+/*
+ * test_att_kern.c — the SIMD attention loops (att_avx2.c, att_avx512.c)
+ * against the scalar reference, on odd sizes that exercise every tail, for
+ * each level this CPU supports.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "compute/types.h"
+#include "engine/att_kern.h"
+#include "test_util.h"
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void check_level(const char *name, const eng_att_kern *k, const eng_att_kern *ref) {
+    unsigned seed = 1;
+    static const int hds[] = {64, 128, 256, 40, 7};
+    static const int cnts[] = {1, 5, 16, 31, 32};
+    for (size_t a = 0; a < AM_ARRAY_LEN(hds); a++)
+        for (size_t b = 0; b < AM_ARRAY_LEN(cnts); b++) {
+            int hd = hds[a], cnt = cnts[b], nrep = 3, ld = 32;
+            int64_t n = (int64_t)cnt * hd;
+            float *x = malloc(n * 4), *y = malloc(n * 4), *y2 = malloc(n * 4), *q = malloc(nrep * hd * 4);
+            uint16_t *h = malloc(n * 2), *h2 = malloc(n * 2);
+            for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * 8;
+            for (int i = 0; i < nrep * hd; i++) q[i] = frand(&seed);
+            /* conversions are exact */
+            k->f32_to_f16(x, h, n);
+            ref->f32_to_f16(x, h2, n);
+            CHECKF(!memcmp(h, h2, n * 2), "%s f32_to_f16 hd %d cnt %d", name, hd, cnt);
+            k->f16_to_f32(h, y, n);
+            ref->f16_to_f32(h, y2, n);
+            CHECKF(!memcmp(y, y2, n * 4), "%s f16_to_f32", name);
+            /* scores */
+            float s[3 * 32], s2[3 * 32];
+            k->scores(q, nrep, hd, x, cnt, 0.125f, s, ld);
+            ref->scores(q, nrep, hd, x, cnt, 0.125f, s2, ld);
+            for (int r = 0; r < nrep; r++)
+                for (int i = 0; i < cnt; i++)
+                    CHECKF(fabsf(s[r * ld + i] - s2[r * ld + i]) <= 1e-5f * (1 + fabsf(s2[r * ld + i])),
+                           "%s scores hd %d: %g vs %g", name, hd, s[r * ld + i], s2[r * ld + i]);
+            /* exp and sum, including values far below the max */
+            float e[32], e2[32];
+            for (int i = 0; i < cnt; i++) e[i] = e2[i] = frand(&seed) * 60 - 30;
+            float m = 29.5f;
+            float sum = k->exp_sum(e, cnt, m), sum2 = ref->exp_sum(e2, cnt, m);
+            for (int i = 0; i < cnt; i++)
+                CHECKF(fabsf(e[i] - e2[i]) <= 3e-7f * e2[i] + 1e-37f, "%s exp %g vs %g", name, e[i], e2[i]);
+            CHECKF(fabsf(sum - sum2) <= 1e-6f * sum2 + 1e-37f, "%s exp sum %g vs %g", name, sum, sum2);
+            /* accumulate */
+            float *acc = malloc(nrep * hd * 4), *acc2 = malloc(nrep * hd * 4), corr[3] = {0.5f, 1.0f, 0.0f};
+            for (int i = 0; i < nrep * hd; i++) acc[i] = acc2[i] = frand(&seed);
+            float p[3 * 32];
+            for (int i = 0; i < 3 * 32; i++) p[i] = (frand(&seed) + 1) / 2;
+            k->accum(acc, corr, nrep, hd, p, ld, x, cnt);
+            ref->accum(acc2, corr, nrep, hd, p, ld, x, cnt);
+            for (int i = 0; i < nrep * hd; i++)
+                CHECKF(fabsf(acc[i] - acc2[i]) <= 1e-5f * (1 + fabsf(acc2[i])), "%s accum %g vs %g", name, acc[i],
+                       acc2[i]);
+            free(acc);
+            free(acc2);
+            free(x);
+            free(y);
+            free(y2);
+            free(q);
+            free(h);
+            free(h2);
+        }
+    /* gated activations, over the range where they bend and far out */
+    for (int act = 0; act < 2; act++) {
+        int n = 1001;
+        float *g = malloc(n * 4), *g2 = malloc(n * 4), *u = malloc(n * 4);
+        for (int i = 0; i < n; i++) {
+            g[i] = g2[i] = (i - 500) * (i % 7 == 0 ? 0.5f : 0.02f);
+            u[i] = frand(&seed);
+        }
+        (act ? k->gelu_mul : k->silu_mul)(g, u, n);
+        (act ? ref->gelu_mul : ref->silu_mul)(g2, u, n);
+        for (int i = 0; i < n; i++)
+            CHECKF(fabsf(g[i] - g2[i]) <= 1e-6f * (fabsf(g2[i]) + fabsf(u[i])), "%s %s(%g): %g vs %g", name,
+                   act ? "gelu" : "silu", (i - 500) * (i % 7 == 0 ? 0.5f : 0.02f), g[i], g2[i]);
+        free(g);
+        free(g2);
+        free(u);
+    }
+    /* f16 rounding of halfway and special values matches the scalar reference */
+    float sp[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, 6.1e-5f, 1.0009765625f + 0.00048828125f, INFINITY, -INFINITY};
+    uint16_t a[9], b2[9];
+    k->f32_to_f16(sp, a, 9);
+    ref->f32_to_f16(sp, b2, 9);
+    CHECKF(!memcmp(a, b2, sizeof a), "%s special f16", name);
+}
+
+static void test_levels(void) {
+    eng_att_kern ref, k;
+    eng_att_kern_scalar(&ref);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        k = ref;
+        eng_att_kern_avx2(&k);
+        check_level("avx2", &k, &ref);
+    } else {
+        fprintf(stderr, "  (no AVX2: skipped)\n");
+    }
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+        k = ref;
+        eng_att_kern_avx512(&k);
+        check_level("avx512", &k, &ref);
+    } else {
+        fprintf(stderr, "  (no AVX-512: skipped)\n");
+    }
+}
+
+int main(void) {
+    AM_TEST_RUN(test_levels);
+    AM_TEST_EXIT();
+}
