@@ -60,7 +60,7 @@ static int compare_open(compare_state *c, const char *path, int nv, int n) {
     c->nv = nv;
     c->rows = (int)(size / row);
     c->first = n - c->rows;
-    c->worst = 0;
+    c->worst = -1; /* the first row sets it */
     return 0;
 }
 
