@@ -19,7 +19,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: agentmem logits --model PATH (--ids \"ID ID ...\" | --ids-file F)\n"
             "                       (--out FILE | --compare REF [--max-rel X]) [--start-pos N]\n"
-            "                       [--chunk N] [--threads N] [--kv f16|f32] [--rope-f32]\n\n"
+            "                       [--chunk N] [--threads N] [--kv f16|f32] [--f32-buffers]\n\n"
             "Runs the token ids through the model (one sequence, positions N, N+1, ...) and\n"
             "writes every position's logits to FILE as float32 little-endian [position][vocab].\n\n"
             "  --ids \"...\"         token ids separated by spaces or commas\n"

@@ -102,8 +102,9 @@ const char AM_RUN_OPTS_USAGE[] =
     "  --model PATH        GGUF file or Hugging Face folder (config.json + safetensors)\n"
     "  --threads N         worker threads (default: one per core)\n"
     "  --kv f16|f32        KV cache element type (default f16)\n"
-    "  --rope-f32          float32 RoPE frequencies as llama.cpp computes them (default:\n"
-    "                      rounded to bf16 as Hugging Face transformers does)\n";
+    "  --f32-buffers       float32 RoPE frequencies and embedding scale as llama.cpp\n"
+    "                      computes them (default: rounded to bf16 as Hugging Face\n"
+    "                      transformers does for bf16 checkpoints)\n";
 
 int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];
@@ -136,8 +137,8 @@ int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, in
         }
         return 1;
     }
-    if (!strcmp(a, "--rope-f32")) {
-        o->rope_f32 = true;
+    if (!strcmp(a, "--f32-buffers")) {
+        o->f32_buffers = true;
         return 1;
     }
     return 0;
@@ -161,7 +162,7 @@ am_engine *am_run_engine(const am_run_opts *o, const char *cmd, const am_model *
     p.max_batch = max_batch > 0 ? max_batch : 512;
     p.kv_tokens = kv_tokens;
     p.kv_type = o->kv_type;
-    p.rope_bf16_freqs = !o->rope_f32;
+    p.hf_bf16_buffers = !o->f32_buffers;
     am_engine *e = am_engine_create(m, &p, &err);
     if (!e) fprintf(stderr, "agentmem %s: %s\n", cmd, err.msg);
     return e;

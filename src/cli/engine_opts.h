@@ -33,12 +33,13 @@ typedef struct am_run_opts {
     const char *model;
     int threads;    /* 0 = one per core */
     am_type kv_type;
-    bool rope_f32;  /* float32 RoPE frequencies (llama.cpp) instead of HF's bf16 */
+    bool f32_buffers; /* float32 RoPE frequencies and embedding scale (llama.cpp)
+                         instead of HF's bf16-rounded ones */
 } am_run_opts;
 
 void am_run_opts_init(am_run_opts *o);
 /* Consumes argv[*i] (and its value) if it is one of --model --threads --kv
- * --rope-f32. Returns 1 if consumed, 0 if not ours, -1 on a bad value
+ * --f32-buffers. Returns 1 if consumed, 0 if not ours, -1 on a bad value
  * (message printed, prefixed with cmd). */
 int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, int *i);
 /* Usage lines for those options. */

@@ -29,6 +29,7 @@ struct am_engine {
     /* RoPE inverse frequencies [head_dim/2], float as HF computes them:
      * global (full-attention) layers and local (sliding) layers. */
     float *inv_freq_global, *inv_freq_local;
+    float embd_scale;       /* hp.embd_scale, bf16-rounded with hf_bf16_buffers */
 
     /* Scratch for max_batch tokens. */
     eng_tok *tok;           /* [max_batch] */

@@ -23,7 +23,7 @@ am_engine_params am_engine_default_params(void) {
         .kv_block_tokens = 32,
         .kv_tokens = 0,
         .kv_type = AM_TYPE_F16,
-        .rope_bf16_freqs = true,
+        .hf_bf16_buffers = true,
     };
     return p;
 }
@@ -105,8 +105,10 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     int half = hp->head_dim / 2;
     e->inv_freq_global = falloc((size_t)half);
     e->inv_freq_local = falloc((size_t)half);
-    eng_rope_inv_freq(hp, false, p.rope_bf16_freqs, e->inv_freq_global);
-    eng_rope_inv_freq(hp, true, p.rope_bf16_freqs, e->inv_freq_local);
+    eng_rope_inv_freq(hp, false, p.hf_bf16_buffers, e->inv_freq_global);
+    eng_rope_inv_freq(hp, true, p.hf_bf16_buffers, e->inv_freq_local);
+    e->embd_scale = hp->embd_scale != 0 ? hp->embd_scale : 1.0f;
+    if (p.hf_bf16_buffers) e->embd_scale = am_bf16_to_f32(am_f32_to_bf16(e->embd_scale));
 
     size_t nb = (size_t)p.max_batch;
     size_t qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
@@ -308,8 +310,8 @@ int am_engine_forward(am_engine *e, const am_batch *b, float *logits, am_err *er
     for (int t = 0; t < n; t++) {
         float *row = e->x + (size_t)t * ne;
         am_tensor_get_row(e->m->tok_embd, b->tok[t].token, row);
-        if (hp->embd_scale != 0 && hp->embd_scale != 1.0f)
-            for (int i = 0; i < ne; i++) row[i] *= hp->embd_scale;
+        if (e->embd_scale != 1.0f)
+            for (int i = 0; i < ne; i++) row[i] *= e->embd_scale;
     }
     eng_rope_tables(e, n);
     for (int il = 0; il < hp->n_layer; il++) layer_forward(e, il, n);

@@ -43,10 +43,12 @@ typedef struct am_engine_params {
                             (default min(n_ctx_train, 8192)); blocks are
                             allocated on use, so this is a cap */
     am_type kv_type;     /* AM_TYPE_F16 (default) or AM_TYPE_F32 */
-    bool rope_bf16_freqs; /* round RoPE inverse frequencies to bfloat16 as Hugging
-                             Face transformers does for bf16 checkpoints (default
-                             true: HF is the reference); false keeps float32 like
-                             llama.cpp */
+    bool hf_bf16_buffers; /* round the RoPE inverse frequencies and gemma's
+                             embedding scale to bfloat16, as Hugging Face
+                             transformers does for bf16 checkpoints (its buffers
+                             take the model dtype; Gemma's reference code casts
+                             the scale too). Default true: HF is the reference;
+                             false keeps float32 like llama.cpp */
 } am_engine_params;
 
 am_engine_params am_engine_default_params(void);

@@ -5,7 +5,8 @@
  * multi-sequence batches and greedy generation. Prints every measured error.
  * Debug knobs: AM_TEST_FORMS=",f16,q8_0," narrows the forms ("" = the HF
  * folder), AM_TEST_KV_F32=1 keeps the KV cache in float32 (then the HF forms
- * match to ~1e-6).
+ * match to ~1e-6), AM_TEST_F32_BUFFERS=1 uses llama.cpp's float32 RoPE
+ * frequencies instead of HF's bf16-rounded ones.
  */
 #include <jansson.h>
 #include <math.h>
@@ -98,7 +99,7 @@ static am_engine *make_engine(const am_model *m, int kv_tokens) {
     p.n_threads = 2;
     p.kv_tokens = kv_tokens;
     if (getenv("AM_TEST_KV_F32")) p.kv_type = AM_TYPE_F32;
-    if (getenv("AM_TEST_ROPE_F32")) p.rope_bf16_freqs = false;
+    if (getenv("AM_TEST_F32_BUFFERS")) p.hf_bf16_buffers = false;
     am_err err = {{0}};
     am_engine *e = am_engine_create(m, &p, &err);
     CHECKF(e, "engine: %s", err.msg);
