@@ -267,9 +267,10 @@ static void layer_forward(am_engine *e, int il, int n) {
 
     /* attention block */
     eng_rmsnorm_rows(e, e->xn, e->x, L->attn_norm, n, ne, ne);
-    am_matmul(e->pool, L->wq, e->xn, n, e->q);
-    am_matmul(e->pool, L->wk, e->xn, n, e->k);
-    am_matmul(e->pool, L->wv, e->xn, n, e->v);
+    /* one activation quantization and one pool dispatch for all three */
+    const am_tensor *const qkv_w[3] = {L->wq, L->wk, L->wv};
+    float *const qkv_y[3] = {e->q, e->k, e->v};
+    am_matmul_multi(e->pool, 3, qkv_w, e->xn, n, qkv_y);
     add_bias(e->q, L->bq, n, qd);
     add_bias(e->k, L->bk, n, kvd);
     add_bias(e->v, L->bv, n, kvd);
@@ -288,8 +289,9 @@ static void layer_forward(am_engine *e, int il, int n) {
 
     /* feed-forward block */
     eng_rmsnorm_rows(e, e->xn, e->x, L->ffn_norm, n, ne, ne);
-    am_matmul(e->pool, L->ffn_gate, e->xn, n, e->gate);
-    am_matmul(e->pool, L->ffn_up, e->xn, n, e->up);
+    const am_tensor *const gate_up_w[2] = {L->ffn_gate, L->ffn_up};
+    float *const gate_up_y[2] = {e->gate, e->up};
+    am_matmul_multi(e->pool, 2, gate_up_w, e->xn, n, gate_up_y);
     eng_glu(e, e->gate, e->up, (int64_t)n * hp->n_ff);
     am_matmul(e->pool, L->ffn_down, e->gate, n, e->xn);
     if (L->post_ffn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_ffn_norm, n, ne, ne);

@@ -101,7 +101,7 @@ static int rd_str(cursor *c, am_str *out, const char *what) {
     return 0;
 }
 
-static size_t scalar_size(uint32_t t) {
+size_t am_gguf_vtype_size(uint32_t t) {
     switch (t) {
     case AM_GGUF_U8: case AM_GGUF_I8: case AM_GGUF_BOOL: return 1;
     case AM_GGUF_U16: case AM_GGUF_I16: return 2;
@@ -140,7 +140,7 @@ static void read_scalar(const uint8_t *p, uint32_t t, gguf_kv *kv) {
 static int skip_array(cursor *c, uint32_t t, uint64_t n, int depth, const char *key) {
     if (depth > GGUF_MAX_ARRAY_DEPTH)
         return am_err_set(c->err, "key %s: arrays nested deeper than %d", key, GGUF_MAX_ARRAY_DEPTH);
-    size_t es = scalar_size(t);
+    size_t es = am_gguf_vtype_size(t);
     if (es) {
         uint64_t bytes;
         if (!am_mul_ok(n, es, &bytes) || bytes > left(c))
@@ -181,7 +181,7 @@ static int read_kv(cursor *c, gguf_kv *kv, int64_t idx) {
     char key[96];
     snprintf(key, sizeof key, "%.*s", (int)AM_MIN(kv->key.n, 80), kv->key.p);
     if (rd_u32(c, &kv->type, key)) return -1;
-    size_t es = scalar_size(kv->type);
+    size_t es = am_gguf_vtype_size(kv->type);
     if (es) {
         if (need(c, es, key)) return -1;
         read_scalar(c->p + c->pos, kv->type, kv);

@@ -67,6 +67,10 @@ int64_t am_gguf_n_tensors(const am_gguf *g);
 const am_tensor *am_gguf_tensor(const am_gguf *g, int64_t i);
 const am_tensor *am_gguf_find_tensor(const am_gguf *g, const char *name);
 
+/* Bytes of one scalar of a metadata value type; 0 for STRING, ARRAY and
+ * unknown types. */
+size_t am_gguf_vtype_size(uint32_t t);
+
 /* Size of the mapped file in bytes. */
 size_t am_gguf_file_size(const am_gguf *g);
 

@@ -62,16 +62,6 @@ struct am_gguf_writer {
     uint64_t cur_done;    /* bytes of it written */
 };
 
-static size_t scalar_size(am_gguf_vtype t) {
-    switch (t) {
-    case AM_GGUF_U8: case AM_GGUF_I8: case AM_GGUF_BOOL: return 1;
-    case AM_GGUF_U16: case AM_GGUF_I16: return 2;
-    case AM_GGUF_U32: case AM_GGUF_I32: case AM_GGUF_F32: return 4;
-    case AM_GGUF_U64: case AM_GGUF_I64: case AM_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 static uint64_t align_up(uint64_t x) {
     return (x + AM_GGUF_WRITE_ALIGNMENT - 1) / AM_GGUF_WRITE_ALIGNMENT * AM_GGUF_WRITE_ALIGNMENT;
 }
@@ -129,7 +119,7 @@ static kv *slot(am_gguf_writer *w, const char *key, am_gguf_vtype type) {
 
 static void set_scalar(am_gguf_writer *w, const char *key, am_gguf_vtype t, const void *v) {
     kv *e = slot(w, key, t);
-    memcpy(e->scalar, v, scalar_size(t));
+    memcpy(e->scalar, v, am_gguf_vtype_size(t));
 }
 
 #define SETTER(suffix, ctype, vt) \
@@ -165,7 +155,7 @@ void am_gguf_writer_set_str(am_gguf_writer *w, const char *key, const char *s) {
 
 void am_gguf_writer_set_arr(am_gguf_writer *w, const char *key, am_gguf_vtype elem,
                             const void *data, uint64_t n) {
-    size_t es = scalar_size(elem);
+    size_t es = am_gguf_vtype_size(elem);
     assert(es > 0 && (data || n == 0));
     uint64_t bytes;
     if (!am_mul_ok(n, es, &bytes) || bytes > SIZE_MAX) {
@@ -248,8 +238,8 @@ static uint64_t header_bytes(const am_gguf_writer *w) {
         if (e->type == AM_GGUF_STRING) n += 8 + e->n;
         else if (e->type == AM_GGUF_ARRAY) {
             n += 4 + 8;
-            n += e->elem == AM_GGUF_STRING ? 8 * e->n + e->offs[e->n] : e->n * scalar_size(e->elem);
-        } else n += scalar_size(e->type);
+            n += e->elem == AM_GGUF_STRING ? 8 * e->n + e->offs[e->n] : e->n * am_gguf_vtype_size(e->elem);
+        } else n += am_gguf_vtype_size(e->type);
     }
     for (int64_t i = 0; i < w->n_t; i++) n += 8 + strlen(w->ts[i].name) + 4 + 8 * (uint64_t)w->ts[i].n_dims + 4 + 8;
     return n;
@@ -300,9 +290,9 @@ static int put_zeros(am_gguf_writer *w, uint64_t n, am_err *err) {
 static int put_kv(am_gguf_writer *w, const kv *e, am_err *err) {
     if (put_str(w, e->key, strlen(e->key), err) || put_u32(w, (uint32_t)e->type, err)) return -1;
     if (e->type == AM_GGUF_STRING) return put_str(w, e->data, e->n, err);
-    if (e->type != AM_GGUF_ARRAY) return put(w, e->scalar, scalar_size(e->type), err);
+    if (e->type != AM_GGUF_ARRAY) return put(w, e->scalar, am_gguf_vtype_size(e->type), err);
     if (put_u32(w, (uint32_t)e->elem, err) || put_u64(w, e->n, err)) return -1;
-    if (e->elem != AM_GGUF_STRING) return put(w, e->data, (size_t)(e->n * scalar_size(e->elem)), err);
+    if (e->elem != AM_GGUF_STRING) return put(w, e->data, (size_t)(e->n * am_gguf_vtype_size(e->elem)), err);
     for (uint64_t i = 0; i < e->n; i++)
         if (put_str(w, e->data + e->offs[i], e->offs[i + 1] - e->offs[i], err)) return -1;
     return 0;
