@@ -86,7 +86,9 @@ static int add_norm(loader *L, uint32_t obj, int depth) {
         return 0;
     }
     if (t->n_norm >= TOK_MAX_STEPS) return fail(L, "%s: too many steps", "normalizer");
-    tok_norm_step *s = &t->norm[t->n_norm];
+    /* Counted at once (as pre-tokenizer steps are), so that a step failing
+     * half-built is freed with the tokenizer. */
+    tok_norm_step *s = &t->norm[t->n_norm++];
     memset(s, 0, sizeof *s);
     if (!strcmp(ty, "NFC")) s->type = NORM_NFC;
     else if (!strcmp(ty, "NFD")) s->type = NORM_NFD;
@@ -121,7 +123,6 @@ static int add_norm(loader *L, uint32_t obj, int depth) {
     } else {
         return fail(L, "unsupported normalizer \"%s\"", ty[0] ? ty : "(no type)");
     }
-    t->n_norm++;
     return 0;
 }
 
@@ -741,14 +742,18 @@ static am_tokenizer *from_json(const char *data, size_t len, const char *config_
     t->add_eos = t->n_suffix > 0;
     if (t->n_prefix == 1) t->bos_id = t->prefix[0];
     if (t->n_suffix == 1) t->eos_id = t->suffix[0];
+    /* add_special emits these ids: each must be a token (not past the
+     * vocabulary, not a hole in it), or decode would refuse what encode gave. */
     for (int i = 0; i < t->n_prefix; i++)
-        if (t->prefix[i] >= t->v.n) {
-            fail(&L, "%s: special token id out of range", "post_processor");
+        if (t->prefix[i] >= t->v.n || t->v.str_len[t->prefix[i]] == TOK_NONE) {
+            am_err_set(err, "tokenizer.json: post_processor: special token id %d out of range (not a token of the vocabulary)",
+                       t->prefix[i]);
             goto fail;
         }
     for (int i = 0; i < t->n_suffix; i++)
-        if (t->suffix[i] >= t->v.n) {
-            fail(&L, "%s: special token id out of range", "post_processor");
+        if (t->suffix[i] >= t->v.n || t->v.str_len[t->suffix[i]] == TOK_NONE) {
+            am_err_set(err, "tokenizer.json: post_processor: special token id %d out of range (not a token of the vocabulary)",
+                       t->suffix[i]);
             goto fail;
         }
     if (config_path && tok_apply_config(t, config_path, err)) goto fail;
