@@ -37,42 +37,63 @@ void tok_spm_set_dec(am_tokenizer *t, int32_t id);
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|"                        \
     "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
-/* Known .pre names -> a sequence of Isolated regex splits (llama.cpp's
- * llama-vocab.cpp assigns the same regexes to the same names). */
+#define RE_GPT2_NUM_SPLIT "\\p{N}"
+#define RE_BLOOM " ?[^(\\s|.,!?\xe2\x80\xa6\xe3\x80\x82\xef\xbc\x8c\xe3\x80\x81\xe0\xa5\xa4\xdb\x94\xd8\x8c)]+"
+#define RE_CJK_LLM "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+"
+
+/* Known .pre names -> a sequence of Isolated regex splits: llama.cpp's
+ * llama-vocab.cpp gives the same names the same regexes and flags. */
 typedef struct pre_def {
-    const char *names[8];
-    const char *regex[4];
-    bool ignore_merges, nfc;
+    const char *names[12];
+    const char *regex[6];
+    bool ignore_merges;
+    bool add_bos;  /* llama.cpp's default when the GGUF has no add_bos_token */
+    bool nfc;      /* HF's tokenizer.json of these models normalizes NFC */
+    bool no_bos;   /* no BOS id unless the GGUF names one */
 } pre_def;
 
 static const pre_def PRE_DEFS[] = {
-    {{"llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"}, {RE_LLAMA3}, true, false},
-    {{"dbrx", "smaug-bpe"}, {RE_LLAMA3}, false, false},
-    {{"qwen2", "deepseek-r1-qwen", "stablelm2", "megrez"}, {RE_QWEN2}, false, true},
+    {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"}, {RE_LLAMA3},
+     true, true, false, false},
+    {{"dbrx", "smaug-bpe"}, {RE_LLAMA3}, false, false, false, false},
+    {{"glm4", "chatglm-bpe"}, {RE_LLAMA3}, false, false, false, true},
+    {{"qwen2", "deepseek-r1-qwen"}, {RE_QWEN2}, false, false, true, false},
+    {{"stablelm2", "megrez", "kormo"}, {RE_QWEN2}, false, false, false, false},
     {{"deepseek-v3"},
      {"\\p{N}{1,3}", "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+",
       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
       "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"},
-     false, false},
-    {{"gpt-4o", "llama4"}, {RE_O200K}, true, false},
-    {{"tekken"}, {RE_TEKKEN}, false, false},
-    {{"gpt-2", "gpt2", "phi-2"}, {RE_GPT2}, false, false},
-    /* llama.cpp's fallback for BPE vocabularies without a known .pre */
+     false, false, false, false},
+    {{"deepseek-coder"}, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK_LLM, "\\p{N}"}, false, false, false, false},
+    {{"gpt-4o", "llama4"}, {RE_O200K}, true, false, false, false},
+    {{"tekken"}, {RE_TEKKEN}, true, true, false, false},
+    {{"gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "gigachat",
+      "exaone4"},
+     {RE_GPT2},
+     false, false, false, false},
+    {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"},
+     {RE_GPT2_NUM_SPLIT, RE_GPT2},
+     false, false, false, false},
+    {{"falcon"},
+     {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"},
+     false, false, false, false},
+    {{"poro-chat", "bloom", "gpt3-finnish"}, {RE_BLOOM}, false, false, false, false},
+    {{"viking"}, {RE_BLOOM, RE_GPT2_NUM_SPLIT}, false, false, false, false},
+    /* llama.cpp's choice for BPE vocabularies without a .pre */
     {{"default"},
-     {"[\\p{P}\\$\\+<=>\\^~\\|]+", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
-      "\\p{N}+", "[0-9][0-9][0-9]"},
-     false, false},
+     {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"},
+     false, false, false, false},
 };
 
 static const pre_def *find_pre(const char *name) {
     for (size_t i = 0; i < AM_ARRAY_LEN(PRE_DEFS); i++)
-        for (int k = 0; k < 8 && PRE_DEFS[i].names[k]; k++)
+        for (int k = 0; k < 12 && PRE_DEFS[i].names[k]; k++)
             if (!strcmp(PRE_DEFS[i].names[k], name)) return &PRE_DEFS[i];
     return NULL;
 }
 
 static int setup_pre(am_tokenizer *t, const pre_def *p, am_err *err) {
-    for (int k = 0; k < 4 && p->regex[k]; k++) {
+    for (int k = 0; k < 6 && p->regex[k]; k++) {
         tok_pre_step *s = &t->pre[t->n_pre++];
         memset(s, 0, sizeof *s);
         s->type = PRE_SPLIT;
@@ -161,6 +182,7 @@ static am_tokenizer *from_gguf(const am_gguf *g, am_err *err) {
         scores = am_gguf_arr_data(g, "tokenizer.ggml.scores");
     }
     am_tokenizer *t = tok_alloc();
+    const pre_def *pdef = NULL;
     t->model = gpt2 ? MODEL_BPE : MODEL_SPM;
     t->byte_level = gpt2;
     tok_vocab_init(&t->v, nv);
@@ -238,6 +260,7 @@ static am_tokenizer *from_gguf(const am_gguf *g, am_err *err) {
             goto fail;
         }
         if (setup_pre(t, pd, err)) goto fail;
+        pdef = pd;
         /* merges "a b": the first space after the first byte separates them */
         if (!am_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &cnt) || et != AM_GGUF_STRING) {
             am_err_set(err, "tokenizer.ggml.merges missing or not strings");
@@ -279,7 +302,8 @@ static am_tokenizer *from_gguf(const am_gguf *g, am_err *err) {
     t->eot_id = get_id(g, "tokenizer.ggml.eot_token_id", nv);
     t->eom_id = get_id(g, "tokenizer.ggml.eom_token_id", nv);
     /* llama.cpp's defaults: SentencePiece and the Llama 3 family add BOS */
-    bool dflt_bos = llama || (gpt2 && t->ignore_merges && t->n_pre == 1 && !strcmp(t->pre[0].lit, RE_LLAMA3));
+    if (pdef && pdef->no_bos && !am_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &(uint32_t){0})) t->bos_id = -1;
+    bool dflt_bos = llama || (pdef && pdef->add_bos);
     t->add_bos = get_flag(g, "tokenizer.ggml.add_bos_token", dflt_bos) && t->bos_id >= 0;
     t->add_eos = get_flag(g, "tokenizer.ggml.add_eos_token", false) && t->eos_id >= 0;
     if (t->add_bos) t->prefix[t->n_prefix++] = t->bos_id;

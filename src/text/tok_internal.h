@@ -217,7 +217,7 @@ struct am_tokenizer {
     tok_merges merges;
 
     tok_added *added;
-    size_t n_added;
+    size_t n_added, added_cap;
     tok_trie trie_raw;     /* added tokens with normalized=false */
     tok_trie trie_norm;    /* added tokens with normalized=true (normalized content) */
 

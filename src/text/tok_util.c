@@ -146,8 +146,10 @@ void tok_buf_add(tok_buf *b, const void *s, size_t n) {
 
 void tok_buf_reserve(tok_buf *b, size_t n) {
     if (n + 1 > b->cap) {
-        b->p = am_xrealloc(b->p, n + 1);
-        b->cap = n + 1;
+        size_t cap = b->cap * 2; /* geometric: callers reserve step by step */
+        if (cap < n + 1) cap = n + 1;
+        b->p = am_xrealloc(b->p, cap);
+        b->cap = cap;
     }
 }
 

@@ -195,7 +195,10 @@ am_tokenizer *tok_alloc(void) {
 
 void tok_add_added(am_tokenizer *t, int32_t id, const char *s, size_t n, bool special, bool lstrip, bool rstrip,
                    bool normalized, bool single_word) {
-    t->added = am_xrealloc(t->added, (t->n_added + 1) * sizeof *t->added);
+    if (t->n_added == t->added_cap) {
+        t->added_cap = t->added_cap ? t->added_cap * 2 : 64;
+        t->added = am_xrealloc(t->added, t->added_cap * sizeof *t->added);
+    }
     tok_added *a = &t->added[t->n_added++];
     a->id = id;
     a->off = tok_arena_add(&t->v, s, n);

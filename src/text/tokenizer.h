@@ -93,7 +93,8 @@ int am_tokenizer_encode(const am_tokenizer *t, const char *text, size_t len,
 typedef struct am_tok_decode_params {
     bool skip_special;     /* drop special (control) tokens */
     /* drop the SentencePiece dummy-prefix space at the start, as the model's
-     * decoder does (default true) */
+     * decoder does (default true). Turn it off when decoding a continuation
+     * (tokens generated after a prompt), whose first space is real. */
     bool strip_leading;
 } am_tok_decode_params;
 
@@ -147,7 +148,10 @@ bool am_tokenizer_add_bos(const am_tokenizer *t);
 bool am_tokenizer_add_eos(const am_tokenizer *t);
 
 /* A 64-bit fingerprint of everything that decides encoding and decoding
- * (pieces, ids, merges, scores, rules); equal fingerprints mean equal ids. */
+ * (pieces, ids, merges, scores, rules); equal fingerprints mean equal ids.
+ * It is stable across runs for the same file, but a model's GGUF and its
+ * tokenizer.json give different fingerprints (their metadata differ), so a
+ * changed fingerprint means "re-check", never "the ids differ". */
 uint64_t am_tokenizer_fingerprint(const am_tokenizer *t);
 
 /* A one-line description for logs, e.g. "bpe byte-level, 128256 tokens, 280147 merges". */

@@ -385,6 +385,51 @@ static void bad_scores(am_gguf_writer *w) {
     am_gguf_writer_set_arr(w, "tokenizer.ggml.scores", AM_GGUF_I32, s, 5);
 }
 
+static const char *g_pre;
+/* All 256 byte-level pieces, so any text round-trips. */
+static void with_pre(am_gguf_writer *w) {
+    static char pieces[256][4];
+    const char *toks[256];
+    for (int b = 0; b < 256; b++) {
+        uint32_t cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? (uint32_t)b
+                      : b <= 32                                                    ? 256u + (uint32_t)b
+                      : b == 173                                                   ? 323u
+                                                                                   : 289u + (uint32_t)b - 127u;
+        if (cp < 0x80) {
+            pieces[b][0] = (char)cp;
+            pieces[b][1] = 0;
+        } else {
+            pieces[b][0] = (char)(0xC0 | (cp >> 6));
+            pieces[b][1] = (char)(0x80 | (cp & 0x3F));
+            pieces[b][2] = 0;
+        }
+        toks[b] = pieces[b];
+    }
+    am_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+    am_gguf_writer_set_str(w, "tokenizer.ggml.pre", g_pre);
+    am_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 256);
+    const char *merges[] = {"a b"};
+    am_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1);
+}
+
+/* Every .pre name llama.cpp knows and we map: its regexes compile and run. */
+static void test_gguf_pre_names(void) {
+    static const char *names[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+                                  "lfm2", "dbrx", "smaug-bpe", "glm4", "chatglm-bpe", "qwen2", "deepseek-r1-qwen",
+                                  "stablelm2", "megrez", "kormo", "deepseek-v3", "deepseek-coder", "gpt-4o", "llama4",
+                                  "tekken", "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "starcoder", "refact",
+                                  "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "falcon", "poro-chat",
+                                  "bloom", "gpt3-finnish", "viking", "default"};
+    for (size_t i = 0; i < AM_ARRAY_LEN(names); i++) {
+        g_pre = names[i];
+        am_err err = {{0}};
+        am_tokenizer *t = gguf_tok(with_pre, &err);
+        CHECKF(t != NULL, "pre %s: %s", names[i], err.msg);
+        if (t) roundtrip(t, "ab  Hello, 123 \xe4\xb8\xad\xe6\x96\x87 'll \xff", 24, true, names[i]);
+        am_tokenizer_free(t);
+    }
+}
+
 static void test_bad_gguf(void) {
     am_err err = {{0}};
     am_tokenizer *t = gguf_tok(good, &err);
@@ -417,5 +462,6 @@ int main(void) {
     AM_TEST_RUN(test_bad_json_files);
     AM_TEST_RUN(test_bad_spm_files);
     AM_TEST_RUN(test_bad_gguf);
+    AM_TEST_RUN(test_gguf_pre_names);
     AM_TEST_EXIT();
 }
