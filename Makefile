@@ -107,7 +107,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libagentmem.a
 
 # Regenerates the binary seeds of tests/fuzz/corpus/ (committed; small).
 fuzz-seeds: $(BUILD)/libagentmem.a
-	@mkdir -p $(BUILD)/fuzz $(addprefix tests/fuzz/corpus/,gguf model safetensors tok_gguf)
+	@mkdir -p $(BUILD)/fuzz $(addprefix tests/fuzz/corpus/,gguf model safetensors tok_gguf hf)
 	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/make_seeds tests/fuzz/make_seeds.c $(BUILD)/libagentmem.a $(LDLIBS)
 	$(BUILD)/fuzz/make_seeds tests/fuzz/corpus
 

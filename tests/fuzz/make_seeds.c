@@ -272,6 +272,109 @@ static void safetensors_seed(const char *name, const char *json, size_t data_byt
     free(p);
 }
 
+/* hf: u16 config length, config.json, model.safetensors of a one-layer
+ * model with E=8, 2 heads of 4, 1 KV head, n_ff 8, 4 tokens. */
+typedef struct {
+    const char *name, *dtype;
+    int64_t d0, d1; /* d1 = 0: a vector */
+} st_tensor;
+
+static void hf_seed(const char *file, const char *config, const char *prefix, const st_tensor *ts, int n,
+                    bool pad_header) {
+    char header[8192];
+    size_t hn = 0;
+    uint64_t off = 0;
+    hn += (size_t)snprintf(header + hn, sizeof header - hn, "{");
+    for (int i = 0; i < n; i++) {
+        uint64_t es = !strcmp(ts[i].dtype, "F32") ? 4 : 2;
+        uint64_t nb = (uint64_t)ts[i].d0 * (uint64_t)(ts[i].d1 ? ts[i].d1 : 1) * es;
+        char shape[48];
+        if (ts[i].d1) snprintf(shape, sizeof shape, "[%lld,%lld]", (long long)ts[i].d0, (long long)ts[i].d1);
+        else snprintf(shape, sizeof shape, "[%lld]", (long long)ts[i].d0);
+        hn += (size_t)snprintf(header + hn, sizeof header - hn,
+                               "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%llu,%llu]}",
+                               i ? "," : "", ts[i].name[0] == '!' ? "" : prefix,
+                               ts[i].name + (ts[i].name[0] == '!'), ts[i].dtype, shape, (unsigned long long)off,
+                               (unsigned long long)(off + nb));
+        off += nb;
+    }
+    hn += (size_t)snprintf(header + hn, sizeof header - hn, "}");
+    while (pad_header && hn % 8) header[hn++] = ' ';
+    char *p = seed_path("hf", file);
+    FILE *f = fopen(p, "wb");
+    if (!f) die(p, NULL);
+    uint16_t cl = (uint16_t)strlen(config);
+    put(f, &cl, 2);
+    put(f, config, cl);
+    uint64_t hlen = hn;
+    put(f, &hlen, 8);
+    put(f, header, hn);
+    for (int i = 0; i < n; i++) {
+        uint64_t cnt = (uint64_t)ts[i].d0 * (uint64_t)(ts[i].d1 ? ts[i].d1 : 1);
+        for (uint64_t j = 0; j < cnt; j++) {
+            if (!strcmp(ts[i].dtype, "F32")) put(f, &(float){1.0f}, 4);
+            else put(f, !strcmp(ts[i].dtype, "BF16") ? &(uint16_t){0x3f80} : &(uint16_t){0x3c00}, 2);
+        }
+    }
+    if (fclose(f)) die(p, NULL);
+    free(p);
+}
+
+static void hf_seeds(void) {
+    const char *dt = "BF16";
+#define L0 "layers.0."
+    st_tensor llama[] = {
+        {"embed_tokens.weight", dt, 4, 8}, {"norm.weight", dt, 8, 0},
+        {L0 "input_layernorm.weight", dt, 8, 0}, {L0 "self_attn.q_proj.weight", dt, 8, 8},
+        {L0 "self_attn.k_proj.weight", dt, 4, 8}, {L0 "self_attn.v_proj.weight", dt, 4, 8},
+        {L0 "self_attn.o_proj.weight", dt, 8, 8}, {L0 "post_attention_layernorm.weight", dt, 8, 0},
+        {L0 "mlp.gate_proj.weight", dt, 8, 8}, {L0 "mlp.up_proj.weight", dt, 8, 8},
+        {L0 "mlp.down_proj.weight", dt, 8, 8},
+    };
+    const int nl = (int)AM_ARRAY_LEN(llama);
+    st_tensor t[32];
+    memcpy(t, llama, sizeof llama);
+    /* llama: untied lm_head, llama3 rope scaling */
+    t[nl] = (st_tensor){"!lm_head.weight", dt, 4, 8}; /* '!': no prefix */
+    hf_seed("seed-llama.bin",
+            "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":8,\"num_hidden_layers\":1,"
+            "\"num_attention_heads\":2,\"num_key_value_heads\":1,\"head_dim\":4,\"intermediate_size\":8,"
+            "\"vocab_size\":4,\"tie_word_embeddings\":false,\"rope_theta\":500000.0,\"rope_scaling\":{\"factor\":32.0,"
+            "\"high_freq_factor\":4.0,\"low_freq_factor\":1.0,\"original_max_position_embeddings\":8192,"
+            "\"rope_type\":\"llama3\"}}",
+            "model.", t, nl + 1, true);
+    /* qwen2: f32 biases, f16 weights, tied, header unpadded (unaligned data) */
+    for (int i = 0; i < nl; i++) t[i].dtype = "F16";
+    t[nl] = (st_tensor){L0 "self_attn.q_proj.bias", "F32", 8, 0};
+    t[nl + 1] = (st_tensor){L0 "self_attn.k_proj.bias", "F32", 4, 0};
+    t[nl + 2] = (st_tensor){L0 "self_attn.v_proj.bias", "F32", 4, 0};
+    hf_seed("seed-qwen2-unaligned.bin",
+            "{\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":8,\"num_hidden_layers\":1,"
+            "\"num_attention_heads\":2,\"num_key_value_heads\":1,\"intermediate_size\":8,\"vocab_size\":4,"
+            "\"tie_word_embeddings\":true,\"rope_theta\":1000000.0,\"use_sliding_window\":false}",
+            "model.", t, nl + 3, false);
+    /* qwen3: q/k norms, transformers-5 rope_parameters */
+    memcpy(t, llama, sizeof llama);
+    t[nl] = (st_tensor){L0 "self_attn.q_norm.weight", dt, 4, 0};
+    t[nl + 1] = (st_tensor){L0 "self_attn.k_norm.weight", dt, 4, 0};
+    hf_seed("seed-qwen3.bin",
+            "{\"architectures\":[\"Qwen3ForCausalLM\"],\"hidden_size\":8,\"num_hidden_layers\":1,"
+            "\"num_attention_heads\":2,\"num_key_value_heads\":1,\"head_dim\":4,\"intermediate_size\":8,"
+            "\"vocab_size\":4,\"tie_word_embeddings\":true,\"rope_parameters\":{\"rope_theta\":1000000.0,"
+            "\"rope_type\":\"default\"}}",
+            "model.", t, nl + 2, true);
+    /* gemma3 wrapped (transformers-4 layout: language_model.model.*), pre/post norms */
+    t[nl + 2] = (st_tensor){L0 "pre_feedforward_layernorm.weight", dt, 8, 0};
+    t[nl + 3] = (st_tensor){L0 "post_feedforward_layernorm.weight", dt, 8, 0};
+    hf_seed("seed-gemma3-wrapper.bin",
+            "{\"architectures\":[\"Gemma3ForConditionalGeneration\"],\"text_config\":{\"model_type\":"
+            "\"gemma3_text\",\"hidden_size\":8,\"num_hidden_layers\":1,\"num_attention_heads\":2,"
+            "\"num_key_value_heads\":1,\"head_dim\":4,\"intermediate_size\":8,\"vocab_size\":4,"
+            "\"sliding_window\":4,\"query_pre_attn_scalar\":4}}",
+            "language_model.model.", t, nl + 4, true);
+#undef L0
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds CORPUS_DIR\n");
@@ -292,6 +395,7 @@ int main(int argc, char **argv) {
     gguf_metadata_only("tests/fixtures/models/llama3-tiny/llama3-tiny-q4_0.gguf", "seed-llama3-tiny-vocab.gguf");
     gguf_metadata_only("tests/fixtures/models/gemma3-tiny/gemma3-tiny-q4_0.gguf", "seed-gemma3-tiny-vocab.gguf");
     gguf_copy("model", "seed-qwen2-q8_0.gguf", "tok_gguf", "seed-qwen2-tiny-model.gguf", 0);
+    hf_seeds();
     safetensors_seed("seed-types.safetensors",
                      "{\"__metadata__\":{\"format\":\"pt\"},"
                      "\"a.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
