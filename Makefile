@@ -67,7 +67,7 @@ models/default.gguf: $(BUILD)/agentmem
 	$(BUILD)/agentmem mkmodel --shape tiny --type q8_0 --seed 1 $@
 
 run: deps all models/default.gguf
-	$(BUILD)/agentmem run --model models/default.gguf --ids "1 2 3 4 5 6 7 8" -n 32
+	$(BUILD)/agentmem run --model models/default.gguf -p "Once upon a time" -n 48
 
 test: deps all
 	BUILD=$(BUILD) tests/run.sh
