@@ -45,4 +45,10 @@ char *am_test_fixture(const char *rel);
 /* Reads a whole binary file; aborts the test binary if missing. Caller frees. */
 void *am_test_read_file(const char *path, size_t *size);
 
+/* Deterministic xorshift random numbers for tests: am_test_rng_seed sets the
+ * state (non-zero); am_test_rand_u32 and am_test_gauss (standard normal, Box-Muller) draw. */
+void am_test_rng_seed(unsigned long long seed);
+unsigned am_test_rand_u32(void);
+float am_test_gauss(void);
+
 #endif

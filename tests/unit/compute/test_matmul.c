@@ -22,17 +22,6 @@
 #define EXACT_TOL 2e-6
 #define PHYS_TOL 3e-2
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint32_t next_u32(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 32);
-}
-static float gauss(void) {
-    float u1 = (next_u32() + 1.0f) / 4294967297.0f, u2 = next_u32() / 4294967296.0f;
-    return sqrtf(-2 * logf(u1)) * cosf(6.2831853f * u2);
-}
 
 static const am_type TYPES[] = {AM_TYPE_F32, AM_TYPE_F16, AM_TYPE_BF16, AM_TYPE_Q8_0,
                                 AM_TYPE_Q4_0, AM_TYPE_Q4_K, AM_TYPE_Q5_K, AM_TYPE_Q6_K};
@@ -68,8 +57,8 @@ static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, in
     float *y = malloc(sizeof(float) * n_out * n_tok);
     double *ref_ex = malloc(sizeof(double) * n_out * n_tok), *ref_ph = malloc(sizeof(double) * n_out * n_tok);
     double *s_terms = calloc(n_tok, sizeof(double));
-    for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = gauss() * 0.05f;
-    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = gauss();
+    for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = am_test_gauss() * 0.05f;
+    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = am_test_gauss();
     /* one token with a large outlier channel, as real activations have */
     if (n_tok > 2) x[1 * n_in + 5 % n_in] = 60.0f;
     for (int64_t r = 0; r < n_out; r++) {
@@ -176,7 +165,7 @@ static void test_multi(void) {
         size_t rb = am_type_row_bytes(mt[i], n_in);
         wq[i] = malloc(rb * mo[i]);
         for (int64_t r = 0; r < mo[i]; r++) {
-            for (int64_t k = 0; k < n_in; k++) row[k] = gauss();
+            for (int64_t k = 0; k < n_in; k++) row[k] = am_test_gauss();
             am_quantize_row(mt[i], row, wq[i] + r * rb, n_in);
         }
         w[i] = (am_tensor){.name = "w", .type = mt[i], .n_dims = 2, .ne = {n_in, mo[i], 1, 1}, .data = wq[i], .nbytes = rb * mo[i]};
@@ -188,7 +177,7 @@ static void test_multi(void) {
         for (int ti = 0; ti < 3; ti++) {
             int n_tok = toks[ti];
             float *x = malloc(sizeof(float) * n_in * n_tok);
-            for (int64_t k = 0; k < n_in * n_tok; k++) x[k] = gauss();
+            for (int64_t k = 0; k < n_in * n_tok; k++) x[k] = am_test_gauss();
             float *ya[4], *yb[4];
             for (int i = 0; i < 4; i++) {
                 ya[i] = malloc(sizeof(float) * mo[i] * n_tok);
@@ -212,7 +201,7 @@ static void test_multi(void) {
 
 static void test_get_row(void) {
     float w[3 * 256], d[256];
-    for (int i = 0; i < 3 * 256; i++) w[i] = gauss();
+    for (int i = 0; i < 3 * 256; i++) w[i] = am_test_gauss();
     uint8_t q[3 * 210];
     size_t rb = am_type_row_bytes(AM_TYPE_Q6_K, 256);
     for (int r = 0; r < 3; r++) am_quantize_row(AM_TYPE_Q6_K, w + 256 * r, q + rb * r, 256);
@@ -229,7 +218,7 @@ static void test_activation_bytes(void) {
     static float x[N];
     static am_q8a a0[N / 32], a1[N / 32];
     static am_q8k k0[N / 256], k1[N / 256];
-    for (int i = 0; i < N; i++) x[i] = gauss() * (i % 97 == 0 ? 30.0f : 1.0f);
+    for (int i = 0; i < N; i++) x[i] = am_test_gauss() * (i % 97 == 0 ? 30.0f : 1.0f);
     for (int i = 0; i < 256; i++) x[i] = 0;             /* an all-zero block */
     for (int i = 256; i < 512; i++) x[i] = (i % 5) - 2; /* exact levels and ties */
     am_quantize_q8a(x, a0, N);
@@ -254,6 +243,7 @@ static void test_isa_names(void) {
 }
 
 int main(void) {
+    am_test_rng_seed(0x9E3779B97F4A7C15ull);
     AM_TEST_RUN(test_isa_names);
     AM_TEST_RUN(test_get_row);
     AM_TEST_RUN(test_activation_bytes);

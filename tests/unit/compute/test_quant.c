@@ -9,17 +9,6 @@
 #include "compute/quant.h"
 #include "test_util.h"
 
-static uint64_t rng = 88172645463325252ull;
-static uint32_t next_u32(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 32);
-}
-static float gauss(void) {
-    float u1 = (next_u32() + 1.0f) / 4294967297.0f, u2 = next_u32() / 4294967296.0f;
-    return sqrtf(-2 * logf(u1)) * cosf(6.2831853f * u2);
-}
 
 /* ---- known answers --------------------------------------------------------------- */
 
@@ -123,13 +112,13 @@ static void test_known_float(void) {
 /* Fills x with Gaussian data, with a few awkward 256-blocks: all zero, constant, one spike,
  * all positive, wide dynamic range. */
 static void fill_data(float *x, int n) {
-    for (int i = 0; i < n; i++) x[i] = gauss();
+    for (int i = 0; i < n; i++) x[i] = am_test_gauss();
     for (int i = 0; i < 256; i++) {
         x[i] = 0;
         x[256 + i] = 0.75f;
-        x[512 + i] = i == 77 ? 40.0f : 0.01f * gauss();
-        x[768 + i] = fabsf(gauss()) + 1.0f;
-        x[1024 + i] = gauss() * powf(10.0f, (float)(i % 7) - 3.0f);
+        x[512 + i] = i == 77 ? 40.0f : 0.01f * am_test_gauss();
+        x[768 + i] = fabsf(am_test_gauss()) + 1.0f;
+        x[1024 + i] = am_test_gauss() * powf(10.0f, (float)(i % 7) - 3.0f);
     }
 }
 
@@ -180,7 +169,7 @@ static void test_round_trips(void) {
 static void test_elementwise_bounds(void) {
     float x[256], y[256];
     uint8_t q[256 * 2];
-    for (int i = 0; i < 256; i++) x[i] = gauss() * 3;
+    for (int i = 0; i < 256; i++) x[i] = am_test_gauss() * 3;
     am_quantize_row(AM_TYPE_Q8_0, x, q, 256);
     am_dequant_row(AM_TYPE_Q8_0, q, y, 256);
     for (int b = 0; b < 8; b++) {
@@ -200,7 +189,7 @@ static void test_elementwise_bounds(void) {
 /* Activation quantizers: values and block sums. */
 static void test_activation_quant(void) {
     float x[512];
-    for (int i = 0; i < 512; i++) x[i] = gauss();
+    for (int i = 0; i < 512; i++) x[i] = am_test_gauss();
     am_q8a a[16];
     am_quantize_q8a(x, a, 512);
     for (int b = 0; b < 16; b++) {
@@ -354,6 +343,7 @@ static void test_llamacpp_files(void) {
 }
 
 int main(void) {
+    am_test_rng_seed(88172645463325252ull);
     AM_TEST_RUN(test_known_q4_0);
     AM_TEST_RUN(test_known_q8_0);
     AM_TEST_RUN(test_known_q4_k);

@@ -186,15 +186,21 @@ static void check_form(const char *model, json_t *g, const char *form) {
     am_model_free(m);
 }
 
+/* The model's golden.json (a failed CHECK when it is missing or invalid). */
+static json_t *load_golden(const char *model) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s/golden.json", model);
+    char *path = am_test_fixture(rel);
+    json_t *g = json_load_file(path, 0, NULL);
+    CHECKF(g, "cannot read %s", path);
+    free(path);
+    return g;
+}
+
 static void test_goldens(void) {
     const char *only = getenv("AM_TEST_FORMS"); /* e.g. ",f16," to narrow a debug run */
     for (size_t mi = 0; mi < AM_ARRAY_LEN(MODELS); mi++) {
-        char rel[256];
-        snprintf(rel, sizeof rel, "models/%s/golden.json", MODELS[mi]);
-        char *path = am_test_fixture(rel);
-        json_t *g = json_load_file(path, 0, NULL);
-        free(path);
-        CHECK(g);
+        json_t *g = load_golden(MODELS[mi]);
         if (!g) continue;
         for (size_t fi = 0; fi < AM_ARRAY_LEN(FORMS); fi++) {
             char key[32];
@@ -213,11 +219,7 @@ static double max_rel(const float *a, const float *b, int n_pos, int nv) {
 /* Greedy generation from the safetensors form equals HF's generate(). */
 static void test_greedy(void) {
     for (size_t mi = 0; mi < AM_ARRAY_LEN(MODELS); mi++) {
-        char rel[256];
-        snprintf(rel, sizeof rel, "models/%s/golden.json", MODELS[mi]);
-        char *path = am_test_fixture(rel);
-        json_t *g = json_load_file(path, 0, NULL);
-        free(path);
+        json_t *g = load_golden(MODELS[mi]);
         am_model *m = load_form(MODELS[mi], "");
         if (!g || !m) {
             json_decref(g);
@@ -261,11 +263,7 @@ static void test_greedy(void) {
 /* Chunked prefill equals one-shot prefill; packed sequences equal solo runs. */
 static void test_chunks_and_packing(void) {
     for (size_t mi = 0; mi < AM_ARRAY_LEN(MODELS); mi++) {
-        char rel[256];
-        snprintf(rel, sizeof rel, "models/%s/golden.json", MODELS[mi]);
-        char *path = am_test_fixture(rel);
-        json_t *g = json_load_file(path, 0, NULL);
-        free(path);
+        json_t *g = load_golden(MODELS[mi]);
         am_model *m = load_form(MODELS[mi], "");
         if (!g || !m) {
             json_decref(g);
