@@ -36,7 +36,7 @@ int am_atomic_file_open(am_atomic_file *f, const char *path, am_err *err) {
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return am_err_set(err, "%s: cannot create: %s", path, strerror(e));
+        return am_err_setc(err, AM_E_IO, "%s: cannot create: %s", path, strerror(e));
     }
     f->fd = fd;
     f->path = am_xstrdup(path);
@@ -52,7 +52,7 @@ int am_atomic_file_write(am_atomic_file *f, const void *buf, size_t n, am_err *e
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             int e = w < 0 ? errno : ENOSPC;
-            am_err_set(err, "%s: write: %s", f->path, strerror(e));
+            am_err_setc(err, AM_E_IO, "%s: write: %s", f->path, strerror(e));
             am_atomic_file_abort(f);
             return -1;
         }
@@ -74,20 +74,20 @@ static char *dir_of(const char *path) {
 int am_atomic_file_commit(am_atomic_file *f, am_err *err) {
     if (f->fd < 0) return am_err_set(err, "commit of a closed file");
     if (fsync(f->fd) != 0) {
-        am_err_set(err, "%s: fsync: %s", f->path, strerror(errno));
+        am_err_setc(err, AM_E_IO, "%s: fsync: %s", f->path, strerror(errno));
         am_atomic_file_abort(f);
         return -1;
     }
     if (close(f->fd) != 0) {
         f->fd = -1;
-        am_err_set(err, "%s: close: %s", f->path, strerror(errno));
+        am_err_setc(err, AM_E_IO, "%s: close: %s", f->path, strerror(errno));
         unlink(f->tmp_path);
         release(f);
         return -1;
     }
     f->fd = -1;
     if (rename(f->tmp_path, f->path) != 0) {
-        am_err_set(err, "%s: rename: %s", f->path, strerror(errno));
+        am_err_setc(err, AM_E_IO, "%s: rename: %s", f->path, strerror(errno));
         unlink(f->tmp_path);
         release(f);
         return -1;
@@ -97,7 +97,7 @@ int am_atomic_file_commit(am_atomic_file *f, am_err *err) {
     char *dir = dir_of(f->path);
     int rc = 0;
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) rc = am_err_set(err, "%s: fsync of directory: %s", dir, strerror(errno));
+    if (dfd < 0 || fsync(dfd) != 0) rc = am_err_setc(err, AM_E_IO, "%s: fsync of directory: %s", dir, strerror(errno));
     if (dfd >= 0) close(dfd);
     free(dir);
     release(f);

@@ -8,12 +8,30 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *am_status_name(am_status s) {
+    static const char *names[] = {"ok",        "invalid", "no_kv", "bad_file",  "io",
+                                  "not_found", "busy",    "too_long", "cancelled", "internal"};
+    return (unsigned)s < AM_ARRAY_LEN(names) ? names[s] : "unknown";
+}
+
 int am_err_set(am_err *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        err->code = AM_E_INVALID;
+    }
+    return -1;
+}
+
+int am_err_setc(am_err *err, am_status code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
     }
     return -1;
 }

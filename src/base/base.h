@@ -14,16 +14,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* An error message filled in by the function that failed. Callers may pass
- * NULL when they do not care about the text. */
+/* What kind of failure an error is, so a caller can act on it without
+ * reading the text: the scheduler evicts and retries on AM_E_NO_KV, rejects
+ * the request on AM_E_INVALID, removes a cache file on AM_E_BAD_FILE. */
+typedef enum am_status {
+    AM_OK = 0,
+    AM_E_INVALID,   /* bad input: arguments, request fields, option values */
+    AM_E_NO_KV,     /* the KV pool has no free blocks for this (transient) */
+    AM_E_BAD_FILE,  /* a file's content is malformed, corrupt or of another model */
+    AM_E_IO,        /* the OS refused: open/read/write/fsync/rename, disk full */
+    AM_E_NOT_FOUND, /* no such agent, file, model or sequence */
+    AM_E_BUSY,      /* queue full or shutting down: retry later */
+    AM_E_TOO_LONG,  /* does not fit: prompt + max_tokens over the context */
+    AM_E_CANCELLED, /* the caller cancelled */
+    AM_E_INTERNAL,  /* a bug: an invariant did not hold */
+} am_status;
+
+/* Short stable name of a status ("invalid", "no_kv", ...). */
+const char *am_status_name(am_status s);
+
+/* An error filled in by the function that failed: a code and a message.
+ * Callers may pass NULL when they do not care. Initialize with {0}. */
 typedef struct am_err {
     char msg[512];
+    am_status code;
 } am_err;
 
-/* Formats into err (if non-NULL) and returns -1, so `return am_err_set(...)`
- * is the idiom for failing. */
+/* Formats into err (if non-NULL), sets code AM_E_INVALID and returns -1, so
+ * `return am_err_set(...)` is the idiom for failing on bad input. */
 int am_err_set(am_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prepends "prefix: " to an existing message. Returns -1. */
+/* The same with an explicit code. */
+int am_err_setc(am_err *err, am_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to an existing message; keeps the code. Returns -1. */
 int am_err_prefix(am_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Allocation that aborts with a message on out-of-memory. */

@@ -15,7 +15,7 @@ int am_file_map(const char *path, am_mapped_file *out, am_err *err) {
     out->data = NULL;
     out->size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return am_err_set(err, "%s: %s", path, strerror(errno));
+    if (fd < 0) return am_err_setc(err, errno == ENOENT ? AM_E_NOT_FOUND : AM_E_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -26,7 +26,7 @@ int am_file_map(const char *path, am_mapped_file *out, am_err *err) {
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return am_err_set(err, "%s: mmap: %s", path, strerror(e));
+            return am_err_setc(err, AM_E_IO, "%s: mmap: %s", path, strerror(e));
         }
         out->data = p;
         out->size = (size_t)st.st_size;
@@ -44,7 +44,7 @@ void am_file_unmap(am_mapped_file *f) {
 char *am_file_read_all(const char *path, size_t max_bytes, size_t *size_out, am_err *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        am_err_set(err, "%s: %s", path, strerror(errno));
+        am_err_setc(err, errno == ENOENT ? AM_E_NOT_FOUND : AM_E_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
@@ -63,7 +63,7 @@ char *am_file_read_all(const char *path, size_t max_bytes, size_t *size_out, am_
     if (n && fread(buf, 1, n, fp) != n) {
         fclose(fp);
         free(buf);
-        am_err_set(err, "%s: short read", path);
+        am_err_setc(err, AM_E_IO, "%s: short read", path);
         return NULL;
     }
     fclose(fp);

@@ -167,7 +167,7 @@ int am_cmd_bench(int argc, char **argv) {
         return 2;
     }
 
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = am_model_load(model_path, &err);
     if (!m) {
         fprintf(stderr, "agentmem bench: %s: %s\n", model_path, err.msg);

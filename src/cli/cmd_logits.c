@@ -45,7 +45,7 @@ typedef struct {
 
 static int compare_open(compare_state *c, const char *path, int nv, int n) {
     size_t size;
-    am_err err = {{0}};
+    am_err err = {0};
     c->ref = (float *)am_file_read_all(path, (size_t)n * nv * sizeof(float) + 1, &size, &err);
     if (!c->ref) {
         fprintf(stderr, "agentmem logits: %s\n", err.msg);
@@ -95,7 +95,7 @@ int am_cmd_logits(int argc, char **argv) {
     float max_rel = INFINITY;
     long start = 0, chunk = 512;
     bool have_ids = false;
-    am_err err = {{0}};
+    am_err err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = am_run_opts_parse(&o, argv[0], argc, argv, &i);

@@ -96,7 +96,7 @@ int am_cmd_mkmodel(int argc, char **argv) {
         return 2;
     }
     p.shape = shape;
-    am_err err = {{0}};
+    am_err err = {0};
     if (am_synth_write(&p, out, &err) != 0) {
         fprintf(stderr, "agentmem mkmodel: %s\n", err.msg);
         return 1;

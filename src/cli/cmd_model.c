@@ -187,7 +187,7 @@ static int cmd_info(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = am_model_load(path, &err);
     if (!m) {
         fprintf(stderr, "agentmem model info: %s\n", err.msg);

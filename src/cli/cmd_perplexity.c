@@ -42,7 +42,7 @@ static double nll(const float *logits, int nv, int target) {
 }
 
 static int load_text(const char *model, const char *path, am_ids *ids, bool *add_bos, int32_t *bos) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *tok = am_tokenizer_load(model, &err);
     if (!tok) {
         fprintf(stderr, "agentmem perplexity: tokenizer: %s\n", err.msg);
@@ -111,7 +111,7 @@ int am_cmd_perplexity(int argc, char **argv) {
     bool add_bos = false;
     int32_t bos = -1;
     int rc = 1;
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = NULL;
     am_engine *e = NULL;
     float *logits = NULL;

@@ -95,7 +95,7 @@ static int parse_gen(run_args *r, int argc, char **argv, int *i) {
 /* The prompt as token ids: given ids, or text / chat through the tokenizer. */
 static int build_prompt(run_args *r, const am_model *m, am_tokenizer **tok_out) {
     if (r->have_ids) return 0;
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *tok = am_tokenizer_load(r->o.model, &err);
     if (!tok) {
         fprintf(stderr, "agentmem run: tokenizer: %s\n", err.msg);
@@ -158,7 +158,7 @@ static bool is_eog(const am_model *m, const am_tokenizer *tok, int32_t id) {
 
 static int generate(run_args *r, am_engine *e, const am_model *m, am_tokenizer *tok) {
     int nv = m->hp.n_vocab, max_batch = am_engine_max_batch(e), rc = 1;
-    am_err err = {{0}};
+    am_err err = {0};
     float *logits = am_xmalloc((size_t)nv * sizeof(float));
     am_sampler *smp = am_sampler_create(&r->sp, nv);
     am_tok_decode_params dp = am_tok_decode_default_params();
@@ -227,7 +227,7 @@ int am_cmd_run(int argc, char **argv) {
     am_run_opts_init(&r.o);
     r.n_gen = 32;
     r.sp = am_sampler_default_params();
-    am_err err = {{0}};
+    am_err err = {0};
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -77,7 +77,7 @@ int am_cmd_template(int argc, char **argv) {
     char *text = NULL, *bos = NULL, *eos = NULL, *out = NULL;
     json_t *messages = NULL, *tools = NULL;
     am_template *t = NULL;
-    am_err err = {{0}};
+    am_err err = {0};
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -148,7 +148,7 @@ missing:
 }
 
 am_model *am_run_load(const am_run_opts *o, const char *cmd) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = am_model_load(o->model, &err);
     if (!m) fprintf(stderr, "agentmem %s: %s\n", cmd, err.msg);
     return m;
@@ -156,7 +156,7 @@ am_model *am_run_load(const am_run_opts *o, const char *cmd) {
 
 am_engine *am_run_engine(const am_run_opts *o, const char *cmd, const am_model *m, int max_batch,
                          int64_t kv_tokens) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_engine_params p = am_engine_default_params();
     p.n_threads = o->threads;
     p.max_batch = max_batch > 0 ? max_batch : 512;

@@ -55,35 +55,32 @@ void am_batch_free(am_batch *b) {
 
 static float *falloc(size_t n) { return am_xmalloc_aligned((n ? n : 1) * sizeof(float)); }
 
-am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_err *err) {
+static void fill_defaults(const am_hparams *hp, am_engine_params *p) {
+    if (p->max_batch <= 0) p->max_batch = 512;
+    if (p->kv_block_tokens <= 0) p->kv_block_tokens = 32;
+    if (p->kv_tokens <= 0) p->kv_tokens = hp->n_ctx_train > 0 && hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192;
+}
+
+int am_engine_kv_params(const am_model *m, const am_engine_params *pp, am_kv_params *kp, int *window,
+                        am_err *err) {
     am_engine_params p = pp ? *pp : am_engine_default_params();
     const am_hparams *hp = &m->hp;
-    if (p.max_batch <= 0) p.max_batch = 512;
-    if (p.kv_block_tokens <= 0) p.kv_block_tokens = 32;
-    if (p.kv_tokens <= 0) p.kv_tokens = hp->n_ctx_train > 0 && hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192;
-    if (p.kv_type != AM_TYPE_F16 && p.kv_type != AM_TYPE_F32) {
-        am_err_set(err, "engine: KV type %s not supported (f16, f32)", am_type_name(p.kv_type));
-        return NULL;
-    }
+    fill_defaults(hp, &p);
+    if (p.kv_type != AM_TYPE_F16 && p.kv_type != AM_TYPE_F32)
+        return am_err_set(err, "engine: KV type %s not supported (f16, f32)", am_type_name(p.kv_type));
     if (hp->n_layer <= 0 || hp->n_layer > AM_MAX_LAYERS || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
         hp->n_head % hp->n_head_kv || hp->head_dim <= 0 || hp->head_dim % 2 || hp->n_embd <= 0 ||
-        hp->n_ff <= 0 || hp->n_vocab <= 0) {
-        am_err_set(err, "engine: model hyperparameters out of range");
-        return NULL;
-    }
+        hp->n_ff <= 0 || hp->n_vocab <= 0)
+        return am_err_set(err, "engine: model hyperparameters out of range");
     for (int l = 0; l < hp->n_layer; l++)
-        if (hp->layer_swa[l] && hp->sliding_window <= 0) {
-            am_err_set(err, "engine: layer %d is sliding-window but the window is %d", l,
-                       hp->sliding_window);
-            return NULL;
-        }
-
-    int window[AM_MAX_LAYERS];
+        if (hp->layer_swa[l] && hp->sliding_window <= 0)
+            return am_err_set(err, "engine: layer %d is sliding-window but the window is %d", l,
+                              hp->sliding_window);
     for (int l = 0; l < hp->n_layer; l++) window[l] = hp->layer_swa[l] ? hp->sliding_window : 0;
     int64_t per_layer = (p.kv_tokens + p.kv_block_tokens - 1) / p.kv_block_tokens;
     /* Each sequence may hold one partly filled block per layer beyond its
      * share, so allow some slack for several sequences. */
-    am_kv_params kp = {
+    *kp = (am_kv_params){
         .n_layer = hp->n_layer,
         .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim,
@@ -92,8 +89,39 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
         .type = p.kv_type,
         .window = window,
     };
-    am_kv *kv = am_kv_create(&kp, err);
-    if (!kv) return NULL;
+    if (p.kv_bytes > 0) {
+        uint64_t bb = (uint64_t)am_type_row_bytes(p.kv_type, hp->head_dim) * (uint64_t)p.kv_block_tokens *
+                      (uint64_t)hp->n_head_kv * 2u;
+        int64_t n = bb ? (int64_t)((uint64_t)p.kv_bytes / bb) : 0;
+        if (n < hp->n_layer)
+            return am_err_set(err, "engine: KV budget %lld bytes holds less than one block per layer (%llu bytes each)",
+                              (long long)p.kv_bytes, (unsigned long long)bb);
+        kp->max_blocks = n;
+    }
+    return 0;
+}
+
+am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_err *err) {
+    am_engine_params p = pp ? *pp : am_engine_default_params();
+    const am_hparams *hp = &m->hp;
+    fill_defaults(hp, &p);
+    int window[AM_MAX_LAYERS];
+    am_kv_params kp;
+    if (am_engine_kv_params(m, &p, &kp, window, err) < 0) return NULL;
+    am_kv *kv = p.kv;
+    if (kv) {
+        const am_kv_params *q = am_kv_get_params(kv);
+        bool same = q->n_layer == kp.n_layer && q->n_head_kv == kp.n_head_kv && q->head_dim == kp.head_dim &&
+                    q->block_tokens == kp.block_tokens && q->type == kp.type;
+        for (int l = 0; same && l < kp.n_layer; l++) same = q->window[l] == window[l];
+        if (!same) {
+            am_err_set(err, "engine: the KV pool given does not match the model's geometry");
+            return NULL;
+        }
+    } else {
+        kv = am_kv_create(&kp, err);
+        if (!kv) return NULL;
+    }
 
     am_engine *e = am_xcalloc(1, sizeof *e);
     e->m = m;
@@ -134,7 +162,7 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
 
 void am_engine_free(am_engine *e) {
     if (!e) return;
-    am_kv_free(e->kv);
+    if (!e->p.kv) am_kv_free(e->kv);
     am_pool_free(e->pool);
     am_aligned_free(e->inv_freq_global);
     am_aligned_free(e->inv_freq_local);

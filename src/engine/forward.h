@@ -32,7 +32,7 @@
 
 #include "base/base.h"
 #include "compute/pool.h"
-#include "engine/kv.h"
+#include "kvcache/kv.h"
 #include "model/model.h"
 
 typedef struct am_engine_params {
@@ -41,7 +41,14 @@ typedef struct am_engine_params {
     int kv_block_tokens; /* slots per KV block (default 32) */
     int64_t kv_tokens;   /* KV capacity in token slots summed over sequences
                             (default min(n_ctx_train, 8192)); blocks are
-                            allocated on use, so this is a cap */
+                            allocated on use, so this is a cap. Ignored when
+                            kv_bytes or kv is set */
+    int64_t kv_bytes;    /* KV budget in bytes of block storage (> 0: the pool
+                            holds kv_bytes / block bytes blocks) */
+    am_kv *kv;           /* a pool made by the caller (am_engine_kv_params
+                            gives its geometry); borrowed: it must outlive the
+                            engine, and the engine never frees it. NULL: the
+                            engine creates and owns one */
     am_type kv_type;     /* AM_TYPE_F16 (default) or AM_TYPE_F32 */
     bool hf_bf16_buffers; /* round the RoPE inverse frequencies and gemma's
                              embedding scale to bfloat16, as Hugging Face
@@ -80,6 +87,11 @@ typedef struct am_engine am_engine;
  * parameters. */
 am_engine *am_engine_create(const am_model *m, const am_engine_params *p, am_err *err);
 void am_engine_free(am_engine *e);
+
+/* The KV pool parameters an engine for model m with params p uses (window
+ * points into *window_buf, [AM_MAX_LAYERS]). Returns -1 on bad params. */
+int am_engine_kv_params(const am_model *m, const am_engine_params *p, am_kv_params *out, int *window_buf,
+                        am_err *err);
 
 const am_model *am_engine_model(const am_engine *e);
 am_kv *am_engine_kv(am_engine *e);

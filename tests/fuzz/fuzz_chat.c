@@ -62,7 +62,7 @@ AM_FUZZ_TARGET(chat) {
     rp.max_steps = 200000;
     rp.now_fixed = true;
     rp.now = 1700000000;
-    am_err err = {{0}};
+    am_err err = {0};
     size_t len = 0;
     char *out = am_template_render_chat(g_tpl[(data[0] & 0x7f) % g_n], &in, &rp, &len, &err);
     if (out) {

@@ -86,7 +86,7 @@ static void check_tensor(const am_gguf *g, const uint8_t *data, size_t size, int
 }
 
 AM_FUZZ_TARGET(gguf) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_gguf *g = am_gguf_open_memory(data, size, "fuzz.gguf", &err);
     if (!g) {
         FUZZ_CHECK(err.msg[0] != 0); /* a failure always says why */

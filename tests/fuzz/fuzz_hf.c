@@ -46,7 +46,7 @@ AM_FUZZ_TARGET(hf) {
     if (L > size - 2) L = size - 2;
     put_file("config.json", data + 2, L);
     put_file("model.safetensors", data + 2 + L, size - 2 - L);
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = am_model_load(g_dir, &err);
     if (!m) {
         FUZZ_CHECK(err.msg[0] != 0);

@@ -13,7 +13,7 @@
 #include "model/hfconfig.h"
 
 AM_FUZZ_TARGET(hfconfig) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_hf_config c;
     if (am_hf_config_parse((const char *)data, size, &c, &err) == 0) {
         const am_hparams *hp = &c.hp;

@@ -9,7 +9,7 @@
 #include "fuzz/model_common.h"
 
 AM_FUZZ_TARGET(model) {
-    am_err err = {{0}};
+    am_err err = {0};
     g_data = data;
     g_size = size;
     am_model *m = am_model_load_gguf_memory(data, size, "fuzz.gguf", &err);

@@ -23,7 +23,7 @@ static unsigned dtype_size(const char *d) {
 }
 
 AM_FUZZ_TARGET(safetensors) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_st *st = am_st_open_memory(data, size, "fuzz.safetensors", &err);
     if (!st) {
         FUZZ_CHECK(err.msg[0] != 0);

@@ -40,7 +40,7 @@ static am_render_params fuzz_render_params(void) {
 AM_FUZZ_TARGET(template) {
     if (!g_conv) g_conv = json_loads(CONV, 0, NULL);
     FUZZ_CHECK(g_conv != NULL);
-    am_err err = {{0}};
+    am_err err = {0};
     am_template *t = am_template_parse((const char *)data, size, NULL, &err);
     if (!t) {
         FUZZ_CHECK(err.msg[0] != 0);

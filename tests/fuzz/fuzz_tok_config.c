@@ -35,7 +35,7 @@ static const char *write_cfg(const uint8_t *p, size_t n) {
 AM_FUZZ_TARGET(tok_config) {
     if (size < 1) return 0;
     const char *cfg = write_cfg(data + 1, size - 1);
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *t = data[0] & 1
         ? am_tokenizer_load_spm("tests/fixtures/models/gemma3-tiny/tokenizer.model", cfg, &err)
         : am_tokenizer_load_json("tests/fixtures/models/llama3-tiny/tokenizer.json", cfg, &err);

@@ -8,7 +8,7 @@
 #include "model/gguf.h"
 
 AM_FUZZ_TARGET(tok_gguf) {
-    am_err err = {{0}};
+    am_err err = {0};
     /* A private copy, freed before the tokenizer is used: ASan then reports
      * any view the tokenizer kept into the file. */
     uint8_t *copy = am_xmalloc(size);

@@ -6,7 +6,7 @@
 #include "fuzz/tok_common.h"
 
 AM_FUZZ_TARGET(tok_spm) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *t = am_tokenizer_from_spm_mem(data, size, &err);
     if (!t) {
         FUZZ_CHECK(err.msg[0] != 0);

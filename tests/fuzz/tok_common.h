@@ -44,7 +44,7 @@ static inline bool fuzz_utf8_valid(const uint8_t *s, size_t n) {
  * never are). */
 static inline char *fuzz_tok_roundtrip(const am_tokenizer *t, const char *text, size_t n, const am_tok_encode_params *p,
                                 size_t *dec_n) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokens ids = {0};
     int rc = am_tokenizer_encode(t, text, n, p, &ids, &err);
     FUZZ_CHECK(rc == 0); /* encoding never fails on content */

@@ -13,7 +13,7 @@
 
 static am_model *load(const char *rel) {
     char *path = am_test_fixture(rel);
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = am_model_load(path, &err);
     CHECKF(m, "%s: %s", path, err.msg);
     free(path);
@@ -25,7 +25,7 @@ static am_engine *engine(const am_model *m, int64_t kv_tokens, int max_batch) {
     p.n_threads = 2;
     p.kv_tokens = kv_tokens;
     p.max_batch = max_batch;
-    am_err err = {{0}};
+    am_err err = {0};
     am_engine *e = am_engine_create(m, &p, &err);
     CHECKF(e, "%s", err.msg);
     return e;
@@ -59,7 +59,7 @@ static void test_rejected_batches(void) {
     float *lg = malloc((size_t)32 * nv * sizeof(float));
     int ids[32];
     for (int i = 0; i < 32; i++) ids[i] = (i * 37) % nv;
-    am_err err = {{0}};
+    am_err err = {0};
     CHECK(run(e, s, ids, 0, 8, lg, &err) == 8);
     int64_t used = am_kv_n_blocks_used(kv);
 
@@ -106,7 +106,7 @@ static void test_kv_cap(void) {
     float *lg = malloc((size_t)64 * nv * sizeof(float));
     int ids[64];
     for (int i = 0; i < 64; i++) ids[i] = (i * 13) % nv;
-    am_err err = {{0}};
+    am_err err = {0};
     int seqs[32], n_ok = 0;
     /* sequences of 64 tokens until the pool refuses one, all or nothing */
     for (int k = 0; k < 32; k++) {
@@ -140,7 +140,7 @@ static void test_truncate_reuse(void) {
         int ids[60];
         for (int i = 0; i < 60; i++) ids[i] = (i * 29 + 3) % nv;
         float *a = malloc((size_t)60 * nv * sizeof(float)), *b = malloc((size_t)60 * nv * sizeof(float));
-        am_err err = {{0}};
+        am_err err = {0};
         CHECK(run(e, s, ids, 0, 60, a, &err) == 60);
         bool swa = m->hp.sliding_window > 0;
         if (swa) /* gemma3's window (8) let its sliding layers drop block 0 (slots 0..31) */

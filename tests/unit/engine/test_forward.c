@@ -82,7 +82,7 @@ static float *run_ids(am_engine *e, const int *ids, int n, int pos0, int chunk) 
     int seq = am_engine_seq_create(e);
     am_batch b;
     am_batch_init(&b, chunk);
-    am_err err = {{0}};
+    am_err err = {0};
     for (int i = 0; i < n; i += chunk) {
         am_batch_clear(&b);
         for (int j = i; j < n && j < i + chunk; j++) am_batch_add(&b, ids[j], pos0 + j, seq, true);
@@ -100,7 +100,7 @@ static am_engine *make_engine(const am_model *m, int kv_tokens) {
     p.kv_tokens = kv_tokens;
     if (getenv("AM_TEST_KV_F32")) p.kv_type = AM_TYPE_F32;
     if (getenv("AM_TEST_F32_BUFFERS")) p.hf_bf16_buffers = false;
-    am_err err = {{0}};
+    am_err err = {0};
     am_engine *e = am_engine_create(m, &p, &err);
     CHECKF(e, "engine: %s", err.msg);
     return e;
@@ -113,7 +113,7 @@ static am_model *load_form(const char *model, const char *form) {
     else
         snprintf(rel, sizeof rel, "models/%s/%s-%s.gguf", model, model, form);
     char *path = am_test_fixture(rel);
-    am_err err = {{0}};
+    am_err err = {0};
     am_model *m = am_model_load(path, &err);
     CHECKF(m, "load %s: %s", path, err.msg);
     free(path);
@@ -236,7 +236,7 @@ static void test_greedy(void) {
         am_batch b;
         am_batch_init(&b, np);
         for (int i = 0; i < np; i++) am_batch_add(&b, prompt[i], i, seq, i == np - 1);
-        am_err err = {{0}};
+        am_err err = {0};
         int pos = np;
         for (int i = 0; i < ng; i++) {
             if (am_engine_forward(e, &b, logits, &err) != 1) {
@@ -301,7 +301,7 @@ static void test_chunks_and_packing(void) {
         int iA = 0, iB = 0, iC = 0, max_packed = 0;
         am_batch b;
         am_batch_init(&b, 64);
-        am_err err = {{0}};
+        am_err err = {0};
         for (int step = 0; iA < nA || iB < nB || iC < nC; step++) {
             am_batch_clear(&b);
             int a0 = iA, b0 = iB, c0 = iC;

@@ -138,7 +138,7 @@ static void test_all_types(void) {
 }
 
 static void expect_fail(const tbuf *b, const char *why, const char *must_contain) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_gguf *g = open_buf(b, &err);
     CHECKF(!g, "%s: opened", why);
     am_gguf_close(g);
@@ -279,7 +279,7 @@ static fixture load_fixture(const char *rel) {
 static void check_mutant(const fixture *f, uint8_t *copy, const char *why, int level, const char *must_contain) {
     char *path = tmp_path("mutant.gguf");
     write_file(path, copy, f->n);
-    am_err err = {{0}};
+    am_err err = {0};
     if (level == 0) {
         am_gguf *g = am_gguf_open(path, &err);
         CHECKF(!g, "%s: the reader accepted it", why);
@@ -500,7 +500,7 @@ static void test_byte_flips(void) {
         seed = seed * 1103515245u + 12345u;
         uint8_t v = (uint8_t)(seed >> 16) | 0x80;
         if (pwrite(fd, &v, 1, (off_t)off) != 1) break;
-        am_err err = {{0}};
+        am_err err = {0};
         am_model *m = am_model_load(path, &err);
         tried++;
         if (!m) {

@@ -152,7 +152,7 @@ static void test_refused(void) {
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
         am_hf_config c;
-        am_err err = {{0}};
+        am_err err = {0};
         int rc = parse(bad[i], &c, &err);
         CHECKF(rc == -1 && err.msg[0], "accepted: %s", bad[i]);
         if (rc == 0) am_hf_config_free(&c);

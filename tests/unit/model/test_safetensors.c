@@ -230,7 +230,7 @@ static void expect_bad(const st_file *f, json_t *h, const char *why, int level, 
     char *dir = am_path_join(g_dir, "hostile");
     char *path = am_path_join(dir, "model.safetensors");
     write_st(path, h, f->p + 8 + f->hlen, f->n - 8 - f->hlen);
-    am_err err = {{0}};
+    am_err err = {0};
     if (level == 0) {
         am_st *st = am_st_open_file(path, &err);
         CHECKF(!st, "%s: opened", why);

@@ -82,7 +82,7 @@ static void test_mutations(void) {
         char *buf = malloc(n + 64 * 4 + 1);
         for (int k = 0; k < 120; k++) {
             size_t m = mutate(src, n, buf);
-            am_err err = {{0}};
+            am_err err = {0};
             am_template *t = am_template_parse(buf, m, NULL, &err);
             total++;
             if (!t) {

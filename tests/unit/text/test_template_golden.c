@@ -62,7 +62,7 @@ static void test_golden(void) {
     json_t *tv;
     json_object_foreach(templates, name, tv) {
         const char *src = json_string_value(json_object_get(tv, "template"));
-        am_err err = {{0}};
+        am_err err = {0};
         am_template *t = am_template_parse(src, strlen(src), NULL, &err);
         CHECKF(t != NULL, "%s: %s", name, err.msg);
         if (!t) continue;

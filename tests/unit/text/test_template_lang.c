@@ -39,7 +39,7 @@ static void test_reference_cases(void) {
     json_array_foreach(json_object_get(doc, "cases"), i, c) {
         const char *src = json_string_value(json_object_get(c, "src"));
         json_t *want = json_object_get(c, "text");
-        am_err err = {{0}};
+        am_err err = {0};
         am_template *t = am_template_parse(src, strlen(src), NULL, &err);
         CHECKF(t != NULL, "case %zu: parse: %s\n  %s", i, err.msg, src);
         if (!t) continue;
@@ -86,7 +86,7 @@ static void test_load_time_refusals(void) {
         {"{{ '\\N{DASH}' }}", "\\N{...} escape"},
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
-        am_err err = {{0}};
+        am_err err = {0};
         am_template *t = am_template_parse(cases[i].src, strlen(cases[i].src), NULL, &err);
         CHECKF(!t, "'%s' parsed", cases[i].src);
         if (!t) CHECKF(strstr(err.msg, cases[i].want) != NULL, "'%s': got '%s', want '%s'", cases[i].src, err.msg, cases[i].want);
@@ -95,7 +95,7 @@ static void test_load_time_refusals(void) {
 }
 
 static void expect_fail(const char *src, const am_render_params *rp, const char *want) {
-    am_err err = {{0}};
+    am_err err = {0};
     char *out = render_vars(src, NULL, rp, &err);
     CHECKF(!out, "'%.60s' rendered", src);
     if (!out) CHECKF(strstr(err.msg, want) != NULL, "'%.60s': got '%s', want '%s'", src, err.msg, want);
@@ -137,7 +137,7 @@ static void test_hostile_templates(void) {
     *p++ = '1';
     for (size_t i = 0; i < depth; i++) *p++ = ')';
     sprintf(p, " }}");
-    am_err err = {{0}};
+    am_err err = {0};
     am_template *t = am_template_parse(deep, strlen(deep), NULL, &err);
     CHECK(!t);
     CHECK(strstr(err.msg, "nested too deeply") || strstr(err.msg, "nesting deeper"));
@@ -162,7 +162,7 @@ static void test_hostile_templates(void) {
 }
 
 static void test_invalid_input(void) {
-    am_err err = {{0}};
+    am_err err = {0};
     /* invalid UTF-8 template */
     am_template *t = am_template_parse("ab\xff{{ x }}", 9, NULL, &err);
     CHECK(!t && strstr(err.msg, "UTF-8"));
@@ -198,7 +198,7 @@ static void test_invalid_input(void) {
 }
 
 static void test_chat_inputs(void) {
-    am_err err = {{0}};
+    am_err err = {0};
     const char *src = "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
                       "{% if tools is none %}[no tools]{% endif %}{% if add_generation_prompt %}<assistant>{% endif %}"
                       "{% if enable_thinking is defined and enable_thinking is false %}/nothink{% endif %}"
@@ -221,7 +221,7 @@ static void test_chat_inputs(void) {
 }
 
 static void test_config_sources(void) {
-    am_err err = {{0}};
+    am_err err = {0};
     json_t *cfg = json_pack("{s:[{s:s,s:s},{s:s,s:s}],s:{s:s},s:s}", "chat_template", "name", "default", "template",
                             "D", "name", "tool_use", "template", "T", "bos_token", "content", "<b>", "eos_token", "</e>");
     char *s = am_template_text_from_config(cfg, NULL, false, &err);

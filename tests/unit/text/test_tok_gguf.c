@@ -31,7 +31,7 @@ static void compare(const char *model) {
     snprintf(rel, sizeof rel, "models/%s/%s-f16.gguf", model, model);
     snprintf(dir, sizeof dir, "models/%s", model);
     char *gp = am_test_fixture(rel), *dp = am_test_fixture(dir);
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *a = am_tokenizer_load(gp, &err);
     CHECKF(a != NULL, "%s: %s", gp, err.msg);
     am_tokenizer *b = am_tokenizer_load(dp, &err);

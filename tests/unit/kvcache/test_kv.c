@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/kv.h"
+#include "kvcache/kv.h"
 #include "test_util.h"
 
 static am_kv *make(int n_layer, const int *window, int64_t max_blocks) {
@@ -14,14 +14,14 @@ static am_kv *make(int n_layer, const int *window, int64_t max_blocks) {
         .n_layer = n_layer, .n_head_kv = 2, .head_dim = 8, .block_tokens = 4,
         .max_blocks = max_blocks, .type = AM_TYPE_F16, .window = window,
     };
-    am_err err = {{0}};
+    am_err err = {0};
     am_kv *kv = am_kv_create(&p, &err);
     CHECKF(kv, "%s", err.msg);
     return kv;
 }
 
 static void append(am_kv *kv, int seq, int64_t pos, int64_t n) {
-    am_err err = {{0}};
+    am_err err = {0};
     CHECKF(am_kv_seq_reserve(kv, seq, pos, n, &err) == 0, "%s", err.msg);
     am_kv_seq_commit(kv, seq, n);
 }
@@ -29,7 +29,7 @@ static void append(am_kv *kv, int seq, int64_t pos, int64_t n) {
 static void test_params(void) {
     am_kv_params p = {.n_layer = 1, .n_head_kv = 1, .head_dim = 8, .block_tokens = 4, .max_blocks = 0,
                       .type = AM_TYPE_F16};
-    am_err err = {{0}};
+    am_err err = {0};
     CHECK(!am_kv_create(&p, &err));
     p.max_blocks = 4;
     p.type = AM_TYPE_Q4_K;
@@ -70,7 +70,7 @@ static void test_blocks_and_truncate(void) {
     free(buf2);
 
     /* truncate to a prefix frees whole blocks past it */
-    am_err err = {{0}};
+    am_err err = {0};
     CHECK(am_kv_seq_truncate(kv, s, 4, &err) == 0);
     CHECK(am_kv_seq_len(kv, s) == 4 && am_kv_n_blocks_used(kv) == 2 && am_kv_seq_next_pos(kv, s) == 14);
     CHECK(am_kv_seq_truncate(kv, s, 9, &err) < 0); /* longer than the sequence */
@@ -108,7 +108,7 @@ static void test_sliding_window(void) {
     /* a prefix whose window was dropped cannot be reused */
     CHECK(am_kv_seq_can_truncate(kv, s, 13));
     CHECK(!am_kv_seq_can_truncate(kv, s, 12)); /* its next token would need slot 7 */
-    am_err err = {{0}};
+    am_err err = {0};
     CHECK(am_kv_seq_truncate(kv, s, 11, &err) < 0 && am_kv_seq_len(kv, s) == 13);
     CHECK(am_kv_seq_can_truncate(kv, s, 0));
     /* it keeps growing in a bounded number of blocks */

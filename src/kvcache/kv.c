@@ -5,7 +5,7 @@
  * the sequence tables. Never touches the model or computes attention; never
  * lets a block id appear in two tables.
  */
-#include "engine/kv.h"
+#include "kvcache/kv.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -283,7 +283,7 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
     if (n_new <= 0) return 0;
     int64_t need = am_kv_seq_blocks_needed(kv, seq, n_new);
     if (need > kv->n_free)
-        return am_err_set(err, "kv: out of blocks (sequence %d needs %lld more, %lld free)", seq,
+        return am_err_setc(err, AM_E_NO_KV, "kv: out of blocks (sequence %d needs %lld more, %lld free)", seq,
                           (long long)need, (long long)kv->n_free);
     if (s->len == 0 && s->reserved == 0) s->pos0 = pos_first;
     int64_t bt = kv->p.block_tokens;
