@@ -429,10 +429,10 @@ static void step(am_sched *s) {
     am_batch_clear(&s->batch);
     int budget = s->p.step_tokens, n_rows = 0;
     double now = am_time_now();
+    for (int i = 0; i < s->n_runs; i++) s->runs[i].batch_row = -1;
     for (int pass = 0; pass < 2; pass++) /* decodes first, then prefill chunks */
         for (int i = 0; i < s->n_runs && budget > 0; i++) {
             sched_run *r = &s->runs[i];
-            if (pass == 0) r->batch_row = -1;
             if (r->decoding != (pass == 0)) continue;
             int n = r->decoding ? 1 : AM_MIN(budget, r->n_prompt - r->n_done);
             int64_t need = am_kv_seq_blocks_needed(s->kv, r->seq, n);
@@ -538,9 +538,21 @@ static void *sched_main(void *arg) {
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->stopping && !s->cmds && s->n_runs == 0 && !s->q_head) pthread_cond_wait(&s->cv, &s->mu);
-        if (s->stopping && s->n_runs == 0) {
-            pthread_mutex_unlock(&s->mu);
-            break;
+        if (s->stopping) { /* queued requests end now; running ones at the next step */
+            for (am_req *q = s->q_head, *nx; q; q = nx) {
+                nx = q->next;
+                am_gen_event ev = {.kind = AM_EV_DONE, .finish = AM_FINISH_CANCELLED, .code = AM_E_BUSY,
+                                   .n_prompt = q->r.n_prompt};
+                snprintf(ev.msg, sizeof ev.msg, "the server is shutting down");
+                req_post(q, &ev);
+                req_unref(q);
+            }
+            s->q_head = s->q_tail = NULL;
+            s->n_queued = 0;
+            if (s->n_runs == 0) {
+                pthread_mutex_unlock(&s->mu);
+                break;
+            }
         }
         sched_cmd *cmds = s->cmds;
         s->cmds = NULL;
@@ -589,17 +601,16 @@ static void *sched_main(void *arg) {
             pthread_mutex_lock(&s->mu);
             *ktail = s->q_head;
             s->q_head = keep;
-            if (!s->q_tail) s->q_tail = *ktail ? s->q_tail : (am_req *)ktail;
             am_req *t = s->q_head;
             while (t->next) t = t->next;
             s->q_tail = t;
             pthread_mutex_unlock(&s->mu);
         }
-        if (s->n_runs)
-            step(s);
-        else if (keep) {
-            /* Nothing runnable (waiting on a busy agent that is not running
-             * here cannot happen; this is a short back-off for safety). */
+        if (s->n_runs) step(s);
+        atomic_store(&s->st_kv_used, am_kv_n_blocks_used(s->kv) * (int64_t)am_kv_block_bytes(s->kv));
+        if (!s->n_runs && keep) {
+            /* Requests wait only for a running agent, so with nothing
+             * running this does not happen; back off rather than spin. */
             struct timespec ts = {0, 2000000};
             nanosleep(&ts, NULL);
         }
@@ -709,19 +720,9 @@ void am_sched_free(am_sched *s, int deadline_ms) {
         nanosleep(&ts, NULL);
     }
     pthread_mutex_lock(&s->mu);
-    for (am_req *q = s->q_head; q; q = q->next) atomic_store(&q->cancel, true);
     __atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED);
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    /* Running requests see stopping through their cancel flag. */
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        bool left = s->q_head != NULL;
-        pthread_mutex_unlock(&s->mu);
-        if (!left) break;
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
     pthread_join(s->thread, NULL);
     sched_persist_stop(s);
     for (int i = 0; i < s->n_agents; i++)
@@ -771,7 +772,7 @@ void am_sched_stats_get(am_sched *s, am_sched_stats *o) {
     o->running = atomic_load(&s->st_running);
     o->kv_bytes_budget = (int64_t)am_kv_get_params(s->kv)->max_blocks * (int64_t)am_kv_block_bytes(s->kv);
     pthread_mutex_lock(&s->amu);
-    o->kv_bytes_used = am_kv_n_blocks_used(s->kv) * (int64_t)am_kv_block_bytes(s->kv);
+    o->kv_bytes_used = atomic_load(&s->st_kv_used);
     for (int i = 0; i < s->n_agents; i++) {
         const sched_agent *a = &s->agents[i];
         if (!a->used || a->ephemeral) continue;
