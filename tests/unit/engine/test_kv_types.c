@@ -184,8 +184,110 @@ static void test_convert_errors(void) {
     am_kv_free(kv);
 }
 
+/* Quantized KV needs head_dim % 32 == 0: a clear AM_E_INVALID otherwise. */
+static void test_quant_head_dim(void) {
+    am_err err = {0};
+    am_kv_params p = {.n_layer = 1, .n_head_kv = 1, .head_dim = 40, .block_tokens = 4, .max_blocks = 2,
+                      .type = AM_TYPE_Q8_0};
+    CHECK(!am_kv_create(&p, &err) && err.code == AM_E_INVALID && strstr(err.msg, "multiple of 32"));
+    p.type = AM_TYPE_F16;
+    p.type_k = AM_TYPE_F16; /* type_k unset with type_v set would mean F32 */
+    p.type_v = AM_TYPE_Q4_0;
+    err = (am_err){0};
+    CHECK(!am_kv_create(&p, &err) && err.code == AM_E_INVALID);
+    p.head_dim = 64;
+    am_kv *kv = am_kv_create(&p, &err);
+    CHECKF(kv, "%s", err.msg);
+    if (!kv) return;
+    CHECK(am_kv_get_params(kv)->type_k == AM_TYPE_F16 && am_kv_get_params(kv)->type_v == AM_TYPE_Q4_0);
+    CHECK(am_kv_block_bytes(kv) == 4 * 64 * 2 + 4 * 2 * 18);
+    am_kv_free(kv);
+}
+
+/* Quantized KV against f16 KV on every fixture model: same tokens, prefill
+ * chunks then decode steps and a chunk; logits of the last 50 positions.
+ * The fixtures' logit scales differ by 50x (|logit| up to 4 for llama3-tiny,
+ * 200-280 for the others), so the bounds are on the error divided by the
+ * largest |logit| of the f16 run, about 2x the worst measured (see
+ * INTERNALS.md "KV quantization"). */
+typedef struct {
+    am_type k, v;
+    double max_rel, mean_rel; /* bounds on max / mean abs error over max |logit| */
+    int min_top1;             /* of 50 */
+} quant_case;
+
+static double max_abs_logit(const float *x, size_t n) {
+    double m = 0;
+    for (size_t j = 0; j < n; j++) m = fabs(x[j]) > m ? fabs(x[j]) : m;
+    return m;
+}
+
+static void kv_type_run(am_model *m, am_type tk, am_type tv, float *out) {
+    const int n = 150, n0 = 100, nv = m->hp.n_vocab;
+    int ids[150];
+    random_ids(ids, n, nv, 11);
+    float *scratch = malloc((size_t)n0 * nv * sizeof(float));
+    am_engine *e = make_engine(m, tk, tv);
+    int s = am_engine_seq_create(e);
+    feed(e, s, ids, 0, n0, 37, scratch);
+    feed(e, s, ids, n0, n0 + 5, 1, out);
+    feed(e, s, ids, n0 + 5, n, 16, out + (size_t)5 * nv);
+    am_engine_free(e);
+    free(scratch);
+}
+
+static void test_quant_kv_error(void) {
+    static const quant_case cases[] = {
+        {AM_TYPE_Q8_0, AM_TYPE_Q8_0, 5e-3, 1e-3, 48},
+        {AM_TYPE_Q4_0, AM_TYPE_Q4_0, 8e-2, 1.5e-2, 40},
+        {AM_TYPE_Q8_0, AM_TYPE_Q4_0, 8e-2, 1.5e-2, 40},
+    };
+    for (size_t i = 0; i < AM_ARRAY_LEN(MODELS); i++) {
+        am_model *m = load_f16(MODELS[i]);
+        if (!m) continue;
+        int nv = m->hp.n_vocab;
+        float *ref = malloc((size_t)50 * nv * sizeof(float)), *out = malloc((size_t)50 * nv * sizeof(float));
+        kv_type_run(m, AM_TYPE_F16, AM_TYPE_F16, ref);
+        double lmax = max_abs_logit(ref, (size_t)50 * nv);
+        for (size_t c = 0; c < AM_ARRAY_LEN(cases); c++) {
+            const quant_case *q = &cases[c];
+            kv_type_run(m, q->k, q->v, out);
+            err_stats st = compare(out, ref, 50, nv);
+            double rmax = st.max_abs / lmax, rmean = st.mean_abs / lmax;
+            fprintf(stderr,
+                    "  %-12s K %-4s V %-4s vs f16 KV: max abs %.3e mean abs %.3e (|logit| <= %5.1f: %.1e %.1e)"
+                    " top1 %d/%d  [bounds %.1e %.1e %d]\n",
+                    MODELS[i], am_type_name(q->k), am_type_name(q->v), st.max_abs, st.mean_abs, lmax, rmax, rmean,
+                    st.top1_same, st.n, q->max_rel, q->mean_rel, q->min_top1);
+            CHECKF(rmax <= q->max_rel && rmean <= q->mean_rel && st.top1_same >= q->min_top1,
+                   "%s %s/%s KV error over bounds", MODELS[i], am_type_name(q->k), am_type_name(q->v));
+        }
+        free(ref);
+        free(out);
+        am_model_free(m);
+    }
+}
+
+/* f16 blocks turned into q8_0 / q4_0 in place mixed with f16 ones. */
+static void test_mixed_quant_blocks(void) {
+    static const type_pair pairs[] = {{AM_TYPE_Q8_0, AM_TYPE_Q8_0},
+                                      {AM_TYPE_F16, AM_TYPE_F16},
+                                      {AM_TYPE_Q4_0, AM_TYPE_Q8_0},
+                                      {AM_TYPE_F32, AM_TYPE_Q4_0}};
+    for (size_t i = 0; i < AM_ARRAY_LEN(MODELS); i++) {
+        err_stats st = mixed_run(MODELS[i], pairs, 4, true);
+        /* about q4_0's bound: |logit| <= 4.4 (llama3-tiny) .. 280 */
+        double lim = strstr(MODELS[i], "llama") ? 8e-2 * 4.4 : 8e-2 * 200;
+        CHECKF(st.max_abs < lim && st.top1_same >= 40, "%s mixed quant blocks: max abs %g", MODELS[i],
+               st.max_abs);
+    }
+}
+
 int main(void) {
     AM_TEST_RUN(test_convert_errors);
+    AM_TEST_RUN(test_quant_head_dim);
+    AM_TEST_RUN(test_quant_kv_error);
+    AM_TEST_RUN(test_mixed_quant_blocks);
     AM_TEST_RUN(test_mixed_float_blocks);
     AM_TEST_EXIT();
 }
