@@ -466,3 +466,75 @@ int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer) {
     while (b < s->cap && s->tab[(size_t)layer * (size_t)s->cap + (size_t)b] < 0) b++;
     return b * kv->p.block_tokens;
 }
+
+/* ---- consistency check --------------------------------------------------- */
+
+#define KVC_FAIL(...) return am_err_setc(err, AM_E_INVALID, "kv check: " __VA_ARGS__)
+
+int am_kvc_check(const am_kv *kv, am_err *err) {
+    const int64_t nb = kv->p.max_blocks, bt = kv->p.block_tokens;
+    int64_t n_live = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = kv->owner_seq[i];
+        if (s < 0) continue;
+        n_live++;
+        if (s >= kv->n_seqs || !kv->seqs[s].used) KVC_FAIL("block %lld owned by dead sequence %d", (long long)i, s);
+        const kv_seq *q = &kv->seqs[s];
+        int l = kv->owner_layer[i];
+        int64_t b = kv->owner_bidx[i];
+        if (l < 0 || l >= kv->p.n_layer || b < 0 || b >= q->cap)
+            KVC_FAIL("block %lld: owner (seq %d, layer %d, index %lld) outside the table", (long long)i, s, l,
+                     (long long)b);
+        if (q->tab[(size_t)l * (size_t)q->cap + (size_t)b] != (int32_t)i)
+            KVC_FAIL("block %lld: owner entry (seq %d, layer %d, index %lld) holds %d", (long long)i, s, l,
+                     (long long)b, (int)q->tab[(size_t)l * (size_t)q->cap + (size_t)b]);
+        if (!am_kv_type_supported((am_type)kv->type_k[i]) || !am_kv_type_supported((am_type)kv->type_v[i]))
+            KVC_FAIL("block %lld has an unsupported type", (long long)i);
+        if (!kv->data[i] || kv->data_bytes[i] < block_size(&kv->p, (am_type)kv->type_k[i], (am_type)kv->type_v[i]))
+            KVC_FAIL("block %lld has too little storage", (long long)i);
+    }
+    if (kv->n_free < 0 || n_live + kv->n_free != nb)
+        KVC_FAIL("%lld live + %lld free blocks != %lld", (long long)n_live, (long long)kv->n_free, (long long)nb);
+    uint8_t *seen = am_xcalloc((size_t)nb, 1);
+    for (int64_t k = 0; k < kv->n_free; k++) {
+        int32_t id = kv->free_stack[k];
+        if (id < 0 || id >= nb || seen[id] || kv->owner_seq[id] >= 0) {
+            free(seen);
+            KVC_FAIL("free stack entry %lld (block %d) is out of range, repeated or live", (long long)k, (int)id);
+        }
+        seen[id] = 1;
+    }
+    free(seen);
+    /* Every table entry: a live block owned by exactly that entry (so no block
+     * is in two entries); entries past the reserved range empty; full layers
+     * hold every block of the range, sliding layers exactly those a future
+     * token can see. */
+    for (int s = 0; s < kv->n_seqs; s++) {
+        const kv_seq *q = &kv->seqs[s];
+        if (!q->used) continue;
+        if (q->len < 0 || q->reserved < 0) KVC_FAIL("sequence %d: length %lld, reserved %lld", s, (long long)q->len,
+                                                     (long long)q->reserved);
+        int64_t n_b = ceil_div(q->len + q->reserved, bt);
+        if (n_b > q->cap) KVC_FAIL("sequence %d: %lld blocks in a table of %lld", s, (long long)n_b, (long long)q->cap);
+        for (int l = 0; l < kv->p.n_layer; l++) {
+            int64_t first = kv->window[l] > 0 ? keep_from(kv, l, q->len) / bt : 0;
+            for (int64_t b = 0; b < q->cap; b++) {
+                int32_t id = q->tab[(size_t)l * (size_t)q->cap + (size_t)b];
+                bool want = b >= first && b < n_b;
+                if (id < 0) {
+                    if (want) KVC_FAIL("sequence %d layer %d: block %lld missing", s, l, (long long)b);
+                    continue;
+                }
+                if (!want)
+                    KVC_FAIL("sequence %d layer %d: block %lld (id %d) held outside the %s", s, l, (long long)b,
+                             (int)id, b >= n_b ? "reserved range" : "window");
+                if (id >= nb) KVC_FAIL("sequence %d layer %d: block id %d past the budget", s, l, (int)id);
+                if (kv->owner_seq[id] != s || kv->owner_layer[id] != l || kv->owner_bidx[id] != b)
+                    KVC_FAIL("sequence %d layer %d index %lld: block %d is owned by (%d, %d, %lld)", s, l,
+                             (long long)b, (int)id, kv->owner_seq[id], kv->owner_layer[id],
+                             (long long)kv->owner_bidx[id]);
+            }
+        }
+    }
+    return 0;
+}

@@ -143,4 +143,16 @@ void *am_kv_v_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
 /* First slot a sliding layer still holds (0 for full layers). */
 int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer);
 
+/* ---- checking ------------------------------------------------------------ */
+
+/* Verifies the pool's invariants (for tests and debug builds; O(max_blocks +
+ * table sizes)): every live block is in exactly one table entry and its owner
+ * fields (sequence, layer, index) name that entry; every table entry is a live
+ * block id below max_blocks; live + free == max_blocks and the free stack
+ * holds each free block once; each sequence holds exactly the blocks of its
+ * committed and reserved slots — minus, on sliding layers, those wholly
+ * outside the window of the next token. Returns 0, or -1 with the first
+ * violation in err (AM_E_INVALID). */
+int am_kvc_check(const am_kv *kv, am_err *err);
+
 #endif
