@@ -404,6 +404,41 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
     return 0;
 }
 
+int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const uint8_t *present, am_err *err) {
+    kv_seq *s = get_seq(kv, seq);
+    if (!s) return am_err_setc(err, AM_E_NOT_FOUND, "kv: no sequence %d", seq);
+    if (s->len || s->reserved)
+        return am_err_set(err, "kv: import into sequence %d, which is not empty", seq);
+    if (n_tokens < 0 || pos0 < 0) return am_err_set(err, "kv: import of %lld tokens at %lld", (long long)n_tokens,
+                                                    (long long)pos0);
+    if (n_tokens == 0) return 0;
+    int64_t bt = kv->p.block_tokens, nb = ceil_div(n_tokens, bt), count = 0;
+    for (int l = 0; l < kv->p.n_layer; l++) {
+        int64_t first = keep_from(kv, l, n_tokens) / bt; /* blocks below are wholly outside the window */
+        for (int64_t b = 0; b < nb; b++) {
+            bool p = present[(size_t)l * (size_t)nb + (size_t)b] != 0;
+            if (b >= first && !p)
+                return am_err_set(err, "kv: import: layer %d lacks block %lld, which the next token sees", l,
+                                  (long long)b);
+            if (b < first && p)
+                return am_err_set(err, "kv: import: layer %d block %lld lies outside its %d-token window", l,
+                                  (long long)b, kv->window[l]);
+            count += p;
+        }
+    }
+    if (count > kv->n_free)
+        return am_err_setc(err, AM_E_NO_KV, "kv: out of blocks (import into sequence %d needs %lld, %lld free)", seq,
+                           (long long)count, (long long)kv->n_free);
+    grow_table(s, kv->p.n_layer, nb);
+    for (int l = 0; l < kv->p.n_layer; l++)
+        for (int64_t b = 0; b < nb; b++)
+            if (present[(size_t)l * (size_t)nb + (size_t)b])
+                s->tab[(size_t)l * (size_t)s->cap + (size_t)b] = block_alloc(kv, seq, l, b);
+    s->pos0 = pos0;
+    s->len = n_tokens;
+    return 0;
+}
+
 void am_kv_seq_unreserve(am_kv *kv, int seq) {
     kv_seq *s = get_seq(kv, seq);
     if (!s || !s->reserved) return;

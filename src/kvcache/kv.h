@@ -131,6 +131,18 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
 /* Extends the sequence by n_new reserved slots and recycles sliding-window
  * blocks that no future token can see. */
 void am_kv_seq_commit(am_kv *kv, int seq, int64_t n_new);
+/* Restores a sequence's shape (e.g. from a cache file): the empty sequence
+ * seq becomes n_tokens committed slots at positions pos0.., with block b of
+ * layer l allocated (in the pool's default types) exactly where
+ * present[l * n_blocks + b] != 0, n_blocks = ceil(n_tokens / block_tokens).
+ * The block contents are garbage until the caller fills them (am_kv_seq_block
+ * + am_kv_block_write, after am_kv_block_convert if the saved block had other
+ * types). present must match what the pool itself would hold: every block the
+ * next token sees present, and on sliding layers nothing wholly outside the
+ * window (so a restore never allocates blocks the window would drop);
+ * otherwise AM_E_INVALID. AM_E_NO_KV if the pool lacks blocks. On failure
+ * nothing changes. */
+int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const uint8_t *present, am_err *err);
 /* Drops reserved-but-uncommitted blocks (after a failed step). */
 void am_kv_seq_unreserve(am_kv *kv, int seq);
 

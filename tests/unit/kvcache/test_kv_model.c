@@ -10,6 +10,8 @@
  * match the model. Each block gets a stamp (sequence, layer, index) written
  * into its data when reserved, checked afterwards: a block handed to two
  * owners, or recycled while still in a table, shows up as a wrong stamp.
+ * Also am_kv_seq_import: a sequence rebuilt from its presence map and block
+ * bytes equals the original.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +207,90 @@ static void test_random_ops(void) {
     run(3, 24, 3000);
 }
 
+/* am_kv_seq_import: a sequence taken apart (presence map + block bytes) and
+ * rebuilt in another pool is the same sequence, block for block. */
+static void test_import(void) {
+    am_kv_params p = {.n_layer = N_LAYER, .n_head_kv = 1, .head_dim = 8, .block_tokens = BT, .max_blocks = 64,
+                      .type = AM_TYPE_F32, .window = WINDOW};
+    am_err err = {0};
+    am_kv *a = am_kv_create(&p, &err), *b = am_kv_create(&p, &err);
+    CHECK(a && b);
+    if (!a || !b) return;
+    memset(M, 0, sizeof M);
+    int sa = am_kv_seq_create(a);
+    const int64_t n = 27, nb = cdiv(n, BT), pos0 = 9;
+    for (int64_t i = 0; i < n; i += 5) {
+        int64_t k = n - i < 5 ? n - i : 5;
+        CHECK(am_kv_seq_reserve(a, sa, pos0 + i, k, &err) == 0);
+        am_kv_seq_commit(a, sa, k);
+    }
+    uint8_t present[N_LAYER * 7];
+    size_t bb = am_kv_block_bytes(a);
+    unsigned char *saved = malloc((size_t)N_LAYER * nb * bb);
+    int n_present = 0;
+    for (int l = 0; l < N_LAYER; l++)
+        for (int64_t k = 0; k < nb; k++) {
+            int32_t id = am_kv_seq_block(a, sa, l, k * BT);
+            present[l * nb + k] = id >= 0;
+            n_present += id >= 0;
+            if (id < 0) continue;
+            unsigned char *d = am_kv_block_data(a, id);
+            for (size_t i = 0; i < bb; i++) d[i] = (unsigned char)(l * 31 + k * 7 + i);
+            am_kv_block_read(a, id, saved + ((size_t)l * nb + k) * bb);
+        }
+    CHECK(n_present < N_LAYER * nb); /* the sliding layers dropped some */
+
+    int sb = am_kv_seq_create(b);
+    uint8_t bad[N_LAYER * 7];
+    /* a missing block the next token sees, and a block outside the window */
+    memcpy(bad, present, sizeof bad);
+    bad[0 * nb + 1] = 0;
+    CHECK(am_kv_seq_import(b, sb, pos0, n, bad, &err) < 0 && err.code == AM_E_INVALID);
+    memcpy(bad, present, sizeof bad);
+    bad[1 * nb + 0] = 1;
+    CHECK(am_kv_seq_import(b, sb, pos0, n, bad, &err) < 0 && err.code == AM_E_INVALID);
+    CHECK(am_kv_n_blocks_used(b) == 0 && am_kv_seq_len(b, sb) == 0);
+    /* not enough blocks: nothing allocated */
+    int filler = am_kv_seq_create(b);
+    CHECK(am_kv_seq_reserve(b, filler, 0, (64 - n_present + 1) / N_LAYER * BT + BT, &err) == 0);
+    int64_t used = am_kv_n_blocks_used(b);
+    CHECK(am_kv_seq_import(b, sb, pos0, n, present, &err) < 0 && err.code == AM_E_NO_KV);
+    CHECK(am_kv_n_blocks_used(b) == used && am_kv_seq_len(b, sb) == 0);
+    am_kv_seq_remove(b, filler);
+
+    CHECKF(am_kv_seq_import(b, sb, pos0, n, present, &err) == 0, "%s", err.msg);
+    CHECK(am_kv_n_blocks_used(b) == n_present && am_kv_seq_len(b, sb) == n && am_kv_seq_pos0(b, sb) == pos0);
+    CHECKF(am_kvc_check(b, &err) == 0, "%s", err.msg);
+    for (int l = 0; l < N_LAYER; l++)
+        for (int64_t k = 0; k < nb; k++) {
+            int32_t id = am_kv_seq_block(b, sb, l, k * BT);
+            CHECK((id >= 0) == (present[l * nb + k] != 0));
+            if (id >= 0) am_kv_block_write(b, id, saved + ((size_t)l * nb + k) * bb);
+        }
+    for (int l = 0; l < N_LAYER; l++)
+        for (int64_t k = 0; k < nb; k++) {
+            int32_t ia = am_kv_seq_block(a, sa, l, k * BT), ib = am_kv_seq_block(b, sb, l, k * BT);
+            if (ia >= 0) CHECK(!memcmp(am_kv_block_data_const(a, ia), am_kv_block_data_const(b, ib), bb));
+        }
+    /* a non-empty sequence refuses; the restored one grows like the original */
+    CHECK(am_kv_seq_import(b, sb, pos0, n, present, &err) < 0);
+    for (am_kv *kv = a; kv; kv = kv == a ? b : NULL) {
+        int s = kv == a ? sa : sb;
+        CHECK(am_kv_seq_reserve(kv, s, pos0 + n, 9, &err) == 0);
+        am_kv_seq_commit(kv, s, 9);
+        CHECKF(am_kvc_check(kv, &err) == 0, "%s", err.msg);
+    }
+    CHECK(am_kv_n_blocks_used(a) == am_kv_n_blocks_used(b));
+    for (int l = 0; l < N_LAYER; l++)
+        for (int64_t k = 0; k < cdiv(n + 9, BT); k++)
+            CHECK((am_kv_seq_block(a, sa, l, k * BT) >= 0) == (am_kv_seq_block(b, sb, l, k * BT) >= 0));
+    free(saved);
+    am_kv_free(a);
+    am_kv_free(b);
+}
+
 int main(void) {
+    AM_TEST_RUN(test_import);
     AM_TEST_RUN(test_random_ops);
     AM_TEST_EXIT();
 }
