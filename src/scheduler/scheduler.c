@@ -636,6 +636,8 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     ep.max_batch = p.step_tokens;
     ep.kv_block_tokens = p.kv_block_tokens;
     ep.kv_type = p.kv_type;
+    ep.kv_type_k = p.kv_type_k;
+    ep.kv_type_v = p.kv_type_v;
     ep.hf_bf16_buffers = p.hf_bf16_buffers;
     ep.kv_tokens = (int64_t)p.n_ctx * p.parallel;
     ep.kv_bytes = p.kv_budget;
@@ -644,6 +646,8 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     if (am_engine_kv_params(b->model, &ep, &kp, window, err) < 0) return NULL;
     am_kv *kv = am_kv_create(&kp, err);
     if (!kv) return NULL;
+    am_type tk, tv;
+    am_kv_resolve_types(kp.type, kp.type_k, kp.type_v, &tk, &tv);
     ep.kv = kv;
     am_engine *e = am_engine_create(b->model, &ep, err);
     if (!e) {
@@ -662,16 +666,17 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
         .n_head_kv = (uint32_t)kp.n_head_kv,
         .head_dim = (uint32_t)kp.head_dim,
         .block_tokens = (uint32_t)kp.block_tokens,
-        .type_k = (uint32_t)kp.type,
-        .type_v = (uint32_t)kp.type,
+        .type_k = (uint32_t)tk,
+        .type_v = (uint32_t)tv,
         .n_vocab = (uint32_t)hp->n_vocab,
         .block_bytes = am_kv_block_bytes(kv),
     };
     /* What shapes K/V bytes beyond the model: the engine's settings. */
     struct {
         uint8_t model[16];
-        int32_t type, block_tokens, bf16;
-    } fpin = {.type = (int32_t)kp.type, .block_tokens = kp.block_tokens, .bf16 = p.hf_bf16_buffers};
+        int32_t type_k, type_v, block_tokens, bf16;
+    } fpin = {.type_k = (int32_t)tk, .type_v = (int32_t)tv, .block_tokens = kp.block_tokens,
+              .bf16 = p.hf_bf16_buffers};
     memcpy(fpin.model, b->fingerprint, 16);
     XXH128_hash_t h = XXH3_128bits(&fpin, sizeof fpin);
     memcpy(s->fp, &h.low64, 8);
