@@ -101,7 +101,8 @@ void am_run_opts_init(am_run_opts *o) {
 const char AM_RUN_OPTS_USAGE[] =
     "  --model PATH        GGUF file or Hugging Face folder (config.json + safetensors)\n"
     "  --threads N         worker threads (default: one per core)\n"
-    "  --kv f16|f32        KV cache element type (default f16)\n"
+    "  --kv f16|f32|q8_0|q4_0  KV cache element type (default f16; q8_0 and q4_0\n"
+    "                      need head_dim % 32 == 0, see INTERNALS.md)\n"
     "  --f32-buffers       float32 RoPE frequencies and embedding scale as llama.cpp\n"
     "                      computes them (default: rounded to bf16 as Hugging Face\n"
     "                      transformers does for bf16 checkpoints)\n";
@@ -131,8 +132,12 @@ int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, in
             o->kv_type = AM_TYPE_F16;
         else if (!strcmp(v, "f32"))
             o->kv_type = AM_TYPE_F32;
+        else if (!strcmp(v, "q8_0"))
+            o->kv_type = AM_TYPE_Q8_0;
+        else if (!strcmp(v, "q4_0"))
+            o->kv_type = AM_TYPE_Q4_0;
         else {
-            fprintf(stderr, "agentmem %s: --kv wants f16 or f32, not '%s'\n", cmd, v);
+            fprintf(stderr, "agentmem %s: --kv wants f16, f32, q8_0 or q4_0, not '%s'\n", cmd, v);
             return -1;
         }
         return 1;

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "compute/blocks.h"
 #include "engine/att_kern.h"
 
 static void f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
@@ -18,6 +19,32 @@ static void f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+static void q8_0_to_f32(const void *src, float *dst, int64_t nb) {
+    const am_block_q8_0 *b = src;
+    for (int64_t i = 0; i < nb; i++, dst += AM_QK) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+        for (int j = 0; j < AM_QK; j += 8) {
+            __m128i q = _mm_loadl_epi64((const __m128i *)(b[i].qs + j));
+            _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+        }
+    }
+}
+
+static void q4_0_to_f32(const void *src, float *dst, int64_t nb) {
+    const am_block_q4_0 *b = src;
+    const __m128i lo4 = _mm_set1_epi8(0xF), eight = _mm_set1_epi8(8);
+    for (int64_t i = 0; i < nb; i++, dst += AM_QK) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+        __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, lo4), eight);
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), lo4), eight);
+        _mm256_storeu_ps(dst + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+        _mm256_storeu_ps(dst + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+        _mm256_storeu_ps(dst + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+        _mm256_storeu_ps(dst + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+    }
 }
 
 static inline float hsum(__m256 v) {
@@ -140,6 +167,8 @@ void eng_att_kern_avx2(eng_att_kern *k) {
     k->gelu_mul = gelu_mul;
     k->f16_to_f32 = f16_to_f32;
     k->f32_to_f16 = f32_to_f16;
+    k->q8_0_to_f32 = q8_0_to_f32;
+    k->q4_0_to_f32 = q4_0_to_f32;
     k->scores = scores;
     k->exp_sum = exp_sum;
     k->accum = accum;

@@ -16,6 +16,10 @@ typedef struct eng_att_kern {
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     /* dst[i] = f16(src[i]), round to nearest even */
     void (*f32_to_f16)(const float *src, uint16_t *dst, int64_t n);
+    /* dst[0..nb*32) = value of nb GGUF Q8_0 / Q4_0 blocks at src (bit-exact
+     * with am_dequant_row: d * q, with d the f16 scale as float) */
+    void (*q8_0_to_f32)(const void *src, float *dst, int64_t nb);
+    void (*q4_0_to_f32)(const void *src, float *dst, int64_t nb);
     /* s[r*ld + i] = scale * dot(q[r*hd..], k[i*hd..]) for r < nrep, i < cnt */
     void (*scores)(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld);
     /* s[i] = exp(s[i] - m) for i < n; returns the sum */

@@ -17,7 +17,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "compute/blocks.h"
 #include "compute/matmul.h"
+#include "compute/quant.h"
 #include "engine/att_kern.h"
 #include "engine/engine_impl.h"
 
@@ -36,6 +38,14 @@ static void sc_f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
 
 static void sc_f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = am_f32_to_f16(src[i]);
+}
+
+static void sc_q8_0_to_f32(const void *src, float *dst, int64_t nb) {
+    am_dequant_row(AM_TYPE_Q8_0, src, dst, nb * AM_QK);
+}
+
+static void sc_q4_0_to_f32(const void *src, float *dst, int64_t nb) {
+    am_dequant_row(AM_TYPE_Q4_0, src, dst, nb * AM_QK);
 }
 
 static void sc_scores(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld) {
@@ -83,6 +93,8 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->gelu_mul = sc_gelu_mul;
     k->f16_to_f32 = sc_f16_to_f32;
     k->f32_to_f16 = sc_f32_to_f16;
+    k->q8_0_to_f32 = sc_q8_0_to_f32;
+    k->q4_0_to_f32 = sc_q4_0_to_f32;
     k->scores = sc_scores;
     k->exp_sum = sc_exp_sum;
     k->accum = sc_accum;
@@ -95,7 +107,10 @@ static void kern_init(void) {
     eng_att_kern_scalar(&g_kern);
     const char *isa = am_compute_isa();
     if (!strcmp(isa, "avx2")) eng_att_kern_avx2(&g_kern);
-    if (!strcmp(isa, "avx512")) eng_att_kern_avx512(&g_kern);
+    if (!strcmp(isa, "avx512")) {
+        eng_att_kern_avx2(&g_kern); /* the loops AVX-512 has no own version of */
+        eng_att_kern_avx512(&g_kern);
+    }
 }
 
 const eng_att_kern *eng_att_kern_get(void) {
@@ -103,13 +118,19 @@ const eng_att_kern *eng_att_kern_get(void) {
     return &g_kern;
 }
 
-/* dst[r][0..hd) = block rows [r0, r0+cnt) from base (element type ty). */
+/* dst[r][0..hd) = rows [r0, r0+cnt) of the row array at base (element type
+ * ty, row_bytes per row): only these rows are decoded. */
 static void load_rows(const eng_att_kern *kk, float *dst, const char *base, size_t row_bytes, int r0, int cnt,
                       int hd, am_type ty) {
-    if (ty == AM_TYPE_F32)
-        memcpy(dst, base + (size_t)r0 * row_bytes, (size_t)cnt * hd * sizeof(float));
-    else
-        kk->f16_to_f32((const uint16_t *)(base + (size_t)r0 * row_bytes), dst, (int64_t)cnt * hd);
+    const char *src = base + (size_t)r0 * row_bytes;
+    switch (ty) {
+    case AM_TYPE_F32: memcpy(dst, src, (size_t)cnt * hd * sizeof(float)); break;
+    case AM_TYPE_F16: kk->f16_to_f32((const uint16_t *)src, dst, (int64_t)cnt * hd); break;
+    /* rows are whole quant blocks back to back, so cnt rows are one run */
+    case AM_TYPE_Q8_0: kk->q8_0_to_f32(src, dst, (int64_t)cnt * hd / AM_QK); break;
+    case AM_TYPE_Q4_0: kk->q4_0_to_f32(src, dst, (int64_t)cnt * hd / AM_QK); break;
+    default: am_dequant_row(ty, src, dst, (int64_t)cnt * hd); break;
+    }
 }
 
 /* ---- attention ------------------------------------------------------------ */
@@ -132,7 +153,6 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     const int hd = hp->head_dim, nrep = hp->n_head / hp->n_head_kv;
     const int bt = e->p.kv_block_tokens;
     const am_kv *kv = e->kv;
-    const size_t rb = am_kv_row_bytes(kv), half_block = am_kv_block_bytes(kv) / 2;
     const int window = hp->layer_swa[j->layer] ? hp->sliding_window : 0;
     const float scale = hp->query_scale, cap = hp->attn_logit_softcap;
     const eng_att_kern *kk = eng_att_kern_get();
@@ -162,11 +182,13 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         int64_t b0 = b * bt; /* slot of row 0 */
         int32_t id = am_kv_seq_block(kv, seq, j->layer, b0);
         const char *blk = am_kv_block_data_const(kv, id);
-        const am_type ty = am_kv_block_type(kv, id);
+        const am_type tk = am_kv_block_type_k(kv, id), tv = am_kv_block_type_v(kv, id);
+        const size_t rk = am_type_row_bytes(tk, hd), rv = am_type_row_bytes(tv, hd);
+        const char *vblk = blk + am_kv_block_v_offset(kv, id);
         int r0 = (int)(lo_all > b0 ? lo_all - b0 : 0);
         int r1 = (int)(hi_all < b0 + bt - 1 ? hi_all - b0 : bt - 1);
-        load_rows(kk, kbuf + (size_t)r0 * hd, blk + (size_t)h * bt * rb, rb, r0, r1 - r0 + 1, hd, ty);
-        load_rows(kk, vbuf + (size_t)r0 * hd, blk + half_block + (size_t)h * bt * rb, rb, r0, r1 - r0 + 1, hd, ty);
+        load_rows(kk, kbuf + (size_t)r0 * hd, blk + (size_t)h * bt * rk, rk, r0, r1 - r0 + 1, hd, tk);
+        load_rows(kk, vbuf + (size_t)r0 * hd, vblk + (size_t)h * bt * rv, rv, r0, r1 - r0 + 1, hd, tv);
         for (int k = 0; k < nt; k++) {
             int64_t hi = e->tok[t0 + k].slot, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
             if (hi < b0 || lo > b0 + bt - 1) continue;
@@ -234,25 +256,28 @@ void eng_attention(am_engine *e, int layer, int n) {
     am_pool_run(e->pool, att_worker, &j);
 }
 
+/* Writes one row of hd floats as type ty. */
+static void store_row(const eng_att_kern *kk, void *dst, const float *src, int hd, am_type ty) {
+    switch (ty) {
+    case AM_TYPE_F32: memcpy(dst, src, (size_t)hd * sizeof(float)); break;
+    case AM_TYPE_F16: kk->f32_to_f16(src, dst, hd); break;
+    default: am_quantize_row(ty, src, dst, hd); break;
+    }
+}
+
 void eng_kv_store(am_engine *e, int layer, int n) {
     const am_hparams *hp = &e->m->hp;
     const int hd = hp->head_dim;
-    const am_type ty = am_kv_type(e->kv);
     const eng_att_kern *kk = eng_att_kern_get();
     for (int t = 0; t < n; t++) {
         const eng_tok *tk = &e->tok[t];
+        int32_t id = am_kv_seq_block(e->kv, tk->seq, layer, tk->slot);
+        const am_type ty_k = am_kv_block_type_k(e->kv, id), ty_v = am_kv_block_type_v(e->kv, id);
         for (int h = 0; h < hp->n_head_kv; h++) {
             const float *ks = e->k + ((size_t)t * hp->n_head_kv + h) * hd;
             const float *vs = e->v + ((size_t)t * hp->n_head_kv + h) * hd;
-            void *kd = am_kv_k_row(e->kv, tk->seq, layer, tk->slot, h);
-            void *vd = am_kv_v_row(e->kv, tk->seq, layer, tk->slot, h);
-            if (ty == AM_TYPE_F32) {
-                memcpy(kd, ks, (size_t)hd * sizeof(float));
-                memcpy(vd, vs, (size_t)hd * sizeof(float));
-            } else {
-                kk->f32_to_f16(ks, kd, hd);
-                kk->f32_to_f16(vs, vd, hd);
-            }
+            store_row(kk, am_kv_k_row(e->kv, tk->seq, layer, tk->slot, h), ks, hd, ty_k);
+            store_row(kk, am_kv_v_row(e->kv, tk->seq, layer, tk->slot, h), vs, hd, ty_v);
         }
     }
 }

@@ -66,8 +66,14 @@ int am_engine_kv_params(const am_model *m, const am_engine_params *pp, am_kv_par
     am_engine_params p = pp ? *pp : am_engine_default_params();
     const am_hparams *hp = &m->hp;
     fill_defaults(hp, &p);
-    if (p.kv_type != AM_TYPE_F16 && p.kv_type != AM_TYPE_F32)
-        return am_err_set(err, "engine: KV type %s not supported (f16, f32)", am_type_name(p.kv_type));
+    am_type tk, tv;
+    am_kv_resolve_types(p.kv_type, p.kv_type_k, p.kv_type_v, &tk, &tv);
+    if (!am_kv_type_supported(tk) || !am_kv_type_supported(tv))
+        return am_err_set(err, "engine: KV type %s/%s not supported (f16, f32, q8_0, q4_0)", am_type_name(tk),
+                          am_type_name(tv));
+    if (hp->head_dim > 0 && (hp->head_dim % am_type_block_elems(tk) || hp->head_dim % am_type_block_elems(tv)))
+        return am_err_set(err, "engine: KV type %s/%s needs head_dim a multiple of 32, the model has %d",
+                          am_type_name(tk), am_type_name(tv), hp->head_dim);
     if (hp->n_layer <= 0 || hp->n_layer > AM_MAX_LAYERS || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
         hp->n_head % hp->n_head_kv || hp->head_dim <= 0 || hp->head_dim % 2 || hp->n_embd <= 0 ||
         hp->n_ff <= 0 || hp->n_vocab <= 0)
@@ -86,12 +92,14 @@ int am_engine_kv_params(const am_model *m, const am_engine_params *pp, am_kv_par
         .head_dim = hp->head_dim,
         .block_tokens = p.kv_block_tokens,
         .max_blocks = (per_layer + 16) * hp->n_layer,
-        .type = p.kv_type,
+        .type = tk,
+        .type_k = tk,
+        .type_v = tv,
         .window = window,
     };
     if (p.kv_bytes > 0) {
-        uint64_t bb = (uint64_t)am_type_row_bytes(p.kv_type, hp->head_dim) * (uint64_t)p.kv_block_tokens *
-                      (uint64_t)hp->n_head_kv * 2u;
+        uint64_t bb = ((uint64_t)am_type_row_bytes(tk, hp->head_dim) + am_type_row_bytes(tv, hp->head_dim)) *
+                      (uint64_t)p.kv_block_tokens * (uint64_t)hp->n_head_kv;
         int64_t n = bb ? (int64_t)((uint64_t)p.kv_bytes / bb) : 0;
         if (n < hp->n_layer)
             return am_err_set(err, "engine: KV budget %lld bytes holds less than one block per layer (%llu bytes each)",
@@ -112,7 +120,8 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     if (kv) {
         const am_kv_params *q = am_kv_get_params(kv);
         bool same = q->n_layer == kp.n_layer && q->n_head_kv == kp.n_head_kv && q->head_dim == kp.head_dim &&
-                    q->block_tokens == kp.block_tokens && q->type == kp.type;
+                    q->block_tokens == kp.block_tokens && q->type_k == kp.type_k &&
+                    q->type_v == kp.type_v;
         for (int l = 0; same && l < kp.n_layer; l++) same = q->window[l] == window[l];
         if (!same) {
             am_err_set(err, "engine: the KV pool given does not match the model's geometry");

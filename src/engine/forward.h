@@ -49,7 +49,11 @@ typedef struct am_engine_params {
                             gives its geometry); borrowed: it must outlive the
                             engine, and the engine never frees it. NULL: the
                             engine creates and owns one */
-    am_type kv_type;     /* AM_TYPE_F16 (default) or AM_TYPE_F32 */
+    am_type kv_type;     /* KV element type: AM_TYPE_F16 (default), F32, Q8_0
+                            or Q4_0 (these need head_dim % 32 == 0); sets both
+                            K and V unless kv_type_k / kv_type_v are set */
+    am_type kv_type_k;   /* K and V types of new blocks; both 0 (= F32) means */
+    am_type kv_type_v;   /* "take kv_type" (see am_kv_params) */
     bool hf_bf16_buffers; /* round the RoPE inverse frequencies and gemma's
                              embedding scale to bfloat16, as Hugging Face
                              transformers does for bf16 checkpoints (its buffers

@@ -8,8 +8,11 @@
 #include "kvcache/kv.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "compute/quant.h"
 
 typedef struct kv_seq {
     bool used;
@@ -23,18 +26,49 @@ typedef struct kv_seq {
 struct am_kv {
     am_kv_params p;
     int *window;          /* [n_layer] */
-    size_t row_bytes;     /* one head_dim row */
-    size_t block_bytes;
+    size_t row_bytes;     /* one head_dim row in type_k (the default) */
+    size_t block_bytes;   /* a block of the default types */
+    size_t *data_bytes;   /* [max_blocks] bytes allocated at data[id] */
     void **data;          /* [max_blocks] lazily allocated storage */
     int32_t *free_stack;  /* ids of free blocks */
     int64_t n_free;       /* entries in free_stack */
     int32_t *owner_seq;   /* [max_blocks] -1 when free */
     int32_t *owner_layer; /* [max_blocks] */
     int64_t *owner_bidx;  /* [max_blocks] block index in the sequence */
-    uint8_t *block_type;  /* [max_blocks] am_type of the block's elements */
+    uint8_t *type_k;      /* [max_blocks] am_type of the block's K rows */
+    uint8_t *type_v;      /* [max_blocks] am_type of the block's V rows */
     kv_seq *seqs;
     int n_seqs;           /* slots in seqs */
 };
+
+bool am_kv_type_supported(am_type t) {
+    return t == AM_TYPE_F16 || t == AM_TYPE_F32 || t == AM_TYPE_Q8_0 || t == AM_TYPE_Q4_0;
+}
+
+void am_kv_resolve_types(am_type type, am_type type_k, am_type type_v, am_type *k, am_type *v) {
+    bool unset = type_k == AM_TYPE_F32 && type_v == AM_TYPE_F32;
+    *k = unset ? type : type_k;
+    *v = unset ? type : type_v;
+}
+
+/* Bytes of a block with K rows of type tk and V rows of type tv; 0 on a bad
+ * type, head_dim or overflow. */
+static uint64_t block_size(const am_kv_params *p, am_type tk, am_type tv) {
+    size_t rk = am_type_row_bytes(tk, p->head_dim), rv = am_type_row_bytes(tv, p->head_dim);
+    uint64_t n = (uint64_t)p->block_tokens * (uint64_t)p->n_head_kv, bk, bv;
+    if (!rk || !rv || !am_mul_ok(rk, n, &bk) || !am_mul_ok(rv, n, &bv) || bk + bv > ((uint64_t)1 << 32))
+        return 0;
+    return bk + bv;
+}
+
+static int check_type(const am_kv_params *p, am_type t, const char *what, am_err *err) {
+    if (!am_kv_type_supported(t))
+        return am_err_set(err, "kv: %s type %s not supported (f16, f32, q8_0, q4_0)", what, am_type_name(t));
+    if (p->head_dim % am_type_block_elems(t))
+        return am_err_set(err, "kv: %s type %s needs head_dim a multiple of %d, not %d", what, am_type_name(t),
+                          am_type_block_elems(t), p->head_dim);
+    return 0;
+}
 
 am_kv *am_kv_create(const am_kv_params *p, am_err *err) {
     if (p->n_layer <= 0 || p->n_head_kv <= 0 || p->head_dim <= 0 || p->block_tokens <= 0 ||
@@ -43,32 +77,33 @@ am_kv *am_kv_create(const am_kv_params *p, am_err *err) {
                    p->n_layer, p->n_head_kv, p->head_dim, p->block_tokens, (long long)p->max_blocks);
         return NULL;
     }
-    if (p->type != AM_TYPE_F16 && p->type != AM_TYPE_F32) {
-        am_err_set(err, "kv: element type %s not supported", am_type_name(p->type));
-        return NULL;
-    }
-    size_t row = am_type_row_bytes(p->type, p->head_dim);
-    uint64_t bb;
-    if (!row || !am_mul_ok(row, (uint64_t)p->block_tokens * (uint64_t)p->n_head_kv * 2u, &bb) ||
-        bb > ((uint64_t)1 << 32)) {
+    am_type tk, tv;
+    am_kv_resolve_types(p->type, p->type_k, p->type_v, &tk, &tv);
+    if (check_type(p, tk, "K", err) < 0 || check_type(p, tv, "V", err) < 0) return NULL;
+    uint64_t bb = block_size(p, tk, tv);
+    if (!bb) {
         am_err_set(err, "kv: block size overflows");
         return NULL;
     }
     am_kv *kv = am_xcalloc(1, sizeof *kv);
     kv->p = *p;
+    kv->p.type_k = tk;
+    kv->p.type_v = tv;
     kv->window = am_xcalloc((size_t)p->n_layer, sizeof(int));
     if (p->window)
         for (int l = 0; l < p->n_layer; l++) kv->window[l] = p->window[l] > 0 ? p->window[l] : 0;
     kv->p.window = kv->window;
-    kv->row_bytes = row;
+    kv->row_bytes = am_type_row_bytes(tk, p->head_dim);
     kv->block_bytes = (size_t)bb;
     size_t nb = (size_t)p->max_blocks;
     kv->data = am_xcalloc(nb, sizeof(void *));
+    kv->data_bytes = am_xcalloc(nb, sizeof(size_t));
     kv->free_stack = am_xmalloc(nb * sizeof(int32_t));
     kv->owner_seq = am_xmalloc(nb * sizeof(int32_t));
     kv->owner_layer = am_xmalloc(nb * sizeof(int32_t));
     kv->owner_bidx = am_xmalloc(nb * sizeof(int64_t));
-    kv->block_type = am_xmalloc(nb);
+    kv->type_k = am_xmalloc(nb);
+    kv->type_v = am_xmalloc(nb);
     for (size_t i = 0; i < nb; i++) {
         kv->free_stack[i] = (int32_t)(nb - 1 - i); /* pop gives low ids first */
         kv->owner_seq[i] = -1;
@@ -87,7 +122,9 @@ void am_kv_free(am_kv *kv) {
     free(kv->owner_seq);
     free(kv->owner_layer);
     free(kv->owner_bidx);
-    free(kv->block_type);
+    free(kv->type_k);
+    free(kv->type_v);
+    free(kv->data_bytes);
     free(kv->window);
     free(kv);
 }
@@ -95,7 +132,7 @@ void am_kv_free(am_kv *kv) {
 const am_kv_params *am_kv_get_params(const am_kv *kv) { return &kv->p; }
 size_t am_kv_block_bytes(const am_kv *kv) { return kv->block_bytes; }
 size_t am_kv_row_bytes(const am_kv *kv) { return kv->row_bytes; }
-am_type am_kv_type(const am_kv *kv) { return kv->p.type; }
+am_type am_kv_type(const am_kv *kv) { return kv->p.type_k; }
 int64_t am_kv_n_blocks_used(const am_kv *kv) { return kv->p.max_blocks - kv->n_free; }
 int64_t am_kv_n_blocks_free(const am_kv *kv) { return kv->n_free; }
 
@@ -115,19 +152,88 @@ const void *am_kv_block_data_const(const am_kv *kv, int32_t id) {
     return kv->data[id];
 }
 
-void am_kv_block_read(const am_kv *kv, int32_t id, void *dst) {
+size_t am_kv_block_bytes_of(const am_kv *kv, int32_t id) {
     check_live(kv, id);
-    memcpy(dst, kv->data[id], kv->block_bytes);
+    return (size_t)block_size(&kv->p, (am_type)kv->type_k[id], (am_type)kv->type_v[id]);
+}
+
+size_t am_kv_block_v_offset(const am_kv *kv, int32_t id) {
+    check_live(kv, id);
+    return am_type_row_bytes((am_type)kv->type_k[id], kv->p.head_dim) * (size_t)kv->p.block_tokens *
+           (size_t)kv->p.n_head_kv;
+}
+
+void am_kv_block_read(const am_kv *kv, int32_t id, void *dst) {
+    memcpy(dst, kv->data[id], am_kv_block_bytes_of(kv, id));
 }
 
 void am_kv_block_write(am_kv *kv, int32_t id, const void *src) {
-    check_live(kv, id);
-    memcpy(kv->data[id], src, kv->block_bytes);
+    memcpy(kv->data[id], src, am_kv_block_bytes_of(kv, id));
 }
 
 am_type am_kv_block_type(const am_kv *kv, int32_t id) {
     check_live(kv, id);
-    return (am_type)kv->block_type[id];
+    return (am_type)kv->type_k[id];
+}
+
+am_type am_kv_block_type_k(const am_kv *kv, int32_t id) {
+    check_live(kv, id);
+    return (am_type)kv->type_k[id];
+}
+
+am_type am_kv_block_type_v(const am_kv *kv, int32_t id) {
+    check_live(kv, id);
+    return (am_type)kv->type_v[id];
+}
+
+/* Makes data[id] hold at least n bytes (contents kept). */
+static void block_storage(am_kv *kv, int32_t id, size_t n) {
+    if (kv->data_bytes[id] >= n) return;
+    void *d = am_xmalloc_aligned(n);
+    if (kv->data[id]) memcpy(d, kv->data[id], kv->data_bytes[id]);
+    am_aligned_free(kv->data[id]);
+    kv->data[id] = d;
+    kv->data_bytes[id] = n;
+}
+
+/* Re-encodes n_rows rows of head_dim elements from type `from` at src into
+ * type `to` at dst (src and dst do not overlap). Non-finite values (the
+ * garbage of never-written rows) become 0 so the quantizers see numbers. */
+static void convert_rows(const am_kv *kv, am_type from, const char *src, am_type to, char *dst, int64_t n_rows,
+                         float *tmp) {
+    const int hd = kv->p.head_dim;
+    size_t rf = am_type_row_bytes(from, hd), rt = am_type_row_bytes(to, hd);
+    for (int64_t r = 0; r < n_rows; r++) {
+        am_dequant_row(from, src + (size_t)r * rf, tmp, hd);
+        for (int c = 0; c < hd; c++)
+            if (!isfinite(tmp[c])) tmp[c] = 0;
+        am_quantize_row(to, tmp, dst + (size_t)r * rt, hd);
+    }
+}
+
+int am_kv_block_convert(am_kv *kv, int32_t id, am_type type_k, am_type type_v, am_err *err) {
+    if (id < 0 || id >= kv->p.max_blocks || kv->owner_seq[id] < 0)
+        return am_err_set(err, "kv: block %d is not live", (int)id);
+    if (check_type(&kv->p, type_k, "K", err) < 0 || check_type(&kv->p, type_v, "V", err) < 0) return -1;
+    am_type ok = (am_type)kv->type_k[id], ov = (am_type)kv->type_v[id];
+    if (ok == type_k && ov == type_v) return 0;
+    size_t nb = (size_t)block_size(&kv->p, type_k, type_v);
+    if (!nb) return am_err_set(err, "kv: block size overflows");
+    int64_t rows = (int64_t)kv->p.block_tokens * kv->p.n_head_kv;
+    size_t old_v = am_kv_block_v_offset(kv, id);
+    size_t new_v = am_type_row_bytes(type_k, kv->p.head_dim) * (size_t)rows;
+    char *d = am_xmalloc_aligned(nb > kv->data_bytes[id] ? nb : kv->data_bytes[id]);
+    float *tmp = am_xmalloc((size_t)kv->p.head_dim * sizeof(float));
+    const char *src = kv->data[id];
+    convert_rows(kv, ok, src, type_k, d, rows, tmp);
+    convert_rows(kv, ov, src + old_v, type_v, d + new_v, rows, tmp);
+    free(tmp);
+    if (nb > kv->data_bytes[id]) kv->data_bytes[id] = nb;
+    am_aligned_free(kv->data[id]);
+    kv->data[id] = d;
+    kv->type_k[id] = (uint8_t)type_k;
+    kv->type_v[id] = (uint8_t)type_v;
+    return 0;
 }
 
 int am_kv_block_layer(const am_kv *kv, int32_t id) {
@@ -145,11 +251,12 @@ int am_kv_block_n_filled(const am_kv *kv, int32_t id) {
 static int32_t block_alloc(am_kv *kv, int seq, int layer, int64_t bidx) {
     assert(kv->n_free > 0);
     int32_t id = kv->free_stack[--kv->n_free];
-    if (!kv->data[id]) kv->data[id] = am_xmalloc_aligned(kv->block_bytes);
+    block_storage(kv, id, kv->block_bytes);
     kv->owner_seq[id] = seq;
     kv->owner_layer[id] = layer;
     kv->owner_bidx[id] = bidx;
-    kv->block_type[id] = (uint8_t)kv->p.type;
+    kv->type_k[id] = (uint8_t)kv->p.type_k;
+    kv->type_v[id] = (uint8_t)kv->p.type_v;
     return id;
 }
 
@@ -297,6 +404,41 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
     return 0;
 }
 
+int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const uint8_t *present, am_err *err) {
+    kv_seq *s = get_seq(kv, seq);
+    if (!s) return am_err_setc(err, AM_E_NOT_FOUND, "kv: no sequence %d", seq);
+    if (s->len || s->reserved)
+        return am_err_set(err, "kv: import into sequence %d, which is not empty", seq);
+    if (n_tokens < 0 || pos0 < 0) return am_err_set(err, "kv: import of %lld tokens at %lld", (long long)n_tokens,
+                                                    (long long)pos0);
+    if (n_tokens == 0) return 0;
+    int64_t bt = kv->p.block_tokens, nb = ceil_div(n_tokens, bt), count = 0;
+    for (int l = 0; l < kv->p.n_layer; l++) {
+        int64_t first = keep_from(kv, l, n_tokens) / bt; /* blocks below are wholly outside the window */
+        for (int64_t b = 0; b < nb; b++) {
+            bool p = present[(size_t)l * (size_t)nb + (size_t)b] != 0;
+            if (b >= first && !p)
+                return am_err_set(err, "kv: import: layer %d lacks block %lld, which the next token sees", l,
+                                  (long long)b);
+            if (b < first && p)
+                return am_err_set(err, "kv: import: layer %d block %lld lies outside its %d-token window", l,
+                                  (long long)b, kv->window[l]);
+            count += p;
+        }
+    }
+    if (count > kv->n_free)
+        return am_err_setc(err, AM_E_NO_KV, "kv: out of blocks (import into sequence %d needs %lld, %lld free)", seq,
+                           (long long)count, (long long)kv->n_free);
+    grow_table(s, kv->p.n_layer, nb);
+    for (int l = 0; l < kv->p.n_layer; l++)
+        for (int64_t b = 0; b < nb; b++)
+            if (present[(size_t)l * (size_t)nb + (size_t)b])
+                s->tab[(size_t)l * (size_t)s->cap + (size_t)b] = block_alloc(kv, seq, l, b);
+    s->pos0 = pos0;
+    s->len = n_tokens;
+    return 0;
+}
+
 void am_kv_seq_unreserve(am_kv *kv, int seq) {
     kv_seq *s = get_seq(kv, seq);
     if (!s || !s->reserved) return;
@@ -338,8 +480,9 @@ static void *row_ptr(am_kv *kv, int seq, int layer, int64_t slot, int head, bool
     int32_t id = am_kv_seq_block(kv, seq, layer, slot);
     assert(id >= 0 && head >= 0 && head < kv->p.n_head_kv);
     int64_t bt = kv->p.block_tokens;
-    size_t off = ((size_t)head * (size_t)bt + (size_t)(slot % bt)) * kv->row_bytes;
-    if (v) off += kv->block_bytes / 2;
+    am_type ty = (am_type)(v ? kv->type_v[id] : kv->type_k[id]);
+    size_t off = ((size_t)head * (size_t)bt + (size_t)(slot % bt)) * am_type_row_bytes(ty, kv->p.head_dim);
+    if (v) off += am_kv_block_v_offset(kv, id);
     return (char *)kv->data[id] + off;
 }
 
@@ -357,4 +500,76 @@ int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer) {
     int64_t b = 0;
     while (b < s->cap && s->tab[(size_t)layer * (size_t)s->cap + (size_t)b] < 0) b++;
     return b * kv->p.block_tokens;
+}
+
+/* ---- consistency check --------------------------------------------------- */
+
+#define KVC_FAIL(...) return am_err_setc(err, AM_E_INVALID, "kv check: " __VA_ARGS__)
+
+int am_kvc_check(const am_kv *kv, am_err *err) {
+    const int64_t nb = kv->p.max_blocks, bt = kv->p.block_tokens;
+    int64_t n_live = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = kv->owner_seq[i];
+        if (s < 0) continue;
+        n_live++;
+        if (s >= kv->n_seqs || !kv->seqs[s].used) KVC_FAIL("block %lld owned by dead sequence %d", (long long)i, s);
+        const kv_seq *q = &kv->seqs[s];
+        int l = kv->owner_layer[i];
+        int64_t b = kv->owner_bidx[i];
+        if (l < 0 || l >= kv->p.n_layer || b < 0 || b >= q->cap)
+            KVC_FAIL("block %lld: owner (seq %d, layer %d, index %lld) outside the table", (long long)i, s, l,
+                     (long long)b);
+        if (q->tab[(size_t)l * (size_t)q->cap + (size_t)b] != (int32_t)i)
+            KVC_FAIL("block %lld: owner entry (seq %d, layer %d, index %lld) holds %d", (long long)i, s, l,
+                     (long long)b, (int)q->tab[(size_t)l * (size_t)q->cap + (size_t)b]);
+        if (!am_kv_type_supported((am_type)kv->type_k[i]) || !am_kv_type_supported((am_type)kv->type_v[i]))
+            KVC_FAIL("block %lld has an unsupported type", (long long)i);
+        if (!kv->data[i] || kv->data_bytes[i] < block_size(&kv->p, (am_type)kv->type_k[i], (am_type)kv->type_v[i]))
+            KVC_FAIL("block %lld has too little storage", (long long)i);
+    }
+    if (kv->n_free < 0 || n_live + kv->n_free != nb)
+        KVC_FAIL("%lld live + %lld free blocks != %lld", (long long)n_live, (long long)kv->n_free, (long long)nb);
+    uint8_t *seen = am_xcalloc((size_t)nb, 1);
+    for (int64_t k = 0; k < kv->n_free; k++) {
+        int32_t id = kv->free_stack[k];
+        if (id < 0 || id >= nb || seen[id] || kv->owner_seq[id] >= 0) {
+            free(seen);
+            KVC_FAIL("free stack entry %lld (block %d) is out of range, repeated or live", (long long)k, (int)id);
+        }
+        seen[id] = 1;
+    }
+    free(seen);
+    /* Every table entry: a live block owned by exactly that entry (so no block
+     * is in two entries); entries past the reserved range empty; full layers
+     * hold every block of the range, sliding layers exactly those a future
+     * token can see. */
+    for (int s = 0; s < kv->n_seqs; s++) {
+        const kv_seq *q = &kv->seqs[s];
+        if (!q->used) continue;
+        if (q->len < 0 || q->reserved < 0) KVC_FAIL("sequence %d: length %lld, reserved %lld", s, (long long)q->len,
+                                                     (long long)q->reserved);
+        int64_t n_b = ceil_div(q->len + q->reserved, bt);
+        if (n_b > q->cap) KVC_FAIL("sequence %d: %lld blocks in a table of %lld", s, (long long)n_b, (long long)q->cap);
+        for (int l = 0; l < kv->p.n_layer; l++) {
+            int64_t first = kv->window[l] > 0 ? keep_from(kv, l, q->len) / bt : 0;
+            for (int64_t b = 0; b < q->cap; b++) {
+                int32_t id = q->tab[(size_t)l * (size_t)q->cap + (size_t)b];
+                bool want = b >= first && b < n_b;
+                if (id < 0) {
+                    if (want) KVC_FAIL("sequence %d layer %d: block %lld missing", s, l, (long long)b);
+                    continue;
+                }
+                if (!want)
+                    KVC_FAIL("sequence %d layer %d: block %lld (id %d) held outside the %s", s, l, (long long)b,
+                             (int)id, b >= n_b ? "reserved range" : "window");
+                if (id >= nb) KVC_FAIL("sequence %d layer %d: block id %d past the budget", s, l, (int)id);
+                if (kv->owner_seq[id] != s || kv->owner_layer[id] != l || kv->owner_bidx[id] != b)
+                    KVC_FAIL("sequence %d layer %d index %lld: block %d is owned by (%d, %d, %lld)", s, l,
+                             (long long)b, (int)id, kv->owner_seq[id], kv->owner_layer[id],
+                             (long long)kv->owner_bidx[id]);
+            }
+        }
+    }
+    return 0;
 }

@@ -45,7 +45,11 @@ typedef struct am_kv_params {
     int head_dim;
     int block_tokens;   /* slots per block (e.g. 32) */
     int64_t max_blocks; /* upper bound on blocks alive at once (all layers) */
-    am_type type;       /* element type: AM_TYPE_F16 or AM_TYPE_F32 */
+    am_type type;       /* element type of K and V when type_k and type_v are
+                           both unset (0): F16, F32, Q8_0 or Q4_0 */
+    am_type type_k;     /* K / V element types of new blocks; both 0 (= F32) */
+    am_type type_v;     /* means "use type" (am_kv_get_params shows the result).
+                           Q8_0 / Q4_0 need head_dim % 32 == 0 */
     const int *window;  /* [n_layer] sliding window in tokens (0 = full), or NULL */
 } am_kv_params;
 
@@ -59,25 +63,39 @@ const am_kv_params *am_kv_get_params(const am_kv *kv); /* window is copied and o
 
 /* ---- blocks ------------------------------------------------------------ */
 
-/* Bytes of one block (K and V). */
+/* True for the element types a pool can hold (F32, F16, Q8_0, Q4_0). */
+bool am_kv_type_supported(am_type t);
+/* The K and V types that params (type, type_k, type_v) select (see above). */
+void am_kv_resolve_types(am_type type, am_type type_k, am_type type_v, am_type *k, am_type *v);
+
+/* Bytes of one block of the pool's default types (K and V). */
 size_t am_kv_block_bytes(const am_kv *kv);
-/* Bytes of one head_dim row in the element type. */
+/* Bytes of one head_dim row in the default K type. */
 size_t am_kv_row_bytes(const am_kv *kv);
-am_type am_kv_type(const am_kv *kv);
+am_type am_kv_type(const am_kv *kv); /* default K type */
 int64_t am_kv_n_blocks_used(const am_kv *kv);
 int64_t am_kv_n_blocks_free(const am_kv *kv); /* max_blocks - used */
 
-/* Block data: K rows of head h start at h*block_tokens*row_bytes, V rows at
- * block_bytes/2 + h*block_tokens*row_bytes. Valid until the block is freed. */
+/* Block data: K rows of head h start at h*block_tokens*row_bytes(type_k), V
+ * rows at v_offset + h*block_tokens*row_bytes(type_v). Valid until the block
+ * is freed or converted. */
 void *am_kv_block_data(am_kv *kv, int32_t id);
 const void *am_kv_block_data_const(const am_kv *kv, int32_t id);
-/* Whole-block copies (for persistence and quantization). */
+/* Bytes of a live block in its own types, and where its V half starts. */
+size_t am_kv_block_bytes_of(const am_kv *kv, int32_t id);
+size_t am_kv_block_v_offset(const am_kv *kv, int32_t id);
+/* Whole-block copies of am_kv_block_bytes_of(id) bytes (for persistence). */
 void am_kv_block_read(const am_kv *kv, int32_t id, void *dst);
 void am_kv_block_write(am_kv *kv, int32_t id, const void *src);
-/* Element type of a live block. Today every block has the pool's type; the
- * field exists so that a later pool can hold blocks of several formats
- * (F16 while hot, Q8/Q4 when cold) and readers must go by it. */
+/* Element types of a live block's K and V rows; am_kv_block_type is K's. */
 am_type am_kv_block_type(const am_kv *kv, int32_t id);
+am_type am_kv_block_type_k(const am_kv *kv, int32_t id);
+am_type am_kv_block_type_v(const am_kv *kv, int32_t id);
+/* Re-encodes a live block's rows into new K / V types (dequantize, then
+ * quantize; lossy when narrowing). Its data pointer changes. Fails (-1, err,
+ * block unchanged) on a type the pool cannot hold. Owner thread only, not
+ * during a forward pass. */
+int am_kv_block_convert(am_kv *kv, int32_t id, am_type type_k, am_type type_v, am_err *err);
 /* Which layer a live block belongs to, and how many of its slots are filled. */
 int am_kv_block_layer(const am_kv *kv, int32_t id);
 int am_kv_block_n_filled(const am_kv *kv, int32_t id);
@@ -113,6 +131,18 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
 /* Extends the sequence by n_new reserved slots and recycles sliding-window
  * blocks that no future token can see. */
 void am_kv_seq_commit(am_kv *kv, int seq, int64_t n_new);
+/* Restores a sequence's shape (e.g. from a cache file): the empty sequence
+ * seq becomes n_tokens committed slots at positions pos0.., with block b of
+ * layer l allocated (in the pool's default types) exactly where
+ * present[l * n_blocks + b] != 0, n_blocks = ceil(n_tokens / block_tokens).
+ * The block contents are garbage until the caller fills them (am_kv_seq_block
+ * + am_kv_block_write, after am_kv_block_convert if the saved block had other
+ * types). present must match what the pool itself would hold: every block the
+ * next token sees present, and on sliding layers nothing wholly outside the
+ * window (so a restore never allocates blocks the window would drop);
+ * otherwise AM_E_INVALID. AM_E_NO_KV if the pool lacks blocks. On failure
+ * nothing changes. */
+int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const uint8_t *present, am_err *err);
 /* Drops reserved-but-uncommitted blocks (after a failed step). */
 void am_kv_seq_unreserve(am_kv *kv, int seq);
 
@@ -124,5 +154,17 @@ void *am_kv_k_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
 void *am_kv_v_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
 /* First slot a sliding layer still holds (0 for full layers). */
 int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer);
+
+/* ---- checking ------------------------------------------------------------ */
+
+/* Verifies the pool's invariants (for tests and debug builds; O(max_blocks +
+ * table sizes)): every live block is in exactly one table entry and its owner
+ * fields (sequence, layer, index) name that entry; every table entry is a live
+ * block id below max_blocks; live + free == max_blocks and the free stack
+ * holds each free block once; each sequence holds exactly the blocks of its
+ * committed and reserved slots — minus, on sliding layers, those wholly
+ * outside the window of the next token. Returns 0, or -1 with the first
+ * violation in err (AM_E_INVALID). */
+int am_kvc_check(const am_kv *kv, am_err *err);
 
 #endif

@@ -50,7 +50,8 @@ typedef struct am_sched_params {
     int step_tokens;        /* tokens per forward step: decodes + prefill chunk (default 256) */
     int n_ctx;              /* max tokens of one sequence (default min(n_ctx_train, 8192)) */
     int64_t kv_budget;      /* bytes of KV block storage (<= 0: default, see serve) */
-    am_type kv_type;        /* AM_TYPE_F16 default */
+    am_type kv_type;        /* AM_TYPE_F16 default; Q8_0 / Q4_0 quantize K and V */
+    am_type kv_type_k, kv_type_v; /* both 0: kv_type for both (see am_kv_params) */
     int kv_block_tokens;    /* default 32 */
     const char *cache_dir;  /* NULL: no persistence */
     int64_t disk_budget;    /* bytes of cache files kept (<= 0: unlimited) */

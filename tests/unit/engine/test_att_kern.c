@@ -1,6 +1,6 @@
 /*
  * test_att_kern.c — the SIMD attention loops (att_avx2.c, att_avx512.c)
- * against the scalar reference, on odd sizes that exercise every tail, for
+ * (and the Q8_0 / Q4_0 KV row decoders) against the scalar reference, on odd sizes that exercise every tail, for
  * each level this CPU supports.
  */
 #include <math.h>
@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "compute/blocks.h"
+#include "compute/quant.h"
 #include "compute/types.h"
 #include "engine/att_kern.h"
 #include "test_util.h"
@@ -87,6 +89,38 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
         free(g);
         free(g2);
         free(u);
+    }
+    /* Q8_0 / Q4_0 row decoders: bit-exact with am_dequant_row, on rows the
+     * quantizer made and on raw random blocks (any q, any finite scale) */
+    for (int qt = 0; qt < 2; qt++) {
+        am_type t = qt ? AM_TYPE_Q4_0 : AM_TYPE_Q8_0;
+        void (*dec)(const void *, float *, int64_t) = qt ? k->q4_0_to_f32 : k->q8_0_to_f32;
+        for (int nb = 1; nb <= 9; nb += 4) {
+            int64_t n = (int64_t)nb * AM_QK;
+            size_t bytes = am_type_row_bytes(t, n);
+            float *x = malloc(n * 4), *y = malloc(n * 4), *y2 = malloc(n * 4);
+            unsigned char *blk = malloc(bytes);
+            for (int raw = 0; raw < 2; raw++) {
+                if (raw) {
+                    for (size_t i = 0; i < bytes; i++) blk[i] = (unsigned char)(frand(&seed) * 128 + 128);
+                    size_t bb = am_type_block_bytes(t);
+                    for (int b = 0; b < nb; b++) {
+                        uint16_t d = am_f32_to_f16(frand(&seed) * 4);
+                        memcpy(blk + (size_t)b * bb, &d, 2);
+                    }
+                } else {
+                    for (int64_t i = 0; i < n; i++) x[i] = frand(&seed) * (1 + (float)(i % 32));
+                    am_quantize_row(t, x, blk, n);
+                }
+                dec(blk, y, nb);
+                am_dequant_row(t, blk, y2, n);
+                CHECKF(!memcmp(y, y2, n * 4), "%s %s decode nb %d raw %d", name, am_type_name(t), nb, raw);
+            }
+            free(x);
+            free(y);
+            free(y2);
+            free(blk);
+        }
     }
     /* f16 rounding of halfway and special values matches the scalar reference */
     float sp[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, 6.1e-5f, 1.0009765625f + 0.00048828125f, INFINITY, -INFINITY};

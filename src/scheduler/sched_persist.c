@@ -1,0 +1,169 @@
+/*
+ * sched_persist.c — the persistence thread: writes snapshots of agents'
+ * changed blocks to their cache files and deletes files, in queue order, off
+ * the request path. A job owns copies of everything it writes, so the
+ * scheduler may change or free the blocks at once. Results go back through
+ * a done list that the scheduler thread accounts (sched_persist_collect).
+ *
+ * Never touches the pool or the agent table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "scheduler/sched_impl.h"
+
+static void job_free_payload(persist_job *j) {
+    int64_t per = j->u.n_blocks - j->u.first_block;
+    if (j->blocks)
+        for (int64_t i = 0; i < (int64_t)j->h.g.n_layer * (per > 0 ? per : 0); i++) free(j->blocks[i]);
+    free(j->blocks);
+    free(j->tokens);
+    free(j->logits_gen);
+    free(j->logits_last);
+    j->blocks = NULL;
+    j->tokens = NULL;
+    j->logits_gen = j->logits_last = NULL;
+}
+
+static void run_job(persist_job *j) {
+    am_err err = {0};
+    if (j->is_delete) {
+        j->rc = unlink(j->path) == 0 || errno == ENOENT ? 0 : -1;
+        j->code = j->rc ? AM_E_IO : AM_OK;
+        return;
+    }
+    j->rc = am_kvf_save(j->path, &j->h, &j->u, &j->written, &err);
+    j->code = j->rc ? err.code : AM_OK;
+    if (j->rc) am_log_warn("cache save %s: %s", j->path, err.msg);
+}
+
+static void *persist_main(void *arg) {
+    am_sched *s = arg;
+    pthread_mutex_lock(&s->pmu);
+    for (;;) {
+        while (!s->pq_head && !s->pstop) pthread_cond_wait(&s->pcv, &s->pmu);
+        if (!s->pq_head) break;
+        persist_job *j = s->pq_head;
+        s->pq_head = j->next;
+        if (!s->pq_head) s->pq_tail = NULL;
+        snprintf(s->pbusy, sizeof s->pbusy, "%s", j->path);
+        pthread_mutex_unlock(&s->pmu);
+
+        run_job(j);
+        uint64_t freed = j->copy_bytes;
+        job_free_payload(j);
+
+        pthread_mutex_lock(&s->pmu);
+        s->pq_bytes -= (int64_t)freed;
+        s->pbusy[0] = 0;
+        j->next = s->pdone;
+        s->pdone = j;
+        pthread_cond_broadcast(&s->pcv);
+    }
+    pthread_mutex_unlock(&s->pmu);
+    return NULL;
+}
+
+void sched_persist_start(am_sched *s) { pthread_create(&s->pthread, NULL, persist_main, s); }
+
+void sched_persist_stop(am_sched *s) {
+    pthread_mutex_lock(&s->pmu);
+    s->pstop = true;
+    pthread_cond_broadcast(&s->pcv);
+    pthread_mutex_unlock(&s->pmu);
+    pthread_join(s->pthread, NULL);
+    sched_persist_collect(s);
+}
+
+void sched_persist_push(am_sched *s, persist_job *j) {
+    pthread_mutex_lock(&s->pmu);
+    j->next = NULL;
+    if (s->pq_tail)
+        s->pq_tail->next = j;
+    else
+        s->pq_head = j;
+    s->pq_tail = j;
+    s->pq_bytes += (int64_t)j->copy_bytes;
+    pthread_cond_broadcast(&s->pcv);
+    pthread_mutex_unlock(&s->pmu);
+}
+
+void sched_persist_wait_path(am_sched *s, const char *path) {
+    pthread_mutex_lock(&s->pmu);
+    for (;;) {
+        bool pending = !strcmp(s->pbusy, path);
+        for (persist_job *j = s->pq_head; j && !pending; j = j->next) pending = !strcmp(j->path, path);
+        if (!pending) break;
+        pthread_cond_wait(&s->pcv, &s->pmu);
+    }
+    pthread_mutex_unlock(&s->pmu);
+}
+
+/* Deletes the least recently used files beyond the disk budget. */
+static void enforce_disk_budget(am_sched *s) {
+    if (s->p.disk_budget <= 0) return;
+    for (;;) {
+        int64_t total = 0;
+        sched_agent *old = NULL;
+        for (int i = 0; i < s->n_agents; i++) {
+            sched_agent *a = &s->agents[i];
+            if (!a->used || !a->on_disk) continue;
+            total += (int64_t)a->disk_bytes;
+            if (!a->running && (!old || a->lru < old->lru)) old = a;
+        }
+        atomic_store(&s->st_disk_bytes, total);
+        if (total <= s->p.disk_budget || !old) return;
+        persist_job *j = am_xcalloc(1, sizeof *j);
+        j->is_delete = true;
+        am_kvf_path(s->p.cache_dir, old->owner, old->id, j->path, sizeof j->path);
+        sched_persist_push(s, j);
+        pthread_mutex_lock(&s->amu);
+        old->on_disk = false;
+        old->disk_bytes = 0;
+        old->clean_tokens = 0;
+        if (old->seq < 0) sched_agent_forget(s, old);
+        pthread_mutex_unlock(&s->amu);
+    }
+}
+
+void sched_persist_collect(am_sched *s) {
+    pthread_mutex_lock(&s->pmu);
+    persist_job *done = s->pdone;
+    s->pdone = NULL;
+    pthread_mutex_unlock(&s->pmu);
+    if (!done) return;
+    for (persist_job *j = done, *nx; j; j = nx) {
+        nx = j->next;
+        if (!j->is_delete) {
+            sched_agent *a = sched_agent_find(s, j->owner, j->agent);
+            if (j->rc == 0) {
+                atomic_fetch_add(&s->st_saves, 1);
+                atomic_fetch_add(&s->st_save_bytes, j->written);
+                struct stat st;
+                if (a && stat(j->path, &st) == 0) {
+                    pthread_mutex_lock(&s->amu);
+                    a->on_disk = true;
+                    a->disk_bytes = (uint64_t)st.st_size;
+                    pthread_mutex_unlock(&s->amu);
+                }
+            } else {
+                atomic_fetch_add(&s->st_save_fail, 1);
+                if (a) {
+                    pthread_mutex_lock(&s->amu);
+                    a->clean_tokens = 0;
+                    pthread_mutex_unlock(&s->amu);
+                    /* An append the file refused: write it whole while the
+                     * blocks are still in memory. */
+                    if (j->code == AM_E_BAD_FILE && j->u.first_block > 0 && a->seq >= 0 && !a->running)
+                        sched_agent_snapshot(s, a);
+                }
+            }
+        }
+        free(j);
+    }
+    enforce_disk_budget(s);
+}
