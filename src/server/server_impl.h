@@ -161,4 +161,112 @@ void am_ratelimit_init(am_ratelimit *r, double rate);
 /* 0 allowed; else seconds to wait (>= 1). */
 int am_ratelimit_take(am_ratelimit *r, uint64_t key, double now);
 
+/* ---- the running server (not used by the pure files) ------------------ */
+#ifdef AM_SERVER_INTERNALS
+#include <microhttpd.h>
+
+#include "scheduler/scheduler.h"
+#include "server/server.h"
+#include "text/output.h"
+
+struct am_server {
+    am_sched *sched;
+    const am_bundle *bundle;
+    am_server_config cfg;
+    struct MHD_Daemon *d;
+    int port;
+    bool loopback;
+    _Atomic bool draining;
+    _Atomic int in_flight;
+    am_srv_metrics metrics;
+    am_ratelimit rl;
+    am_tool_format tool_fmt;
+    bool reasoning;
+};
+
+/* One HTTP request's state. */
+typedef struct am_conn {
+    am_server *srv;
+    am_buf body;
+    bool too_big;
+    char req_id[80];
+    char route[48];
+    const char *method;
+    double t0;
+    uint64_t owner;
+    bool admin;
+    const char *origin; /* allowed CORS origin or NULL */
+} am_conn;
+
+/* A generation in progress, shared by both APIs' handlers. */
+typedef struct am_gen_run {
+    am_server *srv;
+    am_conn *conn;
+    am_gen_parsed p;
+    am_req *req;
+    am_detok *dt;
+    am_textout *to;
+    am_buf raw;              /* every decoded byte, for finding the stop string */
+    am_buf content, reasoning;
+    json_t *tool_calls;      /* after the end */
+    json_t *logprobs;        /* array of OpenAI logprob entries, or NULL */
+    am_gen_event done;
+    int n_prompt;
+    bool finished, stopped, error;
+    const char *finish;      /* stop | length | tool_calls */
+    const char *stop_hit;    /* the stop string that matched, or NULL */
+    double t_start, t_last;
+    bool got_first;
+    char id[64];
+    long created;
+} am_gen_run;
+
+typedef struct stream_st {
+    am_gen_run r;
+    am_buf out;
+    size_t off;
+    int phase; /* 0 start, 1 running, 2 done */
+    int n_block; /* anthropic: index of the next block */
+    bool text_open;
+} stream_st;
+/* Anthropic's stream events for one step. */
+void am_anthropic_produce(stream_st *s);
+/* Runs a parsed generation (p moved): a stream or whole(r) as the answer. */
+enum MHD_Result am_run_generation(am_conn *c, struct MHD_Connection *mc, am_gen_parsed *p,
+                                  json_t *(*whole)(am_gen_run *r));
+
+/* Renders/tokenizes p (moved into r), submits. 0 or -1 with e. */
+int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent, am_gen_run *r, am_http_err *e);
+/* Waits for the next event; appends new content/reasoning to *dc / *dr
+ * (either may be NULL: then to r->content / r->reasoning only). Returns 1
+ * when the generation is over (r->finish set), 0 otherwise. */
+int am_gen_step(am_gen_run *r, am_buf *dc, am_buf *dr);
+void am_gen_free(am_gen_run *r);
+/* HTTP status for a scheduler/bundle error code. */
+int am_status_http(am_server *srv, am_status code);
+
+/* Response helpers (http.c). */
+enum MHD_Result am_reply_json(am_conn *c, struct MHD_Connection *mc, int status, json_t *j);
+enum MHD_Result am_reply_text(am_conn *c, struct MHD_Connection *mc, int status, const char *ctype, const char *s,
+                              size_t n);
+enum MHD_Result am_reply_error(am_conn *c, struct MHD_Connection *mc, am_api_kind api, const am_http_err *e);
+void am_add_headers(am_conn *c, struct MHD_Response *r);
+/* Streams from a reader: st is freed by free_fn when the response ends. */
+enum MHD_Result am_reply_stream(am_conn *c, struct MHD_Connection *mc, MHD_ContentReaderCallback rd, void *st,
+                                MHD_ContentReaderFreeCallback free_fn);
+/* The agent id from headers (X-Agent-Id / X-Session-Id) or the body. */
+int am_conn_agent(struct MHD_Connection *mc, const am_gen_parsed *p, char out[129], am_http_err *e);
+
+/* Route handlers. */
+enum MHD_Result am_route_chat(am_conn *c, struct MHD_Connection *mc, json_t *body);
+enum MHD_Result am_route_completions(am_conn *c, struct MHD_Connection *mc, json_t *body);
+enum MHD_Result am_route_messages(am_conn *c, struct MHD_Connection *mc, json_t *body);
+enum MHD_Result am_route_count_tokens(am_conn *c, struct MHD_Connection *mc, json_t *body);
+enum MHD_Result am_route_tokenize(am_conn *c, struct MHD_Connection *mc, json_t *body);
+enum MHD_Result am_route_detokenize(am_conn *c, struct MHD_Connection *mc, json_t *body);
+enum MHD_Result am_route_models(am_conn *c, struct MHD_Connection *mc);
+enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const char *method, const char *id);
+enum MHD_Result am_route_metrics(am_conn *c, struct MHD_Connection *mc);
+#endif
+
 #endif
