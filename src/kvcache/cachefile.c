@@ -552,7 +552,7 @@ int am_kvf_peek(const char *path, am_kvf_info *out, am_err *err) {
         pread_full(fd, ft, KVF_FOOT_SIZE, size - KVF_FOOT_SIZE, err))
         goto fail;
     if (foot_ok(ft) && get64(ft + 16) >= KVF_HDR_SIZE && get64(ft + 24) >= KVF_SEG_SIZE + KVF_FOOT_SIZE &&
-        get64(ft + 16) + get64(ft + 24) == size && get64(ft + 8) <= size / 4 * 64) {
+        get64(ft + 16) + get64(ft + 24) == size && get64(ft + 8) <= size / 4) {
         out->n_tokens = (int64_t)get64(ft + 8);
     } else {
         /* torn tail: find the last valid segment by scanning */
