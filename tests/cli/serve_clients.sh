@@ -3,7 +3,7 @@
 # (tests/clients/*.mjs), then a restart: an agent's second turn after SIGTERM
 # and a new server on the same cache dir is warm.
 set -u
-. tests/cli/serve_lib.sh
+. tests/serve_lib.sh
 start_server --cache-dir "$TMP/cache"
 fail=0
 AGENTMEM_URL=$URL node tests/clients/openai.mjs || fail=1
