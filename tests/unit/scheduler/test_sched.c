@@ -318,6 +318,8 @@ static void test_bad_requests(void) {
     r.max_tokens = 0;
     CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_INVALID);
     CHECK(am_sched_agent_delete(s, 0, "nobody", false, &err) < 0 && err.code == AM_E_NOT_FOUND);
+    r.max_tokens = am_sched_n_ctx(s) - 3; /* 4 + n_ctx - 3 > n_ctx */
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_TOO_LONG);
     am_sched_drain(s);
     r.max_tokens = 4;
     CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_BUSY);
