@@ -66,7 +66,7 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
     gr.ignore_eos = r->p.ignore_eos;
     gr.n_logprobs = r->p.n_logprobs;
     if (gr.max_tokens <= 0) /* not given: what the context leaves */
-        gr.max_tokens = srv->cfg.n_ctx > gr.n_prompt ? srv->cfg.n_ctx - gr.n_prompt : 1;
+        gr.max_tokens = am_sched_n_ctx(srv->sched) > gr.n_prompt ? am_sched_n_ctx(srv->sched) - gr.n_prompt : 1;
     r->req = am_sched_submit(srv->sched, &gr, &err);
     am_tokens_free(&toks);
     if (!r->req) goto fail_err2;
