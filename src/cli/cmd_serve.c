@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bundle/bundle.h"
@@ -131,6 +132,22 @@ int am_cmd_serve(int argc, char **argv) {
         if (x && *x) snprintf(cache_buf, sizeof cache_buf, "%s/agentmem", x);
         else snprintf(cache_buf, sizeof cache_buf, "%s/.cache/agentmem", home ? home : ".");
         cache_dir = cache_buf;
+    }
+
+    /* the cache folder and its parents */
+    {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", cache_dir);
+        for (char *q = tmp + 1; *q; q++) {
+            if (*q != '/') continue;
+            *q = 0;
+            mkdir(tmp, 0700);
+            *q = '/';
+        }
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
+            fprintf(stderr, "agentmem serve: cannot create cache dir %s: %s\n", cache_dir, strerror(errno));
+            return 1;
+        }
     }
 
     /* signals go to the main thread only */

@@ -10,7 +10,7 @@
 
 enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const char *method, const char *id) {
     am_http_err e;
-    if (id && !am_agent_id_valid(id)) {
+    if (id && !am_srv_agent_id_ok(id)) {
         am_http_errf(&e, 400, "agent_id", "agent id must match [A-Za-z0-9._-]{1,128}");
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     }

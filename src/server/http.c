@@ -94,7 +94,7 @@ int am_conn_agent(struct MHD_Connection *mc, const am_gen_parsed *p, char out[12
         hn = "X-Session-Id";
     }
     if (h) {
-        if (!am_agent_id_valid(h)) return am_http_errf(e, 400, hn, "header %s must match [A-Za-z0-9._-]{1,128}", hn);
+        if (!am_srv_agent_id_ok(h)) return am_http_errf(e, 400, hn, "header %s must match [A-Za-z0-9._-]{1,128}", hn);
         snprintf(out, 129, "%s", h);
         return 0;
     }

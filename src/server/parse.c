@@ -97,7 +97,7 @@ static int common_sampling(const json_t *b, am_gen_parsed *p, am_http_err *e, bo
     for (int i = 0; i < 3; i++) {
         if ((r = get_str(b, agent_keys[i], &s, e)) < 0) return -1;
         if (r && !p->has_agent) {
-            if (!am_agent_id_valid(s))
+            if (!am_srv_agent_id_ok(s))
                 return am_http_errf(e, 400, agent_keys[i], "'%s' must match [A-Za-z0-9._-]{1,128}", agent_keys[i]);
             snprintf(p->agent, sizeof p->agent, "%s", s);
             p->has_agent = true;

@@ -67,7 +67,7 @@ json_t *am_json_parse_body(const char *data, size_t len, am_http_err *e);
 int am_json_text_depth(const char *s, size_t n);
 
 /* [A-Za-z0-9._-]{1,128} */
-bool am_agent_id_valid(const char *s);
+bool am_srv_agent_id_ok(const char *s);
 /* "512M", "4G", "1024K", "123": bytes; -1 when malformed. */
 int64_t am_parse_size(const char *s);
 

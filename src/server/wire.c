@@ -171,7 +171,7 @@ json_t *am_json_parse_body(const char *data, size_t len, am_http_err *e) {
     return j;
 }
 
-bool am_agent_id_valid(const char *s) {
+bool am_srv_agent_id_ok(const char *s) {
     if (!s) return false;
     size_t n = strlen(s);
     if (n < 1 || n > 128) return false;

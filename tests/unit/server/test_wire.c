@@ -50,15 +50,15 @@ static void test_body(void) {
 }
 
 static void test_misc(void) {
-    CHECK(am_agent_id_valid("a.b_c-1"));
-    CHECK(!am_agent_id_valid(""));
-    CHECK(!am_agent_id_valid("a/b"));
+    CHECK(am_srv_agent_id_ok("a.b_c-1"));
+    CHECK(!am_srv_agent_id_ok(""));
+    CHECK(!am_srv_agent_id_ok("a/b"));
     char big[200];
     memset(big, 'a', 129);
     big[129] = 0;
-    CHECK(!am_agent_id_valid(big));
+    CHECK(!am_srv_agent_id_ok(big));
     big[128] = 0;
-    CHECK(am_agent_id_valid(big));
+    CHECK(am_srv_agent_id_ok(big));
     CHECK(am_parse_size("512M") == 512ll << 20);
     CHECK(am_parse_size("4G") == 4ll << 30);
     CHECK(am_parse_size("1024K") == 1024ll << 10);
