@@ -8,7 +8,7 @@ OPT      ?= -O2
 SAN      ?=
 CFLAGS   ?=
 CFLAGS   += -std=gnu17 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -pthread -Isrc -MMD -MP $(SAN)
-LDLIBS   += -lm -pthread -ljansson -lpcre2-8 -lutf8proc -lxxhash $(SAN)
+LDLIBS   += -lm -pthread -lmicrohttpd -ljansson -lpcre2-8 -lutf8proc -lxxhash $(SAN)
 
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
