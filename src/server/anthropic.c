@@ -20,9 +20,13 @@ static const char *stop_reason(const am_gen_run *r) {
 static json_t *usage(const am_gen_run *r, bool final) {
     int np = r->done.n_prompt ? r->done.n_prompt : r->n_prompt;
     int cached = final ? r->done.n_cached : 0;
-    return json_pack("{s:i, s:i, s:i, s:i}", "input_tokens", np, "output_tokens",
+    /* Anthropic counts input as input_tokens + cache_creation + cache_read;
+     * every prompt here is cached implicitly (no cache_control breakpoints),
+     * so what was not read from the cache is plain input, and nothing is
+     * reported as a separate cache write. */
+    return json_pack("{s:i, s:i, s:i, s:i}", "input_tokens", np - cached, "output_tokens",
                      final ? r->done.n_generated : 0, "cache_read_input_tokens", cached,
-                     "cache_creation_input_tokens", final ? np - cached : 0);
+                     "cache_creation_input_tokens", 0);
 }
 
 /* tool call (OpenAI shape) -> tool_use block */
