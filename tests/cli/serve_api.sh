@@ -129,4 +129,17 @@ chk 200 -H 'x-api-key: sekrit' "$URL/v1/models"
 chk 200 "$URL/health"
 grep -q sekrit "$LOG" && bad "key in the log"
 stop_server
+
+# CORS and the rate limit
+start_server --cache-dir "$TMP/cache3" --cors-origin http://app.example --rate-limit 2
+curl -s -D "$TMP/h" -o /dev/null -X OPTIONS -H 'Origin: http://app.example' -H 'Access-Control-Request-Method: POST' "$URL/v1/chat/completions"
+grep -qi '^Access-Control-Allow-Origin: http://app.example' "$TMP/h" || bad "CORS preflight"
+curl -s -D "$TMP/h" -o /dev/null -H 'Origin: http://other.example' "$URL/v1/models"
+grep -qi '^Access-Control-Allow-Origin' "$TMP/h" && bad "CORS for another origin"
+n429=0
+for i in 1 2 3 4 5; do [ "$(st "$URL/v1/models")" = 429 ] && n429=$((n429 + 1)); done
+[ $n429 -gt 0 ] || bad "rate limit never answered 429"
+curl -s -D "$TMP/h" -o /dev/null "$URL/v1/models"
+grep -qi '^Retry-After:' "$TMP/h" || bad "429 without Retry-After"
+stop_server
 exit $fail
