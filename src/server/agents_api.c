@@ -1,9 +1,12 @@
 /*
- * agents_api.c — /v1/agents: list the caller's agents (all owners' with the
- * admin key and ?all=true), one agent, and DELETE (?evict_only=true writes
- * it to disk and frees its memory instead).
+ * agents_api.c — /v1/agents: list the caller's agents, one agent, and DELETE
+ * (?evict_only=true writes it to disk and frees its memory instead). With
+ * the admin key, ?owner=HEX (the XXH3-64 of another key, as agent listings
+ * of that key show nowhere else) acts on that key's agents; without an admin
+ * key configured, ?owner is refused.
  */
 #define AM_SERVER_INTERNALS
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_impl.h"
@@ -14,14 +17,27 @@ enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const cha
         am_http_errf(&e, 400, "agent_id", "agent id must match [A-Za-z0-9._-]{1,128}");
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     }
-    const char *all = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "all");
+    uint64_t owner = c->owner;
+    const char *ow = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "owner");
+    if (ow) {
+        if (!c->srv->cfg.admin_key || !c->admin) {
+            am_http_errf(&e, 403, "owner", c->srv->cfg.admin_key ? "?owner needs the admin key"
+                                                                 : "admin routes are disabled (no admin key configured)");
+            return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
+        }
+        char *end;
+        owner = strtoull(ow, &end, 16);
+        if (!*ow || *end) {
+            am_http_errf(&e, 400, "owner", "?owner must be a hexadecimal key hash");
+            return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
+        }
+    }
     if (!strcmp(method, "GET")) {
         if (!id) {
-            json_t *a = am_sched_agents_json(c->srv->sched, c->owner, NULL);
-            (void)all;
+            json_t *a = am_sched_agents_json(c->srv->sched, owner, NULL);
             return am_reply_json(c, mc, 200, json_pack("{s:s, s:o}", "object", "list", "data", a ? a : json_array()));
         }
-        json_t *a = am_sched_agents_json(c->srv->sched, c->owner, id);
+        json_t *a = am_sched_agents_json(c->srv->sched, owner, id);
         json_t *one = json_is_array(a) ? json_incref(json_array_get(a, 0)) : a ? json_incref(a) : NULL;
         json_decref(a);
         if (!one) {
@@ -33,7 +49,7 @@ enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const cha
     const char *eo = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "evict_only");
     bool evict = eo && (!strcmp(eo, "true") || !strcmp(eo, "1"));
     am_err err = {0};
-    if (am_sched_agent_delete(c->srv->sched, c->owner, id, evict, &err) < 0) {
+    if (am_sched_agent_delete(c->srv->sched, owner, id, evict, &err) < 0) {
         am_http_errf(&e, err.code == AM_E_BUSY ? 409 : am_status_http(c->srv, err.code), "agent_id", "%s", err.msg);
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     }

@@ -81,6 +81,11 @@ curl -s -H "$J" -H 'X-Agent-Id: ag-1' -d @"$TMP/t2body" "$URL/v1/chat/completion
 [ "$(jq_ "$TMP/t2.json" 'j.usage.prompt_tokens_details.cached_tokens > 0')" = true ] || bad "second turn cached_tokens"
 [ "$(st "$URL/v1/agents/ag-1")" = 200 ] || bad "agent listed"
 [ "$(st "$URL/v1/agents/nobody")" = 404 ] || bad "unknown agent 404"
+[ "$(st -X DELETE "$URL/v1/agents/ag-1?evict_only=true")" = 200 ] || bad "evict agent"
+[ "$(st "$URL/v1/agents/ag-1")" = 200 ] || bad "evicted agent still listed (warm)"
+[ "$(st -X DELETE "$URL/v1/agents/ag-1")" = 200 ] || bad "delete agent"
+[ "$(st "$URL/v1/agents/ag-1")" = 404 ] || bad "deleted agent gone"
+[ "$(st "$URL/v1/agents?owner=0")" = 403 ] || bad "admin routes disabled without an admin key"
 
 # bad inputs: status and error shape
 chk() { want=$1; shift; got=$(st "$@"); [ "$got" = "$want" ] || bad "want $want got $got: $*"; }
@@ -121,7 +126,10 @@ stop_server
 
 # keys
 echo sekrit >"$TMP/key"
-start_server --cache-dir "$TMP/cache2" --api-key-file "$TMP/key"
+echo boss >"$TMP/admin"
+start_server --cache-dir "$TMP/cache2" --api-key-file "$TMP/key" --admin-key-file "$TMP/admin"
+chk 403 -H 'Authorization: Bearer sekrit' "$URL/v1/agents?owner=0"
+chk 200 -H 'Authorization: Bearer boss' "$URL/v1/agents?owner=0"
 chk 401 "$URL/v1/models"
 chk 401 -H 'Authorization: Bearer wrong' "$URL/v1/models"
 chk 200 -H 'Authorization: Bearer sekrit' "$URL/v1/models"
