@@ -5,6 +5,7 @@
  * and tool-call splitter, cancelling the request when a stop string ends it.
  */
 #define AM_SERVER_INTERNALS
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,8 +121,9 @@ static json_t *token_entry(const am_bundle *b, int32_t id, float lp) {
     char *s = am_tokenizer_decode(b->tok, &id, 1, &dp, &n, NULL);
     json_t *bytes = json_array();
     for (size_t i = 0; s && i < n; i++) json_array_append_new(bytes, json_integer((unsigned char)s[i]));
-    json_t *tok = json_stringn_nocheck(s ? s : "", s ? n : 0);
+    json_t *tok = am_json_str_lossy(s ? s : "", s ? n : 0);
     free(s);
+    if (!isfinite(lp)) lp = -9999.0f;
     return json_pack("{s:o, s:f, s:o}", "token", tok, "logprob", (double)lp, "bytes", bytes);
 }
 

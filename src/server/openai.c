@@ -295,8 +295,7 @@ enum MHD_Result am_route_detokenize(am_conn *c, struct MHD_Connection *mc, json_
         am_http_errf(&e, 400, "tokens", "%s", err.msg);
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     }
-    json_t *j = json_stringn(s, len);
-    if (!j) j = json_stringn_nocheck(s, len);
+    json_t *j = am_json_str_lossy(s, len);
     free(s);
     return am_reply_json(c, mc, 200, json_pack("{s:o}", "content", j));
 }

@@ -66,6 +66,9 @@ json_t *am_json_parse_body(const char *data, size_t len, am_http_err *e);
 /* Maximum nesting depth of a JSON text (counting [ and { outside strings). */
 int am_json_text_depth(const char *s, size_t n);
 
+/* A JSON string of bytes that may be invalid UTF-8 (bad bytes -> U+FFFD). */
+json_t *am_json_str_lossy(const char *s, size_t n);
+
 /* [A-Za-z0-9._-]{1,128} */
 bool am_srv_agent_id_ok(const char *s);
 /* "512M", "4G", "1024K", "123": bytes; -1 when malformed. */

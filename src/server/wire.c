@@ -249,3 +249,32 @@ bool am_host_is_loopback(const char *host) {
     }
     return false;
 }
+
+json_t *am_json_str_lossy(const char *s, size_t n) {
+    json_t *j = json_stringn(s, n);
+    if (j) return j;
+    /* invalid UTF-8: keep the valid characters, each bad byte becomes U+FFFD */
+    am_buf b = {0};
+    am_buf_puts(&b, "");
+    for (size_t i = 0; i < n;) {
+        size_t len = 1;
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) len = 3;
+        else if (c >= 0xF0 && c <= 0xF4) len = 4;
+        else if (c >= 0x80) len = 0;
+        json_t *t = len && i + len <= n ? json_stringn(s + i, len) : NULL;
+        if (c < 0x80 && c) t = json_stringn(s + i, 1);
+        if (t) {
+            am_buf_put(&b, s + i, len);
+            json_decref(t);
+            i += len;
+        } else {
+            am_buf_puts(&b, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    j = json_stringn(b.p, b.n);
+    am_buf_free(&b);
+    return j ? j : json_string("");
+}

@@ -78,7 +78,17 @@ static void test_misc(void) {
     CHECK(!strncmp(id, "chatcmpl-", 9) && strlen(id) > 20);
 }
 
+static void test_lossy(void) {
+    json_t *j = am_json_str_lossy("a\xff\xc3\xa9" "b\xe2", 6);
+    CHECK(j && !strcmp(json_string_value(j), "a\xef\xbf\xbd\xc3\xa9" "b\xef\xbf\xbd"));
+    json_decref(j);
+    j = am_json_str_lossy("ok", 2);
+    CHECK(j && !strcmp(json_string_value(j), "ok"));
+    json_decref(j);
+}
+
 int main(void) {
+    AM_TEST_RUN(test_lossy);
     AM_TEST_RUN(test_sse);
     AM_TEST_RUN(test_errors);
     AM_TEST_RUN(test_body);
