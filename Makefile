@@ -8,7 +8,7 @@ OPT      ?= -O2
 SAN      ?=
 CFLAGS   ?=
 CFLAGS   += -std=gnu17 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -pthread -Isrc -MMD -MP $(SAN)
-LDLIBS   += -lm -pthread -ljansson -lpcre2-8 -lutf8proc -lxxhash $(SAN)
+LDLIBS   += -lm -pthread -lmicrohttpd -ljansson -lpcre2-8 -lutf8proc -lxxhash $(SAN)
 
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
@@ -66,8 +66,14 @@ models/default.gguf: $(BUILD)/agentmem
 	@mkdir -p models
 	$(BUILD)/agentmem mkmodel --shape tiny --type q8_0 --seed 1 $@
 
+# Serves the default model on 127.0.0.1:8080 (HOST / PORT override).
+HOST ?= 127.0.0.1
+PORT ?= 8080
 run: deps all models/default.gguf
-	$(BUILD)/agentmem run --model models/default.gguf -p "Once upon a time" -n 48
+	@echo "agentmem: serving models/default.gguf on http://$(HOST):$(PORT) (Ctrl-C stops). Try:"
+	@echo "  curl http://$(HOST):$(PORT)/v1/chat/completions -H 'content-type: application/json' -H 'X-Agent-Id: demo' \\"
+	@echo "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"
+	$(BUILD)/agentmem serve --model models/default.gguf --host $(HOST) --port $(PORT)
 
 test: deps all
 	BUILD=$(BUILD) tests/run.sh

@@ -1,7 +1,8 @@
 // bench/ttft.mjs — time to first token against a live agentmem server, for
 // one prompt length: cold (full prefill), warm (the same prompt after the
-// agent was evicted to disk, page cache warm), extend (+64 new tokens on a hot
-// cache), and the save cost per turn (bytes and time from /metrics).
+// agent was evicted to disk, page cache warm, and again with the page cache
+// dropped where allowed), extend (+64 new tokens on a hot cache), and the
+// bytes each turn adds to the cache file (from /metrics).
 // Usage: node bench/ttft.mjs URL TOKENS REPS [phase]   (phase: all|restart)
 // Prints one JSON object per line.
 const [url, tokensArg, repsArg, phase = "all"] = process.argv.slice(2);
@@ -81,7 +82,13 @@ if (phase === "restart") {
                                cached: res.map((r) => r.cached_tokens) }));
   process.exit(0);
 }
-const cold = [], warm = [], extend = [], saveBytes = [], prompts = [];
+import { writeFileSync } from "node:fs";
+// Drops the page cache (root only); false when the kernel refuses.
+function dropCaches() {
+  try { writeFileSync("/proc/sys/vm/drop_caches", "1"); return true; } catch { return false; }
+}
+const cold = [], warm = [], warmDisk = [], extend = [], saveBytes = [], saveMs = [], prompts = [];
+let dropped = false;
 for (let i = 0; i < REPS; i++) {
   const agent = `ttft-${N}-${i}`, p = await promptOf(N, i);
   prompts.push(p);
@@ -91,12 +98,19 @@ for (let i = 0; i < REPS; i++) {
   saveBytes.push((await metric("agentmem_cache_save_bytes_total")) - s0);
   await evict(agent);
   warm.push(await ttft(agent, p));
+  await evict(agent);
+  if (dropCaches()) { dropped = true; warmDisk.push(await ttft(agent, p)); }
+  const e0 = await metric("agentmem_cache_save_bytes_total");
   extend.push(await ttft(agent, p + " " + words(64)));
+  await new Promise((r) => setTimeout(r, 300));
+  saveMs.push((await metric("agentmem_cache_save_bytes_total")) - e0);
 }
 console.log(JSON.stringify({
   tokens: N, prompt_tokens: cold[0].prompt_tokens,
   cold_ms: median(cold.map((r) => r.ms)), warm_ms: median(warm.map((r) => r.ms)),
   extend_ms: median(extend.map((r) => r.ms)),
+  warm_disk_ms: dropped ? median(warmDisk.map((r) => r.ms)) : null,
+  save_bytes_extend_turn: median(saveMs),
   warm_cached: warm.map((r) => r.cached_tokens), extend_cached: extend.map((r) => r.cached_tokens),
   save_bytes_first_turn: median(saveBytes),
 }));

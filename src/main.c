@@ -20,6 +20,8 @@ static const command COMMANDS[] = {
     {"tokenize", am_cmd_tokenize, "text to token ids"},
     {"detokenize", am_cmd_detokenize, "token ids to text"},
     {"template", am_cmd_template, "render a chat template exactly"},
+    {"serve", am_cmd_serve, "HTTP server: OpenAI and Anthropic APIs with per-agent KV caches"},
+    {"cache", am_cmd_cache, "list, show, verify or remove per-agent KV cache files"},
 };
 
 static void usage(FILE *out) {

@@ -8,6 +8,7 @@
 #include "bundle/bundle.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

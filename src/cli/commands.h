@@ -15,5 +15,7 @@ int am_cmd_model(int argc, char **argv);
 int am_cmd_tokenize(int argc, char **argv);
 int am_cmd_detokenize(int argc, char **argv);
 int am_cmd_template(int argc, char **argv);
+int am_cmd_serve(int argc, char **argv);
+int am_cmd_cache(int argc, char **argv);
 
 #endif

@@ -459,6 +459,11 @@ static int read_block(int fd, const kvf_state *s, uint64_t rec_off, void *dst, a
 
 int am_kvf_load(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int32_t max_token,
                 am_kvf_block_dst dst, void *ctx, am_kvf_loaded *out, am_err *err) {
+    return am_kvf_load_ex(path, fingerprint, expect, max_token, NULL, dst, ctx, out, err);
+}
+
+int am_kvf_load_ex(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int32_t max_token,
+                   am_kvf_begin begin, am_kvf_block_dst dst, void *ctx, am_kvf_loaded *out, am_err *err) {
     memset(out, 0, sizeof *out);
     kvf_state s;
     int fd = -1;
@@ -489,6 +494,11 @@ int am_kvf_load(const char *path, const uint8_t fingerprint[16], const am_kvf_ge
         if (pread_full(fd, ll, lb, s.logits_last_off, err)) goto fail;
     }
     present = am_xcalloc((size_t)g->n_layer * (size_t)s.n_blocks + 1, 1);
+    if (begin) {
+        for (uint64_t i = 0; i < (uint64_t)g->n_layer * (uint64_t)s.n_blocks; i++) present[i] = s.map[i] != 0;
+        if (begin(ctx, s.n_tokens, s.n_blocks, present, err) < 0) goto fail;
+        memset(present, 0, (size_t)g->n_layer * (size_t)s.n_blocks);
+    }
     for (uint32_t l = 0; l < g->n_layer; l++)
         for (int64_t b = 0; b < s.n_blocks; b++) {
             uint64_t ro = s.map[(uint64_t)l * s.n_blocks + b];
@@ -552,7 +562,7 @@ int am_kvf_peek(const char *path, am_kvf_info *out, am_err *err) {
         pread_full(fd, ft, KVF_FOOT_SIZE, size - KVF_FOOT_SIZE, err))
         goto fail;
     if (foot_ok(ft) && get64(ft + 16) >= KVF_HDR_SIZE && get64(ft + 24) >= KVF_SEG_SIZE + KVF_FOOT_SIZE &&
-        get64(ft + 16) + get64(ft + 24) == size && get64(ft + 8) <= size / 4 * 64) {
+        get64(ft + 16) + get64(ft + 24) == size && get64(ft + 8) <= size / 4) {
         out->n_tokens = (int64_t)get64(ft + 8);
     } else {
         /* torn tail: find the last valid segment by scanning */

@@ -103,6 +103,14 @@ typedef struct am_kvf_loaded {
  * hold garbage (the caller frees them). */
 int am_kvf_load(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int32_t max_token,
                 am_kvf_block_dst dst, void *ctx, am_kvf_loaded *out, am_err *err);
+/* The same, first telling begin (may be NULL) what the file holds —
+ * n_tokens, n_blocks and present[n_layer][n_blocks] (1 for each block the
+ * load will hand to dst) — once everything but the block bytes is checked,
+ * so the caller can allocate exactly those blocks. begin returns -1 (with
+ * err) to stop the load. */
+typedef int (*am_kvf_begin)(void *ctx, int64_t n_tokens, int64_t n_blocks, const uint8_t *present, am_err *err);
+int am_kvf_load_ex(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int32_t max_token,
+                   am_kvf_begin begin, am_kvf_block_dst dst, void *ctx, am_kvf_loaded *out, am_err *err);
 void am_kvf_loaded_free(am_kvf_loaded *l);
 
 /* Reads the header and the latest valid footer only (no payload): what

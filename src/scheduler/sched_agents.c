@@ -161,7 +161,25 @@ bool sched_evict_one(am_sched *s) {
 typedef struct {
     am_sched *s;
     int seq;
+    bool imported;
 } restore_ctx;
+
+/* Allocates exactly the blocks the file holds (a sliding layer's dropped
+ * blocks are neither in the file nor allocated), evicting idle agents for
+ * room. */
+static int restore_begin(void *ctx, int64_t n_tokens, int64_t n_blocks, const uint8_t *present, am_err *err) {
+    restore_ctx *c = ctx;
+    am_sched *s = c->s;
+    if (n_tokens <= 0 || n_tokens >= s->p.n_ctx)
+        return am_err_setc(err, AM_E_BAD_FILE, "%lld tokens do not fit the context", (long long)n_tokens);
+    int64_t need = 0;
+    for (int64_t i = 0; i < (int64_t)s->geom.n_layer * n_blocks; i++) need += present[i];
+    while (am_kv_n_blocks_free(s->kv) < need && sched_evict_one(s)) {
+    }
+    if (am_kv_seq_import(s->kv, c->seq, 0, n_tokens, present, err) < 0) return -1;
+    c->imported = true;
+    return 0;
+}
 
 static void *restore_dst(void *ctx, int layer, int64_t index, am_err *err) {
     restore_ctx *c = ctx;
@@ -178,35 +196,22 @@ int sched_agent_restore(am_sched *s, sched_agent *a, am_err *err) {
     if (am_kvf_path(s->p.cache_dir, a->owner, a->id, path, sizeof path) < 0)
         return am_err_setc(err, AM_E_INVALID, "cache path too long");
     sched_persist_wait_path(s, path);
-    am_kvf_info info;
     double t0 = am_time_now();
-    int rc = am_kvf_peek(path, &info, err);
-    int seq = -1;
     am_kvf_loaded ld = {0};
-    if (rc == 0 && (info.n_tokens <= 0 || info.n_tokens >= s->p.n_ctx))
-        rc = am_err_setc(err, AM_E_BAD_FILE, "%s: %lld tokens do not fit the context", path, (long long)info.n_tokens);
-    if (rc == 0) {
-        seq = am_kv_seq_create(s->kv);
-        int64_t need = am_kv_seq_blocks_needed(s->kv, seq, info.n_tokens);
-        while (am_kv_n_blocks_free(s->kv) < need && sched_evict_one(s)) {
-        }
-        rc = am_kv_seq_reserve(s->kv, seq, 0, info.n_tokens, err);
-    }
-    if (rc == 0) {
-        restore_ctx c = {s, seq};
-        rc = am_kvf_load(path, s->fp, &s->geom, s->n_vocab, restore_dst, &c, &ld, err);
-        if (rc == 0 && ld.n_tokens != info.n_tokens)
-            rc = am_err_setc(err, AM_E_BAD_FILE, "%s: changed while loading", path);
-    }
+    restore_ctx c = {s, am_kv_seq_create(s->kv), false};
+    int rc = am_kvf_load_ex(path, s->fp, &s->geom, s->n_vocab, restore_begin, restore_dst, &c, &ld, err);
     if (rc < 0) {
-        if (seq >= 0) am_kv_seq_remove(s->kv, seq);
+        am_kv_seq_remove(s->kv, c.seq);
         am_kvf_loaded_free(&ld);
-        atomic_fetch_add(&s->st_restore_fail, err && err->code == AM_E_NO_KV ? 0 : 1);
+        bool no_kv = err && err->code == AM_E_NO_KV;
+        if (!no_kv) atomic_fetch_add(&s->st_restore_fail, 1);
         pthread_mutex_lock(&s->amu);
-        a->on_disk = false;
-        a->n_tokens = 0;
+        a->on_disk = no_kv; /* the file is fine when only memory was short */
+        if (!no_kv) {
+            a->n_tokens = 0;
+            a->disk_bytes = 0;
+        }
         a->clean_tokens = 0;
-        a->disk_bytes = 0;
         pthread_mutex_unlock(&s->amu);
         if (err && err->code == AM_E_BAD_FILE) {
             am_log_warn("removing bad cache file %s: %s", path, err->msg);
@@ -217,9 +222,8 @@ int sched_agent_restore(am_sched *s, sched_agent *a, am_err *err) {
         }
         return -1;
     }
-    am_kv_seq_commit(s->kv, seq, ld.n_tokens);
     pthread_mutex_lock(&s->amu);
-    a->seq = seq;
+    a->seq = c.seq;
     free(a->tokens);
     a->tokens = ld.tokens;
     ld.tokens = NULL;

@@ -125,9 +125,10 @@ am_req *am_sched_submit(am_sched *s, const am_gen_request *r, am_err *err) {
             am_err_set(err, "token id %d out of range (vocabulary %d)", r->prompt[i], s->n_vocab);
             return NULL;
         }
-    if ((int64_t)r->n_prompt + r->max_tokens > s->p.n_ctx && r->n_prompt >= s->p.n_ctx) {
-        am_err_setc(err, AM_E_TOO_LONG, "the prompt (%d tokens) does not fit the context (%d tokens)", r->n_prompt,
-                    s->p.n_ctx);
+    if ((int64_t)r->n_prompt + r->max_tokens > s->p.n_ctx) {
+        am_err_setc(err, AM_E_TOO_LONG,
+                    "the prompt (%d tokens) plus max_tokens (%d) exceeds the context (%d tokens)", r->n_prompt,
+                    r->max_tokens, s->p.n_ctx);
         return NULL;
     }
     am_req *q = am_xcalloc(1, sizeof *q);
@@ -750,6 +751,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
 }
 
 const am_bundle *am_sched_bundle(const am_sched *s) { return s->b; }
+int am_sched_n_ctx(const am_sched *s) { return s->p.n_ctx; }
 
 int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evict_only, am_err *err) {
     if (!id || !am_agent_id_valid(id, strlen(id))) return am_err_setc(err, AM_E_NOT_FOUND, "no agent '%s'", id ? id : "");

@@ -73,6 +73,9 @@ void am_sched_free(am_sched *s, int deadline_ms);
 void am_sched_drain(am_sched *s);
 
 const am_bundle *am_sched_bundle(const am_sched *s);
+/* Tokens one sequence may hold (prompt + generated): a request needs
+ * n_prompt + max_tokens <= this. */
+int am_sched_n_ctx(const am_sched *s);
 
 typedef struct am_gen_request {
     const int32_t *prompt;   /* [n_prompt] token ids, copied by submit */

@@ -280,6 +280,9 @@ static void test_truncation(void) {
         }
         am_kvf_info info;
         if (am_kvf_peek(q, &info, &err) == 0) CHECK(want >= 0 && info.n_tokens == states[want].n_tokens);
+        /* verify rejects any cut that is not exactly a segment end */
+        bool at_end = want >= 0 && ends[want] == cut;
+        CHECKF((am_kvf_verify(q, &err) == 0) == at_end, "verify at cut %zu", cut);
     }
     CHECK(bad > 0 && ok > 0);
     /* appending after a torn tail: the tail is cut off first */
@@ -425,6 +428,47 @@ static void test_lying_fields(void) {
     free(orig);
 }
 
+/* Catches: a save that trusts an inconsistent update (block count not
+ * matching the tokens, first_block past the end, missing pointers) and
+ * writes a file that no reader accepts. */
+static void test_bad_update(void) {
+    char p[512];
+    path_in(p, sizeof p, "bu.amkv");
+    model m = {0};
+    grow(&m, 10, 0, false);
+    am_kvf_header h = make_header("agent-1");
+    const void *ptrs[NL * 3] = {0};
+    am_kvf_update u = {.n_tokens = 10, .tokens = m.tokens, .first_block = 0, .n_blocks = 2, .blocks = ptrs};
+    am_err err = {0};
+    CHECK(am_kvf_save(p, &h, &u, NULL, &err) == -1 && err.code == AM_E_INVALID);
+    u.n_blocks = 3;
+    u.first_block = 4;
+    CHECK(am_kvf_save(p, &h, &u, NULL, &err) == -1 && err.code == AM_E_INVALID);
+    u.first_block = 0;
+    u.blocks = NULL;
+    CHECK(am_kvf_save(p, &h, &u, NULL, &err) == -1 && err.code == AM_E_INVALID);
+    u.blocks = ptrs;
+    u.tokens = NULL;
+    CHECK(am_kvf_save(p, &h, &u, NULL, &err) == -1 && err.code == AM_E_INVALID);
+    u.tokens = m.tokens;
+    u.gen_start = 11;
+    CHECK(am_kvf_save(p, &h, &u, NULL, &err) == -1 && err.code == AM_E_INVALID);
+    am_kvf_header h2 = make_header("../x");
+    u.gen_start = 0;
+    CHECK(am_kvf_save(p, &h2, &u, NULL, &err) == -1 && err.code == AM_E_INVALID);
+    CHECK(access(p, F_OK) != 0);
+    /* all blocks dropped, no logits: still a valid file */
+    CHECKF(am_kvf_save(p, &h, &u, NULL, &err) == 0, "%s", err.msg);
+    am_kvf_loaded l;
+    err = (am_err){0};
+    int rc = load(p, &l, &err);
+    CHECKF(rc == 0, "%s", err.msg);
+    if (rc == 0) {
+        CHECK(l.n_tokens == 10 && !l.logits_gen && !l.logits_last && !l.present[0]);
+        am_kvf_loaded_free(&l);
+    }
+}
+
 /* Catches: bad agent ids accepted (path traversal), paths that overflow. */
 static void test_names(void) {
     CHECK(am_agent_id_valid("a", 1) && am_agent_id_valid("A.b_c-9", 7));
@@ -568,6 +612,7 @@ int main(int argc, char **argv) {
     AM_TEST_RUN(test_truncation);
     AM_TEST_RUN(test_bit_flips);
     AM_TEST_RUN(test_lying_fields);
+    AM_TEST_RUN(test_bad_update);
     AM_TEST_RUN(test_names);
     AM_TEST_RUN(test_full_disk);
     rm_dir(g_dir);

@@ -1,0 +1,222 @@
+/*
+ * cmd_serve.c — `agentmem serve`: options, the bundle and scheduler, the
+ * HTTP server, the ready line, and an orderly shutdown on SIGTERM/SIGINT
+ * (readiness 503, drain, wait for in-flight requests, free, exit 0).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle/bundle.h"
+#include "cli/commands.h"
+#include "cli/engine_opts.h"
+#include "scheduler/scheduler.h"
+#include "server/server.h"
+#include "server/server_impl.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: agentmem serve [--model PATH] [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
+            "       [--kv-budget SIZE] [--kv-type f16|q8_0|q4_0] [--ctx N] [--parallel N] [--threads N]\n"
+            "       [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
+            "       [--max-body SIZE] [--log-format text|json]\n"
+            "Serves OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) APIs.\n"
+            "Keys also from AGENTMEM_API_KEY / AGENTMEM_ADMIN_KEY. --port 0 picks a free port.\n"
+            "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf; cache\n"
+            "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem.\n");
+}
+
+/* First line of a file, trimmed (malloc'd) or NULL. */
+static char *read_key(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char buf[1024];
+    char *r = fgets(buf, sizeof buf, f);
+    fclose(f);
+    if (!r) return NULL;
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = 0;
+    return n ? am_xstrdup(buf) : NULL;
+}
+
+static void fmt_size(int64_t b, char *out, size_t cap) {
+    if (b >= (1ll << 30) && b % (1ll << 20) == 0) snprintf(out, cap, "%.1fG", (double)b / (1 << 30));
+    else if (b >= (1ll << 20)) snprintf(out, cap, "%.1fM", (double)b / (1 << 20));
+    else snprintf(out, cap, "%lldB", (long long)b);
+}
+
+int am_cmd_serve(int argc, char **argv) {
+    const char *model = "models/default.gguf", *host = "127.0.0.1", *cache_dir = NULL;
+    const char *api_key_file = NULL, *admin_key_file = NULL, *log_format = "text";
+    long port = 8080, ctx = 0, parallel = 0, threads = 0;
+    int64_t kv_budget = 0, max_body = 0;
+    float rate = 0;
+    am_type kv_type = AM_TYPE_F16;
+    char *cors[32];
+    int n_cors = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "agentmem serve: %s needs a value (or is unknown)\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        bool ok = true;
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--host")) host = v;
+        else if (!strcmp(a, "--port")) ok = am_opt_int(v, 0, 65535, &port);
+        else if (!strcmp(a, "--cache-dir")) cache_dir = v;
+        else if (!strcmp(a, "--kv-budget")) ok = (kv_budget = am_parse_size(v)) > 0;
+        else if (!strcmp(a, "--max-body")) ok = (max_body = am_parse_size(v)) > 0;
+        else if (!strcmp(a, "--kv-type")) {
+            if (!strcmp(v, "f16")) kv_type = AM_TYPE_F16;
+            else if (!strcmp(v, "q8_0")) kv_type = AM_TYPE_Q8_0;
+            else if (!strcmp(v, "q4_0")) kv_type = AM_TYPE_Q4_0;
+            else ok = false;
+        } else if (!strcmp(a, "--ctx")) ok = am_opt_int(v, 16, 1 << 22, &ctx);
+        else if (!strcmp(a, "--parallel")) ok = am_opt_int(v, 1, 256, &parallel);
+        else if (!strcmp(a, "--threads")) ok = am_opt_int(v, 0, 1024, &threads);
+        else if (!strcmp(a, "--api-key-file")) api_key_file = v;
+        else if (!strcmp(a, "--admin-key-file")) admin_key_file = v;
+        else if (!strcmp(a, "--cors-origin")) {
+            if (n_cors < 32) cors[n_cors++] = (char *)v;
+        } else if (!strcmp(a, "--rate-limit")) ok = am_opt_float(v, &rate) && rate >= 0;
+        else if (!strcmp(a, "--log-format")) {
+            log_format = v;
+            ok = !strcmp(v, "text") || !strcmp(v, "json");
+        } else {
+            fprintf(stderr, "agentmem serve: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "agentmem serve: bad value for %s: %s\n", a, v);
+            return 2;
+        }
+    }
+    char *keys[2] = {0};
+    int n_keys = 0;
+    char *admin = NULL;
+    if (api_key_file) {
+        keys[0] = read_key(api_key_file);
+        if (!keys[0]) {
+            fprintf(stderr, "agentmem serve: cannot read a key from %s\n", api_key_file);
+            return 1;
+        }
+        n_keys = 1;
+    } else if (getenv("AGENTMEM_API_KEY") && *getenv("AGENTMEM_API_KEY")) {
+        keys[0] = am_xstrdup(getenv("AGENTMEM_API_KEY"));
+        n_keys = 1;
+    }
+    if (admin_key_file) {
+        admin = read_key(admin_key_file);
+        if (!admin) {
+            fprintf(stderr, "agentmem serve: cannot read a key from %s\n", admin_key_file);
+            return 1;
+        }
+    } else if (getenv("AGENTMEM_ADMIN_KEY") && *getenv("AGENTMEM_ADMIN_KEY")) {
+        admin = am_xstrdup(getenv("AGENTMEM_ADMIN_KEY"));
+    }
+    char cache_buf[4096];
+    if (!cache_dir) {
+        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        if (x && *x) snprintf(cache_buf, sizeof cache_buf, "%s/agentmem", x);
+        else snprintf(cache_buf, sizeof cache_buf, "%s/.cache/agentmem", home ? home : ".");
+        cache_dir = cache_buf;
+    }
+
+    /* the cache folder and its parents */
+    {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", cache_dir);
+        for (char *q = tmp + 1; *q; q++) {
+            if (*q != '/') continue;
+            *q = 0;
+            mkdir(tmp, 0700);
+            *q = '/';
+        }
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
+            fprintf(stderr, "agentmem serve: cannot create cache dir %s: %s\n", cache_dir, strerror(errno));
+            return 1;
+        }
+    }
+
+    /* signals go to the main thread only */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    am_err err = {0};
+    am_bundle *b = am_bundle_load(model, &err);
+    if (!b) {
+        fprintf(stderr, "agentmem serve: %s: %s\n", model, err.msg);
+        return 1;
+    }
+    am_sched_params sp = am_sched_default_params();
+    if (threads) sp.n_threads = (int)threads;
+    if (parallel) sp.parallel = (int)parallel;
+    if (ctx) sp.n_ctx = (int)ctx;
+    if (kv_budget) sp.kv_budget = kv_budget;
+    sp.kv_type = kv_type;
+    sp.cache_dir = cache_dir;
+    am_sched *s = am_sched_create(b, &sp, &err);
+    if (!s) {
+        fprintf(stderr, "agentmem serve: %s\n", err.msg);
+        am_bundle_unref(b);
+        return 1;
+    }
+    am_server_config cfg = {0};
+    cfg.host = host;
+    cfg.port = (int)port;
+    cfg.api_keys = keys;
+    cfg.n_api_keys = n_keys;
+    cfg.admin_key = admin;
+    cfg.cors_origins = cors;
+    cfg.n_cors = n_cors;
+    cfg.log_json = !strcmp(log_format, "json");
+    cfg.rate_limit = rate;
+    cfg.max_body = (size_t)max_body;
+    cfg.n_ctx = sp.n_ctx > 0 ? sp.n_ctx : 2048;
+    am_server *srv = am_server_start(s, &cfg, &err);
+    if (!srv) {
+        fprintf(stderr, "agentmem serve: %s\n", err.msg);
+        am_sched_free(s, 0);
+        am_bundle_unref(b);
+        return 1;
+    }
+    am_sched_stats st;
+    am_sched_stats_get(s, &st);
+    char budget[32];
+    fmt_size(st.kv_bytes_budget, budget, sizeof budget);
+    bool v6 = strchr(host, ':') && host[0] != '[';
+    fprintf(stderr, "agentmem: listening on http://%s%s%s:%d model=%s kv=%s budget=%s cache=%s\n", v6 ? "[" : "",
+            host, v6 ? "]" : "", am_server_port(srv), b->id, am_type_name(kv_type), budget, cache_dir);
+    fflush(stderr);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "agentmem: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    am_server_drain(srv);
+    am_sched_drain(s);
+    double t0 = am_time_now();
+    while (am_server_in_flight(srv) > 0 && am_time_now() - t0 < 10) usleep(20000);
+    am_server_stop(srv);
+    am_sched_free(s, 2000);
+    am_bundle_unref(b);
+    free(keys[0]);
+    free(admin);
+    fprintf(stderr, "agentmem: stopped\n");
+    return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * server.h — the HTTP server of `agentmem serve`: OpenAI and Anthropic
+ * compatible generation routes, agents, health and metrics over one
+ * scheduler. Runs its own threads (one per connection); the caller keeps
+ * the main thread for signals.
+ */
+#ifndef AM_SERVER_H
+#define AM_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/base.h"
+#include "scheduler/scheduler.h"
+
+typedef struct am_server_config {
+    const char *host;          /* default 127.0.0.1 */
+    int port;                  /* 0: any free port */
+    char **api_keys;           /* [n_api_keys]; none: no auth */
+    int n_api_keys;
+    const char *admin_key;     /* NULL: admin routes disabled */
+    char **cors_origins;       /* [n_cors] */
+    int n_cors;
+    bool log_json;
+    double rate_limit;         /* requests per second per key (<= 0: off) */
+    size_t max_body;           /* bytes (0: 8 MiB) */
+    int n_ctx;                 /* the scheduler's context (for a missing max_tokens) */
+} am_server_config;
+
+typedef struct am_server am_server;
+
+/* Starts listening. The scheduler stays the caller's. */
+am_server *am_server_start(am_sched *s, const am_server_config *c, am_err *err);
+int am_server_port(const am_server *srv);
+/* Readiness turns 503 and generation routes answer 503. */
+void am_server_drain(am_server *srv);
+/* Generation requests in progress. */
+int am_server_in_flight(const am_server *srv);
+/* Stops listening and frees the server. */
+void am_server_stop(am_server *srv);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * test_sched.c — the scheduler against an independent path: every answer it
+ * streams (batched with other agents, resumed from a reused prefix, restored
+ * from a cache file after eviction or a restart) must equal what a plain
+ * engine loop (one sequence, token by token, greedy) gives for the same
+ * prompt.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle/bundle.h"
+#include "engine/forward.h"
+#include "scheduler/scheduler.h"
+#include "test_util.h"
+
+static am_bundle *g_b;
+static char g_dir[256];
+static am_type g_kv = AM_TYPE_F16;
+
+/* Reference: one sequence alone, prefill then greedy decode. */
+static int ref_generate(const int32_t *prompt, int n, int n_gen, int32_t *out) {
+    am_engine_params ep = am_engine_default_params();
+    ep.n_threads = 1;
+    ep.kv_tokens = 4096;
+    ep.kv_type = g_kv;
+    am_err err = {0};
+    am_engine *e = am_engine_create(g_b->model, &ep, &err);
+    if (!e) return -1;
+    int nv = g_b->model->hp.n_vocab, seq = am_engine_seq_create(e);
+    float *lg = malloc((size_t)nv * sizeof(float));
+    am_batch b;
+    am_batch_init(&b, n);
+    for (int i = 0; i < n; i++) am_batch_add(&b, prompt[i], i, seq, i == n - 1);
+    am_engine_forward(e, &b, lg, &err);
+    int k = 0;
+    for (; k < n_gen; k++) {
+        int best = 0;
+        for (int i = 1; i < nv; i++) best = lg[i] > lg[best] ? i : best;
+        if (am_bundle_is_eog(g_b, best)) break;
+        out[k] = best;
+        am_batch_clear(&b);
+        am_batch_add(&b, best, n + k, seq, true);
+        am_engine_forward(e, &b, lg, &err);
+    }
+    am_batch_free(&b);
+    free(lg);
+    am_engine_free(e);
+    return k;
+}
+
+static void make_prompt(int32_t *p, int n, unsigned seed) {
+    am_test_rng_seed(seed);
+    for (int i = 0; i < n; i++) p[i] = 1 + (int32_t)(am_test_rand_u32() % 500);
+}
+
+typedef struct {
+    int32_t toks[256];
+    int n;
+    am_gen_event done;
+} result;
+
+static void collect(am_req *q, result *r) {
+    am_gen_event ev;
+    r->n = 0;
+    while (am_req_next(q, &ev, 30000) == 1) {
+        if (ev.kind == AM_EV_TOKEN && r->n < 256) r->toks[r->n++] = ev.token;
+        if (ev.kind == AM_EV_DONE) {
+            r->done = ev;
+            break;
+        }
+    }
+}
+
+static am_req *submit(am_sched *s, const char *agent, const int32_t *p, int n, int max_tokens) {
+    am_gen_request r = {.prompt = p, .n_prompt = n, .max_tokens = max_tokens};
+    r.sp = am_sampler_default_params();
+    snprintf(r.agent, sizeof r.agent, "%s", agent);
+    am_err err = {0};
+    am_req *q = am_sched_submit(s, &r, &err);
+    CHECKF(q, "%s", err.msg);
+    return q;
+}
+
+static am_sched *make_sched(int parallel, int64_t budget, const char *dir) {
+    am_sched_params p = am_sched_default_params();
+    p.parallel = parallel;
+    p.n_threads = 2;
+    p.kv_budget = budget;
+    p.kv_type = g_kv;
+    p.cache_dir = dir;
+    p.step_tokens = 64; /* several chunks per prompt: prefill interleaves with decodes */
+    am_err err = {0};
+    am_sched *s = am_sched_create(g_b, &p, &err);
+    CHECKF(s, "%s", err.msg);
+    return s;
+}
+
+static bool same(const result *r, const int32_t *ref, int n_ref) {
+    if (r->n != n_ref) return false;
+    return !memcmp(r->toks, ref, (size_t)n_ref * sizeof(int32_t));
+}
+
+/* Bug: tokens of different sequences mixed in one batch (wrong seq, wrong
+ * position, logits rows swapped between runs) — each concurrent agent's
+ * answer must equal its answer alone. */
+static void test_concurrent_equals_alone(void) {
+    enum { N = 6, LEN = 90, GEN = 20 };
+    static int32_t prompts[N][LEN], ref[N][GEN];
+    int n_ref[N];
+    for (int i = 0; i < N; i++) {
+        make_prompt(prompts[i], LEN - i * 7, 100 + i);
+        n_ref[i] = ref_generate(prompts[i], LEN - i * 7, GEN, ref[i]);
+    }
+    am_sched *s = make_sched(4, 0, NULL);
+    am_req *q[N];
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "agent-%d", i);
+        q[i] = submit(s, id, prompts[i], LEN - i * 7, GEN);
+    }
+    for (int i = 0; i < N; i++) {
+        result r;
+        collect(q[i], &r);
+        CHECKF(same(&r, ref[i], n_ref[i]), "agent %d: %d tokens vs %d", i, r.n, n_ref[i]);
+        CHECK(r.done.finish == (n_ref[i] == GEN ? AM_FINISH_LENGTH : AM_FINISH_STOP));
+        CHECK(r.done.n_cached == 0 && r.done.n_prompt == LEN - i * 7);
+        am_req_release(q[i]);
+    }
+    am_sched_stats st;
+    am_sched_stats_get(s, &st);
+    CHECK(st.running == 0 && st.agents_hot == N);
+    am_sched_free(s, 1000);
+}
+
+/* Bug: the reused prefix is wrong (off by one, stale logits, the cache not
+ * truncated to the common prefix) — a second turn and a retry of the same
+ * prompt must equal the cold answers, and a retry computes nothing. */
+static void test_reuse_and_retry(void) {
+    enum { LEN = 70, GEN = 16 };
+    int32_t p[LEN + GEN + 10], ref[GEN], ref2[GEN];
+    make_prompt(p, LEN, 7);
+    int nr = ref_generate(p, LEN, GEN, ref);
+    am_sched *s = make_sched(2, 0, NULL);
+    result r;
+    am_req *q = submit(s, "conv", p, LEN, GEN);
+    collect(q, &r);
+    am_req_release(q);
+    CHECK(same(&r, ref, nr));
+
+    /* Retry: same prompt, answer must be the same, nothing recomputed. */
+    am_sched_stats a, b;
+    am_sched_stats_get(s, &a);
+    q = submit(s, "conv", p, LEN, GEN);
+    collect(q, &r);
+    am_req_release(q);
+    am_sched_stats_get(s, &b);
+    CHECK(same(&r, ref, nr));
+    /* A sliding layer has dropped the window the prompt's end needs once the
+     * answer moved past it: the retry then recomputes (correctly). */
+    if (!g_b->model->hp.sliding_window) {
+        CHECKF(r.done.n_cached == LEN, "cached %d", r.done.n_cached);
+        CHECKF(b.prompt_tokens_computed == a.prompt_tokens_computed, "computed %llu more",
+               (unsigned long long)(b.prompt_tokens_computed - a.prompt_tokens_computed));
+    }
+
+    /* Second turn: prompt + answer + 10 new tokens. */
+    int n2 = LEN;
+    for (int i = 0; i < nr; i++) p[n2++] = ref[i];
+    for (int i = 0; i < 10; i++) p[n2++] = 3 + i;
+    int nr2 = ref_generate(p, n2, GEN, ref2);
+    q = submit(s, "conv", p, n2, GEN);
+    collect(q, &r);
+    am_req_release(q);
+    CHECK(same(&r, ref2, nr2));
+    CHECKF(r.done.n_cached >= LEN + nr - 1, "cached %d of %d", r.done.n_cached, n2);
+    am_sched_free(s, 1000);
+}
+
+static int count_files(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t l = strlen(de->d_name), sl = strlen(suffix);
+        n += l > sl && !strcmp(de->d_name + l - sl, suffix);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Bug: eviction loses or corrupts a cache, LRU evicts a running agent, a
+ * restore reads the wrong blocks — with a pool that holds ~2 agents, 6 agents
+ * in turn must each come back (restored from disk) with the cold answers. */
+static void test_evict_restore_restart(void) {
+    enum { N = 6, LEN = 120, GEN = 12 };
+    static int32_t prompts[N][LEN], ref[N][GEN];
+    int n_ref[N];
+    for (int i = 0; i < N; i++) {
+        make_prompt(prompts[i], LEN, 300 + i);
+        n_ref[i] = ref_generate(prompts[i], LEN, GEN, ref[i]);
+    }
+    const am_hparams *hp = &g_b->model->hp;
+    int64_t per_token = (int64_t)hp->n_layer * hp->n_head_kv * am_type_row_bytes(g_kv, hp->head_dim) * 2;
+    int64_t budget = per_token * 32 * 10; /* 10 blocks per layer: two agents of 4 blocks */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -f %s/*.amkv", g_dir);
+    if (system(cmd)) {
+    }
+    am_sched *s = make_sched(1, budget, g_dir);
+    result r;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "ev-%d", i);
+            am_req *q = submit(s, id, prompts[i], LEN, GEN);
+            collect(q, &r);
+            am_req_release(q);
+            CHECKF(same(&r, ref[i], n_ref[i]), "round %d agent %d", round, i);
+            if (round == 1) CHECKF(r.done.n_cached == LEN, "round 1 agent %d cached %d", i, r.done.n_cached);
+        }
+    am_sched_stats st;
+    am_sched_stats_get(s, &st);
+    CHECK(st.evictions >= N);
+    CHECK(st.cache_restores >= N);
+    CHECK(st.cache_restore_failures == 0);
+    CHECK(st.kv_bytes_used <= st.kv_bytes_budget);
+    am_sched_free(s, 1000);
+    CHECK(count_files(g_dir, ".amkv") == N);
+
+    /* Restart: a new scheduler finds every agent warm. */
+    s = make_sched(2, 0, g_dir);
+    json_t *list = am_sched_agents_json(s, 0, NULL);
+    CHECKF(json_array_size(list) == N, "%zu agents after restart", json_array_size(list));
+    json_decref(list);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ev-%d", i);
+        am_req *q = submit(s, id, prompts[i], LEN, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECKF(same(&r, ref[i], n_ref[i]), "after restart agent %d", i);
+        CHECKF(r.done.n_cached == LEN, "after restart agent %d cached %d", i, r.done.n_cached);
+    }
+    am_sched_free(s, 1000);
+
+    /* A corrupt file is removed and the prompt recomputed. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/ev-0.amkv", g_dir);
+    /* Flip a byte inside the block data, past every header. */
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long at = ftell(f) - 200; /* inside the last segment, which a load always reads */
+        fseek(f, at, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, at, SEEK_SET);
+        fputc(c ^ 0x5a, f);
+        fclose(f);
+    }
+    s = make_sched(2, 0, g_dir);
+    am_req *q = submit(s, "ev-0", prompts[0], LEN, GEN);
+    collect(q, &r);
+    am_req_release(q);
+    CHECK(same(&r, ref[0], n_ref[0]));
+    CHECK(r.done.n_cached == 0);
+    am_sched_stats_get(s, &st);
+    CHECK(st.cache_restore_failures == 1);
+    am_sched_free(s, 1000);
+    CHECK(access(path, F_OK) != 0 || count_files(g_dir, ".amkv") == N); /* removed, then rewritten */
+}
+
+/* Bug: a cancelled request keeps running or leaks its place — it must end
+ * CANCELLED promptly and the agent must be reusable. */
+static void test_cancel(void) {
+    int32_t p[40];
+    make_prompt(p, 40, 9);
+    am_sched *s = make_sched(2, 0, NULL);
+    am_gen_request rq = {.prompt = p, .n_prompt = 40, .max_tokens = 2000, .ignore_eos = true};
+    rq.sp = am_sampler_default_params();
+    snprintf(rq.agent, sizeof rq.agent, "c1");
+    am_req *q = am_sched_submit(s, &rq, NULL);
+    am_gen_event ev;
+    int n = 0;
+    double t_cancel = 0;
+    while (am_req_next(q, &ev, 10000) == 1 && ev.kind == AM_EV_TOKEN)
+        if (++n == 3) {
+            am_req_cancel(q);
+            t_cancel = am_time_now();
+        }
+    /* Tokens already queued before the cancel still arrive; the run itself
+     * must stop well before max_tokens and soon after the cancel. */
+    CHECK(ev.kind == AM_EV_DONE && ev.finish == AM_FINISH_CANCELLED);
+    CHECKF(ev.n_generated < 2000, "%d tokens generated", ev.n_generated);
+    CHECKF(am_time_now() - t_cancel < 1.0, "%.2f s from cancel to done", am_time_now() - t_cancel);
+    am_req_release(q);
+    am_sched_stats st;
+    am_sched_stats_get(s, &st);
+    CHECK(st.running == 0);
+    am_sched_free(s, 1000);
+}
+
+/* Bug: bad requests reach the engine — each is refused with its code. */
+static void test_bad_requests(void) {
+    am_sched *s = make_sched(1, 0, NULL);
+    int32_t p[4] = {1, 2, 3, 99999};
+    am_gen_request r = {.prompt = p, .n_prompt = 4, .max_tokens = 4};
+    am_err err = {0};
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_INVALID);
+    p[3] = 4;
+    snprintf(r.agent, sizeof r.agent, "bad/id");
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_INVALID);
+    r.agent[0] = 0;
+    r.max_tokens = 0;
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_INVALID);
+    CHECK(am_sched_agent_delete(s, 0, "nobody", false, &err) < 0 && err.code == AM_E_NOT_FOUND);
+    r.max_tokens = am_sched_n_ctx(s) - 3; /* 4 + n_ctx - 3 > n_ctx */
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_TOO_LONG);
+    am_sched_drain(s);
+    r.max_tokens = 4;
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_BUSY);
+    am_sched_free(s, 1000);
+}
+
+static int load(const char *rel) {
+    char *path = am_test_fixture(rel);
+    am_err err = {0};
+    am_bundle_unref(g_b);
+    g_b = am_bundle_load(path, &err);
+    free(path);
+    if (!g_b) fprintf(stderr, "bundle: %s\n", err.msg);
+    return g_b ? 0 : -1;
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/am-sched-XXXXXX");
+    if (!mkdtemp(g_dir)) return 1;
+    if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
+    AM_TEST_RUN(test_bad_requests);
+    AM_TEST_RUN(test_cancel);
+    /* Exact restore for every KV type: the same blocks and kernels give the
+     * same answers as the live cache. */
+    am_type types[] = {AM_TYPE_F16, AM_TYPE_Q8_0, AM_TYPE_Q4_0};
+    for (size_t i = 0; i < AM_ARRAY_LEN(types); i++) {
+        g_kv = types[i];
+        fprintf(stderr, "llama3-tiny, KV %s\n", am_type_name(g_kv));
+        AM_TEST_RUN(test_concurrent_equals_alone);
+        AM_TEST_RUN(test_reuse_and_retry);
+        AM_TEST_RUN(test_evict_restore_restart);
+    }
+    /* Sliding-window layers (window 8): reuse only where their K/V exists. */
+    g_kv = AM_TYPE_F16;
+    if (load("models/gemma3-tiny/gemma3-tiny-q8_0.gguf") < 0) return 1;
+    fprintf(stderr, "gemma3-tiny, KV f16\n");
+    AM_TEST_RUN(test_concurrent_equals_alone);
+    AM_TEST_RUN(test_reuse_and_retry);
+    AM_TEST_RUN(test_evict_restore_restart);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd)) {
+    }
+    am_bundle_unref(g_b);
+    AM_TEST_EXIT();
+}
