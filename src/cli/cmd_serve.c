@@ -145,9 +145,7 @@ int am_cmd_serve(int argc, char **argv) {
     }
     char cache_buf[4096];
     if (!cache_dir) {
-        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        if (x && *x) snprintf(cache_buf, sizeof cache_buf, "%s/agentmem", x);
-        else snprintf(cache_buf, sizeof cache_buf, "%s/.cache/agentmem", home ? home : ".");
+        am_default_cache_dir(cache_buf, sizeof cache_buf);
         cache_dir = cache_buf;
     }
 
