@@ -664,10 +664,12 @@ int am_kvc_check(const am_kv *kv, am_err *err) {
             }
         }
     }
-    for (int64_t i = 0; i < nb; i++)
-        if (seen[i] != kv->refs[i])
-            KVC_FAIL_FREE("block %lld is in %d table entries but has %d references", (long long)i, (int)seen[i],
+    for (int64_t i = 0; i < nb; i++) {
+        int n_in = seen[i]; /* read before KVC_FAIL_FREE frees seen */
+        if (n_in != kv->refs[i])
+            KVC_FAIL_FREE("block %lld is in %d table entries but has %d references", (long long)i, n_in,
                           (int)kv->refs[i]);
+    }
 #undef KVC_FAIL_FREE
     free(seen);
     return 0;
