@@ -131,6 +131,19 @@ am_req *am_sched_submit(am_sched *s, const am_gen_request *r, am_err *err) {
                     r->max_tokens, s->p.n_ctx);
         return NULL;
     }
+    /* A request the whole pool cannot hold would only wait and fail. */
+    const am_kv_params *kp = am_kv_get_params(s->kv);
+    int64_t n = (int64_t)r->n_prompt + r->max_tokens, bt = kp->block_tokens, blocks = 0;
+    for (int l = 0; l < kp->n_layer; l++) {
+        int64_t b = (n + bt - 1) / bt, w = kp->window[l];
+        blocks += w > 0 && w / bt + 2 < b ? w / bt + 2 : b;
+    }
+    if (blocks > kp->max_blocks) {
+        am_err_setc(err, AM_E_TOO_LONG, "%d prompt tokens + max_tokens %d need %lld bytes of KV; the budget is %lld",
+                    r->n_prompt, r->max_tokens, (long long)(blocks * (int64_t)am_kv_block_bytes(s->kv)),
+                    (long long)(kp->max_blocks * (int64_t)am_kv_block_bytes(s->kv)));
+        return NULL;
+    }
     am_req *q = am_xcalloc(1, sizeof *q);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);

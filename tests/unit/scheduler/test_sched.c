@@ -320,6 +320,11 @@ static void test_bad_requests(void) {
     CHECK(am_sched_agent_delete(s, 0, "nobody", false, &err) < 0 && err.code == AM_E_NOT_FOUND);
     r.max_tokens = am_sched_n_ctx(s) - 3; /* 4 + n_ctx - 3 > n_ctx */
     CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_TOO_LONG);
+    am_sched_free(s, 1000);
+    /* Bug: a request larger than the whole pool waits, then fails late. */
+    s = make_sched(1, 64 * 1024, NULL);
+    r.max_tokens = 2000;
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_TOO_LONG);
     am_sched_drain(s);
     r.max_tokens = 4;
     CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_BUSY);
