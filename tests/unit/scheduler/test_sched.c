@@ -222,6 +222,12 @@ static void test_evict_restore_restart(void) {
             CHECKF(same(&r, ref[i], n_ref[i]), "round %d agent %d", round, i);
             if (round == 1) CHECKF(r.done.n_cached == LEN, "round 1 agent %d cached %d", i, r.done.n_cached);
         }
+    /* LRU order: the last agent used is hot, the first ones were evicted. */
+    json_t *last = am_sched_agents_json(s, 0, "ev-5"), *first = am_sched_agents_json(s, 0, "ev-0");
+    CHECK(last && !strcmp(json_string_value(json_object_get(last, "tier")), "hot"));
+    CHECK(first && !strcmp(json_string_value(json_object_get(first, "tier")), "warm"));
+    json_decref(last);
+    json_decref(first);
     am_sched_stats st;
     am_sched_stats_get(s, &st);
     CHECK(st.evictions >= N);
