@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "cli/commands.h"
+#include "cli/engine_opts.h"
 #include "kvcache/cachefile.h"
 
 static void usage(FILE *f) {
@@ -164,9 +165,7 @@ int am_cmd_cache(int argc, char **argv) {
     }
     char def[4096];
     if (!dir) {
-        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        if (x && *x) snprintf(def, sizeof def, "%s/agentmem", x);
-        else snprintf(def, sizeof def, "%s/.cache/agentmem", home ? home : ".");
+        am_default_cache_dir(def, sizeof def);
         dir = def;
     }
     size_t n;

@@ -24,11 +24,27 @@ static void usage(FILE *f) {
             "usage: agentmem serve [--model PATH] [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
             "       [--kv-budget SIZE] [--kv-type f16|q8_0|q4_0] [--ctx N] [--parallel N] [--threads N]\n"
             "       [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
-            "       [--max-body SIZE] [--log-format text|json]\n"
+            "       [--max-body SIZE] [--cache-disk-budget SIZE] [--log-format text|json]\n"
             "Serves OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) APIs.\n"
             "Keys also from AGENTMEM_API_KEY / AGENTMEM_ADMIN_KEY. --port 0 picks a free port.\n"
             "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf; cache\n"
-            "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem.\n");
+            "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem; KV budget half of the memory left\n"
+            "after the weights; --cache-disk-budget deletes the least recently used cache files\n"
+            "beyond SIZE (default: no limit).\n");
+}
+
+/* Half of the memory left after the weights (MemAvailable counts the page
+ * cache the mapped weights will occupy as free), at least 64 MiB. */
+static int64_t default_kv_budget(const am_bundle *b) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    long long kb = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    int64_t left = kb * 1024 - (int64_t)b->model->weight_bytes;
+    int64_t half = left / 2;
+    return half > (64 << 20) ? half : (64 << 20);
 }
 
 /* First line of a file, trimmed (malloc'd) or NULL. */
@@ -54,7 +70,7 @@ int am_cmd_serve(int argc, char **argv) {
     const char *model = "models/default.gguf", *host = "127.0.0.1", *cache_dir = NULL;
     const char *api_key_file = NULL, *admin_key_file = NULL, *log_format = "text";
     long port = 8080, ctx = 0, parallel = 0, threads = 0;
-    int64_t kv_budget = 0, max_body = 0;
+    int64_t kv_budget = 0, max_body = 0, disk_budget = 0;
     float rate = 0;
     am_type kv_type = AM_TYPE_F16;
     char *cors[32];
@@ -77,6 +93,7 @@ int am_cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--cache-dir")) cache_dir = v;
         else if (!strcmp(a, "--kv-budget")) ok = (kv_budget = am_parse_size(v)) > 0;
         else if (!strcmp(a, "--max-body")) ok = (max_body = am_parse_size(v)) > 0;
+        else if (!strcmp(a, "--cache-disk-budget")) ok = (disk_budget = am_parse_size(v)) > 0;
         else if (!strcmp(a, "--kv-type")) {
             if (!strcmp(v, "f16")) kv_type = AM_TYPE_F16;
             else if (!strcmp(v, "q8_0")) kv_type = AM_TYPE_Q8_0;
@@ -128,9 +145,7 @@ int am_cmd_serve(int argc, char **argv) {
     }
     char cache_buf[4096];
     if (!cache_dir) {
-        const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        if (x && *x) snprintf(cache_buf, sizeof cache_buf, "%s/agentmem", x);
-        else snprintf(cache_buf, sizeof cache_buf, "%s/.cache/agentmem", home ? home : ".");
+        am_default_cache_dir(cache_buf, sizeof cache_buf);
         cache_dir = cache_buf;
     }
 
@@ -168,7 +183,8 @@ int am_cmd_serve(int argc, char **argv) {
     if (threads) sp.n_threads = (int)threads;
     if (parallel) sp.parallel = (int)parallel;
     if (ctx) sp.n_ctx = (int)ctx;
-    if (kv_budget) sp.kv_budget = kv_budget;
+    sp.kv_budget = kv_budget ? kv_budget : default_kv_budget(b);
+    sp.disk_budget = disk_budget;
     sp.kv_type = kv_type;
     sp.cache_dir = cache_dir;
     am_sched *s = am_sched_create(b, &sp, &err);
@@ -188,7 +204,7 @@ int am_cmd_serve(int argc, char **argv) {
     cfg.log_json = !strcmp(log_format, "json");
     cfg.rate_limit = rate;
     cfg.max_body = (size_t)max_body;
-    cfg.n_ctx = sp.n_ctx > 0 ? sp.n_ctx : 2048;
+    cfg.n_ctx = am_sched_n_ctx(s);
     am_server *srv = am_server_start(s, &cfg, &err);
     if (!srv) {
         fprintf(stderr, "agentmem serve: %s\n", err.msg);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/json.h"
 #include "base/file.h"
 #include "cli/commands.h"
 #include "text/template.h"
@@ -45,7 +46,7 @@ static json_t *load_json_file(const char *path) {
         return NULL;
     }
     json_error_t je;
-    json_t *j = json_loadb(text, n, JSON_ALLOW_NUL, &je);
+    json_t *j = am_json_loadb(text, n, JSON_ALLOW_NUL, &je);
     free(text);
     if (!j) fprintf(stderr, "agentmem template: %s: invalid JSON at line %d: %s\n", path, je.line, je.text);
     return j;

@@ -172,3 +172,11 @@ am_engine *am_run_engine(const am_run_opts *o, const char *cmd, const am_model *
     if (!e) fprintf(stderr, "agentmem %s: %s\n", cmd, err.msg);
     return e;
 }
+
+void am_default_cache_dir(char *out, size_t cap) {
+    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (x && *x)
+        snprintf(out, cap, "%s/agentmem", x);
+    else
+        snprintf(out, cap, "%s/.cache/agentmem", home && *home ? home : ".");
+}

@@ -27,6 +27,9 @@ int am_ids_read_file(am_ids *ids, const char *path, am_err *err);
 /* Strict number parsing for option values: false on junk or out of range. */
 bool am_opt_int(const char *s, long lo, long hi, long *out);
 bool am_opt_float(const char *s, float *out);
+/* The default cache directory: $XDG_CACHE_HOME/agentmem, else
+ * $HOME/.cache/agentmem (./.cache/agentmem without a HOME). */
+void am_default_cache_dir(char *out, size_t cap);
 
 /* Options shared by the model-running commands. */
 typedef struct am_run_opts {

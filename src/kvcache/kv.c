@@ -2,8 +2,11 @@
  * kv.c — the paged KV pool and per-sequence block tables (see kv.h).
  *
  * Owns block storage (allocated lazily, recycled through a free stack) and
- * the sequence tables. Never touches the model or computes attention; never
- * lets a block id appear in two tables.
+ * the sequence tables. Never touches the model or computes attention. A
+ * block may sit in several tables (a shared prompt prefix, at the same layer
+ * and block index in each); refs[id] counts those entries and the block is
+ * freed when it drops to 0. Writes go only to blocks with one reference:
+ * am_kv_seq_reserve copies a shared block before slots in it are handed out.
  */
 #include "kvcache/kv.h"
 
@@ -32,9 +35,9 @@ struct am_kv {
     void **data;          /* [max_blocks] lazily allocated storage */
     int32_t *free_stack;  /* ids of free blocks */
     int64_t n_free;       /* entries in free_stack */
-    int32_t *owner_seq;   /* [max_blocks] -1 when free */
-    int32_t *owner_layer; /* [max_blocks] */
-    int64_t *owner_bidx;  /* [max_blocks] block index in the sequence */
+    int32_t *refs;        /* [max_blocks] table entries holding the block; 0 when free */
+    int32_t *owner_layer; /* [max_blocks] layer of every entry holding it */
+    int64_t *owner_bidx;  /* [max_blocks] block index of every entry holding it */
     uint8_t *type_k;      /* [max_blocks] am_type of the block's K rows */
     uint8_t *type_v;      /* [max_blocks] am_type of the block's V rows */
     kv_seq *seqs;
@@ -99,14 +102,13 @@ am_kv *am_kv_create(const am_kv_params *p, am_err *err) {
     kv->data = am_xcalloc(nb, sizeof(void *));
     kv->data_bytes = am_xcalloc(nb, sizeof(size_t));
     kv->free_stack = am_xmalloc(nb * sizeof(int32_t));
-    kv->owner_seq = am_xmalloc(nb * sizeof(int32_t));
+    kv->refs = am_xcalloc(nb, sizeof(int32_t));
     kv->owner_layer = am_xmalloc(nb * sizeof(int32_t));
     kv->owner_bidx = am_xmalloc(nb * sizeof(int64_t));
     kv->type_k = am_xmalloc(nb);
     kv->type_v = am_xmalloc(nb);
     for (size_t i = 0; i < nb; i++) {
         kv->free_stack[i] = (int32_t)(nb - 1 - i); /* pop gives low ids first */
-        kv->owner_seq[i] = -1;
     }
     kv->n_free = (int64_t)nb;
     return kv;
@@ -119,7 +121,7 @@ void am_kv_free(am_kv *kv) {
     free(kv->seqs);
     free(kv->data);
     free(kv->free_stack);
-    free(kv->owner_seq);
+    free(kv->refs);
     free(kv->owner_layer);
     free(kv->owner_bidx);
     free(kv->type_k);
@@ -137,7 +139,7 @@ int64_t am_kv_n_blocks_used(const am_kv *kv) { return kv->p.max_blocks - kv->n_f
 int64_t am_kv_n_blocks_free(const am_kv *kv) { return kv->n_free; }
 
 static void check_live(const am_kv *kv, int32_t id) {
-    assert(id >= 0 && id < kv->p.max_blocks && kv->owner_seq[id] >= 0);
+    assert(id >= 0 && id < kv->p.max_blocks && kv->refs[id] > 0);
     (void)kv;
     (void)id;
 }
@@ -167,7 +169,13 @@ void am_kv_block_read(const am_kv *kv, int32_t id, void *dst) {
     memcpy(dst, kv->data[id], am_kv_block_bytes_of(kv, id));
 }
 
+int am_kv_block_refs(const am_kv *kv, int32_t id) {
+    if (id < 0 || id >= kv->p.max_blocks) return 0;
+    return kv->refs[id];
+}
+
 void am_kv_block_write(am_kv *kv, int32_t id, const void *src) {
+    assert(kv->refs[id] == 1); /* a shared block: am_kv_seq_own_block first */
     memcpy(kv->data[id], src, am_kv_block_bytes_of(kv, id));
 }
 
@@ -212,8 +220,11 @@ static void convert_rows(const am_kv *kv, am_type from, const char *src, am_type
 }
 
 int am_kv_block_convert(am_kv *kv, int32_t id, am_type type_k, am_type type_v, am_err *err) {
-    if (id < 0 || id >= kv->p.max_blocks || kv->owner_seq[id] < 0)
+    if (id < 0 || id >= kv->p.max_blocks || kv->refs[id] <= 0)
         return am_err_set(err, "kv: block %d is not live", (int)id);
+    if (kv->refs[id] > 1)
+        return am_err_setc(err, AM_E_INVALID, "kv: block %d is shared by %d sequences (am_kv_seq_own_block first)",
+                           (int)id, (int)kv->refs[id]);
     if (check_type(&kv->p, type_k, "K", err) < 0 || check_type(&kv->p, type_v, "V", err) < 0) return -1;
     am_type ok = (am_type)kv->type_k[id], ov = (am_type)kv->type_v[id];
     if (ok == type_k && ov == type_v) return 0;
@@ -243,16 +254,23 @@ int am_kv_block_layer(const am_kv *kv, int32_t id) {
 
 int am_kv_block_n_filled(const am_kv *kv, int32_t id) {
     check_live(kv, id);
-    const kv_seq *s = &kv->seqs[kv->owner_seq[id]];
-    int64_t n = s->len - kv->owner_bidx[id] * kv->p.block_tokens;
-    return (int)(n < 0 ? 0 : n > kv->p.block_tokens ? kv->p.block_tokens : n);
+    /* The most any holder has filled (holders of a shared block differ after
+     * one of them truncates into it). */
+    int64_t best = 0, l = kv->owner_layer[id], b = kv->owner_bidx[id];
+    for (int q = 0; q < kv->n_seqs; q++) {
+        const kv_seq *s = &kv->seqs[q];
+        if (!s->used || b >= s->cap || s->tab[(size_t)l * (size_t)s->cap + (size_t)b] != id) continue;
+        int64_t n = s->len - b * kv->p.block_tokens;
+        if (n > best) best = n;
+    }
+    return (int)(best > kv->p.block_tokens ? kv->p.block_tokens : best);
 }
 
-static int32_t block_alloc(am_kv *kv, int seq, int layer, int64_t bidx) {
+static int32_t block_alloc(am_kv *kv, int layer, int64_t bidx) {
     assert(kv->n_free > 0);
     int32_t id = kv->free_stack[--kv->n_free];
     block_storage(kv, id, kv->block_bytes);
-    kv->owner_seq[id] = seq;
+    kv->refs[id] = 1;
     kv->owner_layer[id] = layer;
     kv->owner_bidx[id] = bidx;
     kv->type_k[id] = (uint8_t)kv->p.type_k;
@@ -262,8 +280,20 @@ static int32_t block_alloc(am_kv *kv, int seq, int layer, int64_t bidx) {
 
 static void block_release(am_kv *kv, int32_t id) {
     check_live(kv, id);
-    kv->owner_seq[id] = -1;
-    kv->free_stack[kv->n_free++] = id;
+    if (--kv->refs[id] == 0) kv->free_stack[kv->n_free++] = id;
+}
+
+/* A private copy of block id (same layer, index, types and bytes) with one
+ * reference; drops one reference to id. The pool must have a free block. */
+static int32_t block_unshare(am_kv *kv, int32_t id) {
+    size_t n = am_kv_block_bytes_of(kv, id);
+    int32_t c = block_alloc(kv, kv->owner_layer[id], kv->owner_bidx[id]);
+    block_storage(kv, c, n);
+    memcpy(kv->data[c], kv->data[id], n);
+    kv->type_k[c] = kv->type_k[id];
+    kv->type_v[c] = kv->type_v[id];
+    block_release(kv, id);
+    return c;
 }
 
 /* ---- sequences --------------------------------------------------------- */
@@ -361,13 +391,26 @@ int am_kv_seq_truncate(am_kv *kv, int seq, int64_t n_tokens, am_err *err) {
     return 0;
 }
 
+/* Layers whose block holding slot len+reserved (the next slot to be
+ * reserved, inside an already allocated block) is shared: reserving there
+ * copies it first. */
+static int64_t shared_tail(const am_kv *kv, const kv_seq *s) {
+    int64_t bt = kv->p.block_tokens, next = s->len + s->reserved, n = 0;
+    if (next % bt == 0) return 0;
+    for (int l = 0; l < kv->p.n_layer; l++) {
+        int32_t id = s->tab[(size_t)l * (size_t)s->cap + (size_t)(next / bt)];
+        n += id >= 0 && kv->refs[id] > 1;
+    }
+    return n;
+}
+
 int64_t am_kv_seq_blocks_needed(const am_kv *kv, int seq, int64_t n_new) {
     const kv_seq *s = get_seq(kv, seq);
     if (!s) return 0;
     int64_t bt = kv->p.block_tokens;
     int64_t have = ceil_div(s->len + s->reserved, bt);
     int64_t want = ceil_div(s->len + s->reserved + n_new, bt);
-    return (want - have) * kv->p.n_layer;
+    return (want - have) * kv->p.n_layer + (n_new > 0 ? shared_tail(kv, s) : 0);
 }
 
 static void grow_table(kv_seq *s, int n_layer, int64_t need) {
@@ -397,9 +440,14 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
     int64_t from = ceil_div(s->len + s->reserved, bt);
     int64_t to = ceil_div(s->len + s->reserved + n_new, bt);
     grow_table(s, kv->p.n_layer, to);
+    if ((s->len + s->reserved) % bt)
+        for (int l = 0; l < kv->p.n_layer; l++) {
+            int32_t *e = &s->tab[(size_t)l * (size_t)s->cap + (size_t)(from - 1)];
+            if (*e >= 0 && kv->refs[*e] > 1) *e = block_unshare(kv, *e);
+        }
     for (int l = 0; l < kv->p.n_layer; l++)
         for (int64_t b = from; b < to; b++)
-            s->tab[(size_t)l * (size_t)s->cap + (size_t)b] = block_alloc(kv, seq, l, b);
+            s->tab[(size_t)l * (size_t)s->cap + (size_t)b] = block_alloc(kv, l, b);
     s->reserved += n_new;
     return 0;
 }
@@ -433,10 +481,51 @@ int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const u
     for (int l = 0; l < kv->p.n_layer; l++)
         for (int64_t b = 0; b < nb; b++)
             if (present[(size_t)l * (size_t)nb + (size_t)b])
-                s->tab[(size_t)l * (size_t)s->cap + (size_t)b] = block_alloc(kv, seq, l, b);
+                s->tab[(size_t)l * (size_t)s->cap + (size_t)b] = block_alloc(kv, l, b);
     s->pos0 = pos0;
     s->len = n_tokens;
     return 0;
+}
+
+int am_kv_seq_share_prefix(am_kv *kv, int dst, int src, int64_t n_tokens, am_err *err) {
+    kv_seq *d = get_seq(kv, dst), *s = get_seq(kv, src);
+    if (!d || !s) return am_err_setc(err, AM_E_NOT_FOUND, "kv: no sequence %d", d ? src : dst);
+    if (dst == src || d->len || d->reserved)
+        return am_err_setc(err, AM_E_INVALID, "kv: share into sequence %d, which is %s", dst,
+                           dst == src ? "the source" : "not empty");
+    int64_t bt = kv->p.block_tokens;
+    if (n_tokens < 0 || n_tokens % bt || n_tokens > s->len)
+        return am_err_setc(err, AM_E_INVALID, "kv: share of %lld tokens of sequence %d (%lld tokens, blocks of %lld)",
+                           (long long)n_tokens, src, (long long)s->len, (long long)bt);
+    if (n_tokens == 0) return 0;
+    if (!am_kv_seq_can_truncate(kv, src, n_tokens))
+        return am_err_setc(err, AM_E_INVALID,
+                           "kv: share of %lld tokens of sequence %d: a sliding-window layer dropped what it needs",
+                           (long long)n_tokens, src);
+    int64_t nb = n_tokens / bt;
+    grow_table(d, kv->p.n_layer, nb);
+    for (int l = 0; l < kv->p.n_layer; l++)
+        for (int64_t b = keep_from(kv, l, n_tokens) / bt; b < nb; b++) {
+            int32_t id = s->tab[(size_t)l * (size_t)s->cap + (size_t)b];
+            assert(id >= 0);
+            kv->refs[id]++;
+            d->tab[(size_t)l * (size_t)d->cap + (size_t)b] = id;
+        }
+    d->pos0 = s->pos0;
+    d->len = n_tokens;
+    return 0;
+}
+
+int32_t am_kv_seq_own_block(am_kv *kv, int seq, int layer, int64_t slot, am_err *err) {
+    int32_t id = am_kv_seq_block(kv, seq, layer, slot);
+    if (id < 0) return am_err_setc(err, AM_E_NOT_FOUND, "kv: sequence %d holds no block at layer %d slot %lld", seq,
+                                   layer, (long long)slot);
+    if (kv->refs[id] == 1) return id;
+    if (kv->n_free == 0) return am_err_setc(err, AM_E_NO_KV, "kv: out of blocks (copy of a shared block)");
+    const kv_seq *s = get_seq(kv, seq);
+    int32_t *e = &s->tab[(size_t)layer * (size_t)s->cap + (size_t)(slot / kv->p.block_tokens)];
+    *e = block_unshare(kv, id);
+    return *e;
 }
 
 void am_kv_seq_unreserve(am_kv *kv, int seq) {
@@ -510,19 +599,9 @@ int am_kvc_check(const am_kv *kv, am_err *err) {
     const int64_t nb = kv->p.max_blocks, bt = kv->p.block_tokens;
     int64_t n_live = 0;
     for (int64_t i = 0; i < nb; i++) {
-        int32_t s = kv->owner_seq[i];
-        if (s < 0) continue;
+        if (kv->refs[i] < 0) KVC_FAIL("block %lld has %d references", (long long)i, (int)kv->refs[i]);
+        if (kv->refs[i] == 0) continue;
         n_live++;
-        if (s >= kv->n_seqs || !kv->seqs[s].used) KVC_FAIL("block %lld owned by dead sequence %d", (long long)i, s);
-        const kv_seq *q = &kv->seqs[s];
-        int l = kv->owner_layer[i];
-        int64_t b = kv->owner_bidx[i];
-        if (l < 0 || l >= kv->p.n_layer || b < 0 || b >= q->cap)
-            KVC_FAIL("block %lld: owner (seq %d, layer %d, index %lld) outside the table", (long long)i, s, l,
-                     (long long)b);
-        if (q->tab[(size_t)l * (size_t)q->cap + (size_t)b] != (int32_t)i)
-            KVC_FAIL("block %lld: owner entry (seq %d, layer %d, index %lld) holds %d", (long long)i, s, l,
-                     (long long)b, (int)q->tab[(size_t)l * (size_t)q->cap + (size_t)b]);
         if (!am_kv_type_supported((am_type)kv->type_k[i]) || !am_kv_type_supported((am_type)kv->type_v[i]))
             KVC_FAIL("block %lld has an unsupported type", (long long)i);
         if (!kv->data[i] || kv->data_bytes[i] < block_size(&kv->p, (am_type)kv->type_k[i], (am_type)kv->type_v[i]))
@@ -530,46 +609,68 @@ int am_kvc_check(const am_kv *kv, am_err *err) {
     }
     if (kv->n_free < 0 || n_live + kv->n_free != nb)
         KVC_FAIL("%lld live + %lld free blocks != %lld", (long long)n_live, (long long)kv->n_free, (long long)nb);
-    uint8_t *seen = am_xcalloc((size_t)nb, 1);
+    int32_t *seen = am_xcalloc((size_t)nb, sizeof(int32_t));
     for (int64_t k = 0; k < kv->n_free; k++) {
         int32_t id = kv->free_stack[k];
-        if (id < 0 || id >= nb || seen[id] || kv->owner_seq[id] >= 0) {
+        if (id < 0 || id >= nb || seen[id] || kv->refs[id] != 0) {
             free(seen);
             KVC_FAIL("free stack entry %lld (block %d) is out of range, repeated or live", (long long)k, (int)id);
         }
         seen[id] = 1;
     }
-    free(seen);
-    /* Every table entry: a live block owned by exactly that entry (so no block
-     * is in two entries); entries past the reserved range empty; full layers
-     * hold every block of the range, sliding layers exactly those a future
-     * token can see. */
+    memset(seen, 0, (size_t)nb * sizeof(int32_t));
+    /* Every table entry: a live block whose owner fields (layer, index) name
+     * the entry's; a block sits in exactly refs table entries (counted in
+     * seen); entries past the reserved range empty; full layers hold every
+     * block of the range, sliding layers exactly those a future token can
+     * see. */
+#define KVC_FAIL_FREE(...) \
+    do {                   \
+        free(seen);        \
+        KVC_FAIL(__VA_ARGS__); \
+    } while (0)
     for (int s = 0; s < kv->n_seqs; s++) {
         const kv_seq *q = &kv->seqs[s];
         if (!q->used) continue;
-        if (q->len < 0 || q->reserved < 0) KVC_FAIL("sequence %d: length %lld, reserved %lld", s, (long long)q->len,
-                                                     (long long)q->reserved);
+        if (q->len < 0 || q->reserved < 0)
+            KVC_FAIL_FREE("sequence %d: length %lld, reserved %lld", s, (long long)q->len, (long long)q->reserved);
         int64_t n_b = ceil_div(q->len + q->reserved, bt);
-        if (n_b > q->cap) KVC_FAIL("sequence %d: %lld blocks in a table of %lld", s, (long long)n_b, (long long)q->cap);
+        if (n_b > q->cap)
+            KVC_FAIL_FREE("sequence %d: %lld blocks in a table of %lld", s, (long long)n_b, (long long)q->cap);
         for (int l = 0; l < kv->p.n_layer; l++) {
             int64_t first = kv->window[l] > 0 ? keep_from(kv, l, q->len) / bt : 0;
             for (int64_t b = 0; b < q->cap; b++) {
                 int32_t id = q->tab[(size_t)l * (size_t)q->cap + (size_t)b];
                 bool want = b >= first && b < n_b;
                 if (id < 0) {
-                    if (want) KVC_FAIL("sequence %d layer %d: block %lld missing", s, l, (long long)b);
+                    if (want) KVC_FAIL_FREE("sequence %d layer %d: block %lld missing", s, l, (long long)b);
                     continue;
                 }
                 if (!want)
-                    KVC_FAIL("sequence %d layer %d: block %lld (id %d) held outside the %s", s, l, (long long)b,
-                             (int)id, b >= n_b ? "reserved range" : "window");
-                if (id >= nb) KVC_FAIL("sequence %d layer %d: block id %d past the budget", s, l, (int)id);
-                if (kv->owner_seq[id] != s || kv->owner_layer[id] != l || kv->owner_bidx[id] != b)
-                    KVC_FAIL("sequence %d layer %d index %lld: block %d is owned by (%d, %d, %lld)", s, l,
-                             (long long)b, (int)id, kv->owner_seq[id], kv->owner_layer[id],
-                             (long long)kv->owner_bidx[id]);
+                    KVC_FAIL_FREE("sequence %d layer %d: block %lld (id %d) held outside the %s", s, l, (long long)b,
+                                  (int)id, b >= n_b ? "reserved range" : "window");
+                if (id >= nb) KVC_FAIL_FREE("sequence %d layer %d: block id %d past the budget", s, l, (int)id);
+                if (kv->refs[id] <= 0)
+                    KVC_FAIL_FREE("sequence %d layer %d index %lld: block %d is free", s, l, (long long)b, (int)id);
+                if (kv->owner_layer[id] != l || kv->owner_bidx[id] != b)
+                    KVC_FAIL_FREE("sequence %d layer %d index %lld: block %d belongs to (layer %d, index %lld)", s, l,
+                                  (long long)b, (int)id, kv->owner_layer[id], (long long)kv->owner_bidx[id]);
+                seen[id]++;
+                /* A shared block is written by nobody: no holder may have
+                 * reserved slots in it. */
+                if (kv->refs[id] > 1 && q->reserved > 0 && q->len < (b + 1) * bt && q->len + q->reserved > b * bt)
+                    KVC_FAIL_FREE("sequence %d layer %d: reserved slots in block %d, shared by %d", s, l, (int)id,
+                                  (int)kv->refs[id]);
             }
         }
     }
+    for (int64_t i = 0; i < nb; i++) {
+        int n_in = seen[i]; /* read before KVC_FAIL_FREE frees seen */
+        if (n_in != kv->refs[i])
+            KVC_FAIL_FREE("block %lld is in %d table entries but has %d references", (long long)i, n_in,
+                          (int)kv->refs[i]);
+    }
+#undef KVC_FAIL_FREE
+    free(seen);
     return 0;
 }

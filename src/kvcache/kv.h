@@ -17,8 +17,16 @@
  * lives in block table[l][s / block_tokens] at row s % block_tokens.
  *
  * Invariants:
- *   - every block id in a table entry belongs to exactly one (sequence, layer,
- *     block index); blocks are never shared (sharing comes with prefix caching);
+ *   - a live block has a reference count: the number of table entries holding
+ *     it. All of them are at the same (layer, block index), in different
+ *     sequences; it is freed only when the count drops to 0. Blocks are
+ *     shared by am_kv_seq_share_prefix (a common prompt prefix held once);
+ *   - copy-on-write: nobody writes into a block with more than one
+ *     reference. No shared block holds reserved slots: am_kv_seq_reserve
+ *     first gives the sequence its own copy of a shared block it would
+ *     reserve slots in (possible after truncating into a shared block), and
+ *     counts that copy in am_kv_seq_blocks_needed; am_kv_block_write and
+ *     am_kv_block_convert need an unshared block (am_kv_seq_own_block);
  *   - table[l][b] is -1 only for blocks dropped from a sliding-window layer
  *     (wholly outside the window) or never written;
  *   - a free block's content is garbage.
@@ -96,7 +104,10 @@ am_type am_kv_block_type_v(const am_kv *kv, int32_t id);
  * block unchanged) on a type the pool cannot hold. Owner thread only, not
  * during a forward pass. */
 int am_kv_block_convert(am_kv *kv, int32_t id, am_type type_k, am_type type_v, am_err *err);
-/* Which layer a live block belongs to, and how many of its slots are filled. */
+/* Table entries holding block id (0 when free). */
+int am_kv_block_refs(const am_kv *kv, int32_t id);
+/* Which layer a live block belongs to, and how many of its slots are filled
+ * (for a shared block, the most any holder has). */
 int am_kv_block_layer(const am_kv *kv, int32_t id);
 int am_kv_block_n_filled(const am_kv *kv, int32_t id);
 
@@ -105,7 +116,8 @@ int am_kv_block_n_filled(const am_kv *kv, int32_t id);
 /* Creates an empty sequence; returns its id (>= 0). Ids of removed sequences
  * are reused. */
 int am_kv_seq_create(am_kv *kv);
-/* Frees the sequence and all its blocks. Unknown ids are ignored. */
+/* Frees the sequence and drops its block references (a block is freed when
+ * no other sequence holds it). Unknown ids are ignored. */
 void am_kv_seq_remove(am_kv *kv, int seq);
 bool am_kv_seq_valid(const am_kv *kv, int seq);
 int64_t am_kv_seq_len(const am_kv *kv, int seq);  /* filled slots */
@@ -121,13 +133,16 @@ int am_kv_seq_truncate(am_kv *kv, int seq, int64_t n_tokens, am_err *err);
 /* True if truncating to n_tokens would succeed. */
 bool am_kv_seq_can_truncate(const am_kv *kv, int seq, int64_t n_tokens);
 
-/* Blocks that appending n_new slots to seq would allocate (all layers). */
+/* Blocks that appending n_new slots to seq would allocate (all layers),
+ * copies of shared blocks included. */
 int64_t am_kv_seq_blocks_needed(const am_kv *kv, int seq, int64_t n_new);
 /* Makes room for slots [len, len+n_new): allocates the blocks (all layers)
  * and sets pos0 if the sequence is empty. The new slots are written by the
  * caller and become part of the sequence with am_kv_seq_commit. Fails (-1)
  * with nothing allocated if the pool lacks blocks. */
 int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_err *err);
+/* (If the first new slot falls in a shared block, that block is copied first
+ * and the sequence's table points to the copy.) */
 /* Extends the sequence by n_new reserved slots and recycles sliding-window
  * blocks that no future token can see. */
 void am_kv_seq_commit(am_kv *kv, int seq, int64_t n_new);
@@ -143,6 +158,17 @@ void am_kv_seq_commit(am_kv *kv, int seq, int64_t n_new);
  * otherwise AM_E_INVALID. AM_E_NO_KV if the pool lacks blocks. On failure
  * nothing changes. */
 int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const uint8_t *present, am_err *err);
+/* Makes the empty sequence dst hold src's first n_tokens slots (a multiple
+ * of block_tokens, <= src's length) by sharing src's blocks (references +1),
+ * with src's pos0. On sliding layers dst gets the blocks its next token sees;
+ * AM_E_INVALID if src already dropped some of them (am_kv_seq_can_truncate(
+ * src, n_tokens) false), if dst is not empty or is src, or n_tokens is bad.
+ * Allocates nothing; on failure nothing changes. */
+int am_kv_seq_share_prefix(am_kv *kv, int dst, int src, int64_t n_tokens, am_err *err);
+/* Gives seq its own copy of the block holding (layer, slot) if it is shared
+ * and returns the (possibly new) block id; -1 (AM_E_NOT_FOUND: no block
+ * there; AM_E_NO_KV: no free block). */
+int32_t am_kv_seq_own_block(am_kv *kv, int seq, int layer, int64_t slot, am_err *err);
 /* Drops reserved-but-uncommitted blocks (after a failed step). */
 void am_kv_seq_unreserve(am_kv *kv, int seq);
 
@@ -158,8 +184,9 @@ int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer);
 /* ---- checking ------------------------------------------------------------ */
 
 /* Verifies the pool's invariants (for tests and debug builds; O(max_blocks +
- * table sizes)): every live block is in exactly one table entry and its owner
- * fields (sequence, layer, index) name that entry; every table entry is a live
+ * table sizes)): every live block is in exactly refcount table entries, all
+ * at its owner fields' (layer, index), none with reserved slots in it if it is
+ * shared; every table entry is a live
  * block id below max_blocks; live + free == max_blocks and the free stack
  * holds each free block once; each sequence holds exactly the blocks of its
  * committed and reserved slots — minus, on sliding layers, those wholly

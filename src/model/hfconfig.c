@@ -8,6 +8,7 @@
  * does not implement: unknown architectures and rope types are errors.
  * Defaults are those of the transformers config classes for each model type.
  */
+#include "base/json.h"
 #include "model/hfconfig.h"
 
 #include <float.h>
@@ -153,7 +154,7 @@ static const arch_entry ARCHS[] = {
 int am_hf_config_parse(const char *text, size_t n, am_hf_config *c, am_err *err) {
     memset(c, 0, sizeof *c);
     json_error_t je;
-    json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = am_json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
     if (!root) return am_err_set(err, "config.json: %s (line %d)", je.text, je.line);
     int rc = -1;
     am_hparams *hp = &c->hp;
@@ -348,7 +349,7 @@ done:
 }
 
 char *am_hf_chat_template_parse(const char *text, size_t n) {
-    json_t *root = json_loadb(text, n, 0, NULL);
+    json_t *root = am_json_loadb(text, n, 0, NULL);
     if (!root) return NULL;
     char *out = NULL;
     json_t *t = json_object_get(root, "chat_template");

@@ -3,6 +3,7 @@
  * token strings it builds; never reads a tokenizer.json beyond the limits
  * checked here (size, id range), and never trusts its ids to be dense.
  */
+#include "base/json.h"
 #include "model/synth_vocab.h"
 
 #include <jansson.h>
@@ -433,7 +434,7 @@ am_synth_vocab *am_synth_vocab_load(const char *path, am_synth_vocab_style style
     char *text = am_file_read_all(path, MAX_TOKENIZER_JSON, &size, err);
     if (!text) return NULL;
     json_error_t je;
-    json_t *root = json_loadb(text, size, 0, &je);
+    json_t *root = am_json_loadb(text, size, 0, &je);
     free(text);
     am_synth_vocab *v = NULL;
     char **tok = NULL;

@@ -158,7 +158,7 @@ struct am_sched {
     /* stats (atomics: read by HTTP threads) */
     _Atomic uint64_t st_prompt_computed, st_prompt_cached, st_generated, st_steps;
     _Atomic uint64_t st_saves, st_save_bytes, st_save_fail, st_restores, st_restore_bytes, st_restore_fail;
-    _Atomic uint64_t st_evictions;
+    _Atomic uint64_t st_evictions, st_shared_tokens;
     _Atomic int64_t st_running, st_disk_bytes, st_kv_used;
     _Atomic bool ready;
 };

@@ -131,6 +131,19 @@ am_req *am_sched_submit(am_sched *s, const am_gen_request *r, am_err *err) {
                     r->max_tokens, s->p.n_ctx);
         return NULL;
     }
+    /* A request the whole pool cannot hold would only wait and fail. */
+    const am_kv_params *kp = am_kv_get_params(s->kv);
+    int64_t n = (int64_t)r->n_prompt + r->max_tokens, bt = kp->block_tokens, blocks = 0;
+    for (int l = 0; l < kp->n_layer; l++) {
+        int64_t b = (n + bt - 1) / bt, w = kp->window[l];
+        blocks += w > 0 && w / bt + 2 < b ? w / bt + 2 : b;
+    }
+    if (blocks > kp->max_blocks) {
+        am_err_setc(err, AM_E_TOO_LONG, "%d prompt tokens + max_tokens %d need %lld bytes of KV; the budget is %lld",
+                    r->n_prompt, r->max_tokens, (long long)(blocks * (int64_t)am_kv_block_bytes(s->kv)),
+                    (long long)(kp->max_blocks * (int64_t)am_kv_block_bytes(s->kv)));
+        return NULL;
+    }
     am_req *q = am_xcalloc(1, sizeof *q);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
@@ -211,8 +224,52 @@ static sched_agent *agent_for(am_sched *s, am_req *q) {
     return a;
 }
 
+/* Another agent of the same owner whose cache starts with more of this
+ * prompt than ours does: its full blocks are shared (reference-counted,
+ * copy-on-write) instead of recomputed, so ten agents behind one system
+ * prompt hold it once. Returns the tokens now shared into a fresh sequence
+ * (a multiple of the block size), or 0. Running agents are not donors: their
+ * token list is being rewritten. */
+static int64_t share_from_donor(am_sched *s, sched_agent *a, const am_req *q, int64_t have) {
+    int64_t bt = s->geom.block_tokens, limit = q->r.n_prompt - 1, best = 0;
+    sched_agent *donor = NULL;
+    for (int i = 0; i < s->n_agents; i++) {
+        sched_agent *d = &s->agents[i];
+        if (d == a || !d->used || d->running || d->seq < 0 || d->owner != a->owner || d->ephemeral) continue;
+        int64_t l = lcp(d->tokens, d->n_tokens, q->prompt, q->r.n_prompt);
+        l = (l < limit ? l : limit) / bt * bt;
+        if (l > best) {
+            best = l;
+            donor = d;
+        }
+    }
+    if (!donor || best <= have) return 0;
+    int seq = am_kv_seq_create(s->kv);
+    if (am_kv_seq_share_prefix(s->kv, seq, donor->seq, best, NULL) < 0) {
+        am_kv_seq_remove(s->kv, seq);
+        return 0;
+    }
+    if (a->seq >= 0) am_kv_seq_remove(s->kv, a->seq);
+    pthread_mutex_lock(&s->amu);
+    a->seq = seq;
+    if (a->cap < best) {
+        a->cap = best;
+        a->tokens = am_xrealloc(a->tokens, (size_t)best * sizeof(int32_t));
+    }
+    memcpy(a->tokens, q->prompt, (size_t)best * sizeof(int32_t));
+    a->n_tokens = best;
+    a->clean_tokens = 0; /* its file (if any) holds another history */
+    free(a->logits_gen);
+    free(a->logits_last);
+    a->logits_gen = a->logits_last = NULL;
+    pthread_mutex_unlock(&s->amu);
+    atomic_fetch_add(&s->st_shared_tokens, (uint64_t)best);
+    return best;
+}
+
 /* Sets up a run for q on agent a: restores a warm cache, reuses the longest
- * common prefix, and leaves the rest for prefill. */
+ * common prefix (its own, or shared from another agent's blocks), and leaves
+ * the rest for prefill. */
 static void admit(am_sched *s, am_req *q, sched_agent *a) {
     sched_run *r = &s->runs[s->n_runs++];
     memset(r, 0, sizeof *r);
@@ -262,6 +319,10 @@ static void admit(am_sched *s, am_req *q, sched_agent *a) {
         } else if (reuse < a->n_tokens) {
             am_kv_seq_truncate(s->kv, a->seq, reuse, NULL);
         }
+    }
+    if (!have_logits && !a->ephemeral) {
+        int64_t shared = share_from_donor(s, a, q, reuse);
+        if (shared > 0) reuse = shared;
     }
     if (a->seq < 0) a->seq = am_kv_seq_create(s->kv);
     pthread_mutex_lock(&s->amu);
@@ -800,6 +861,7 @@ void am_sched_stats_get(am_sched *s, am_sched_stats *o) {
     o->cache_restore_failures = atomic_load(&s->st_restore_fail);
     o->evictions = atomic_load(&s->st_evictions);
     o->steps = atomic_load(&s->st_steps);
+    o->shared_prefix_tokens = atomic_load(&s->st_shared_tokens);
     o->disk_bytes = atomic_load(&s->st_disk_bytes);
     o->ready = atomic_load(&s->ready);
 }

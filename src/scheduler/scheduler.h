@@ -146,6 +146,7 @@ typedef struct am_sched_stats {
     uint64_t cache_saves, cache_save_bytes, cache_save_failures;
     uint64_t cache_restores, cache_restore_bytes, cache_restore_failures;
     uint64_t evictions, steps;
+    uint64_t shared_prefix_tokens; /* prompt tokens reused from another agent's blocks */
     int64_t disk_bytes;
     bool ready;
 } am_sched_stats;

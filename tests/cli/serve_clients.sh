@@ -1,6 +1,7 @@
 #!/bin/sh
 # The real OpenAI and Anthropic npm clients against a live server
-# (tests/clients/*.mjs), then a restart: an agent's second turn after SIGTERM
+# (tests/clients/*.mjs), many agents at once with disconnects and a short
+# soak, then a restart: an agent's second turn after SIGTERM
 # and a new server on the same cache dir is warm.
 set -u
 . tests/serve_lib.sh
@@ -8,6 +9,7 @@ start_server --cache-dir "$TMP/cache"
 fail=0
 AGENTMEM_URL=$URL node tests/clients/openai.mjs || fail=1
 AGENTMEM_URL=$URL node tests/clients/anthropic.mjs || fail=1
+AGENTMEM_URL=$URL node tests/clients/concurrency.mjs || fail=1
 # Restart: prime an agent, stop, start again, same prompt is served from disk.
 body='{"messages":[{"role":"user","content":"Remember this: the quick brown fox."}],"max_tokens":8,"temperature":0}'
 curl -s -H 'content-type: application/json' -H 'X-Agent-Id: restart-1' -d "$body" "$URL/v1/chat/completions" >"$TMP/r1.json"

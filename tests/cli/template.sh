@@ -55,4 +55,10 @@ printf '[{"role": ' > "$T/bad.json"
 $A template --template "$T/t.jinja" --messages "$T/bad.json" > /dev/null 2>&1; check '[ $? = 1 ]'
 $A template --template "$T/t.jinja" --messages /nonexistent.json > /dev/null 2>&1; check '[ $? = 1 ]'
 $A template --model /nonexistent --messages "$T/m.json" > /dev/null 2>&1; check '[ $? = 1 ]'
+# Meta's real tokenizer_config.json holds "model_max_length": 1000000000000000019884624838656,
+# an integer past 64 bits that Python's json reads and jansson alone refuses.
+out=$($A template --tokenizer-config tests/fixtures/tokenizers/llama3/tokenizer_config.json --messages "$T/m.json" \
+      --add-generation-prompt 2>&1)
+check '[ $? = 0 ]'
+case "$out" in *"<|start_header_id|>assistant<|end_header_id|>"*) ;; *) echo "llama3 config: $out"; fail=1 ;; esac
 exit $fail

@@ -2,14 +2,19 @@
  * test_kv_model.c — the KV pool against a trivial model of it.
  *
  * Thousands of random create / reserve / commit / unreserve / truncate /
- * remove operations on a small pool (full and sliding layers, often out of
- * blocks) are mirrored in plain arrays: per sequence its length, reserved
- * slots, pos0 and, per sliding layer, how many leading blocks it dropped.
- * After every operation am_kvc_check must pass, and lengths, positions,
- * blocks in use, which blocks are present and whether a call fails must
- * match the model. Each block gets a stamp (sequence, layer, index) written
- * into its data when reserved, checked afterwards: a block handed to two
- * owners, or recycled while still in a table, shows up as a wrong stamp.
+ * share_prefix / remove operations on a small pool (full and sliding layers,
+ * often out of blocks) are mirrored in plain arrays: per sequence its length,
+ * reserved slots, pos0, per sliding layer how many leading blocks it dropped,
+ * and per table entry the serial number of the block it holds (shared
+ * entries hold the same serial). After every operation am_kvc_check must
+ * pass, and lengths, positions, blocks in use (distinct serials), reference
+ * counts, blocks needed, which blocks are present and whether a call fails
+ * must match the model. Each block gets a stamp (layer, index, serial)
+ * written into its data when reserved, and the block a reserve writes into
+ * (the partly filled one) is restamped with a new serial, as the engine's
+ * stores would change it: a block handed to two owners, recycled while still
+ * in a table, or written while shared (no copy-on-write) shows up as a wrong
+ * stamp in some holder.
  * Also am_kv_seq_import: a sequence rebuilt from its presence map and block
  * bytes equals the original.
  */
@@ -22,6 +27,7 @@
 #define N_LAYER 4
 #define BT 4
 #define MAX_SEQ 12
+#define MAX_B 64 /* blocks per sequence the pools below allow */
 
 static const int WINDOW[N_LAYER] = {0, 5, 0, 13};
 
@@ -29,10 +35,11 @@ typedef struct {
     bool used;
     int64_t len, reserved, pos0;
     int64_t dropped[N_LAYER]; /* leading blocks a sliding layer gave back */
-    uint32_t gen;             /* stamp generation of the blocks */
+    uint32_t ser[N_LAYER][MAX_B]; /* serial of the block in each entry, 0 = none */
 } model_seq;
 
 static model_seq M[MAX_SEQ];
+static uint32_t next_serial;
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -42,23 +49,53 @@ static int64_t keep_from(int l, int64_t next) {
     return k > 0 ? k : 0;
 }
 
+/* Table entries holding the block of serial ser. */
+static int model_refs(uint32_t ser) {
+    int n = 0;
+    for (int s = 0; s < MAX_SEQ; s++)
+        if (M[s].used)
+            for (int l = 0; l < N_LAYER; l++)
+                for (int b = 0; b < MAX_B; b++) n += M[s].ser[l][b] == ser;
+    return n;
+}
+
+/* Distinct blocks: each entry counts 1/refs. */
 static int64_t model_used(void) {
     int64_t n = 0;
     for (int s = 0; s < MAX_SEQ; s++)
         if (M[s].used)
-            for (int l = 0; l < N_LAYER; l++) n += cdiv(M[s].len + M[s].reserved, BT) - M[s].dropped[l];
+            for (int l = 0; l < N_LAYER; l++)
+                for (int b = 0; b < MAX_B; b++) {
+                    uint32_t x = M[s].ser[l][b];
+                    if (!x) continue;
+                    /* count it at its first entry only */
+                    bool first = true;
+                    for (int t = 0; t < s && first; t++)
+                        if (M[t].used)
+                            for (int k = 0; k < N_LAYER && first; k++) first = M[t].ser[k][b] != x;
+                    for (int k = 0; k < l && first; k++) first = M[s].ser[k][b] != x;
+                    n += first;
+                }
     return n;
 }
 
 typedef struct {
-    int32_t seq, layer;
+    int32_t layer;
+    uint32_t serial;
     int64_t bidx;
 } stamp;
 
 static void stamp_block(am_kv *kv, int s, int l, int64_t b) {
     int32_t id = am_kv_seq_block(kv, s, l, b * BT);
-    stamp st = {s, l, b};
+    stamp st = {l, ++next_serial, b};
     memcpy(am_kv_block_data(kv, id), &st, sizeof st);
+    M[s].ser[l][b] = st.serial;
+}
+
+/* Drops the model's entries of s at block index >= from. */
+static void model_clear_from(int s, int64_t from) {
+    for (int l = 0; l < N_LAYER; l++)
+        for (int64_t b = from; b < MAX_B; b++) M[s].ser[l][b] = 0;
 }
 
 static bool model_can_truncate(int s, int64_t n) {
@@ -97,7 +134,8 @@ static bool compare(am_kv *kv, int op, const char *what) {
                 if (id < 0) continue;
                 stamp st;
                 memcpy(&st, am_kv_block_data_const(kv, id), sizeof st);
-                ok &= st.seq == s && st.layer == l && st.bidx == b && am_kv_block_layer(kv, id) == l;
+                ok &= st.serial == M[s].ser[l][b] && st.layer == l && st.bidx == b && am_kv_block_layer(kv, id) == l;
+                ok &= am_kv_block_refs(kv, id) == model_refs(M[s].ser[l][b]);
             }
         }
         for (int64_t n = 0; n <= M[s].len && ok; n++) ok &= am_kv_seq_can_truncate(kv, s, n) == model_can_truncate(s, n);
@@ -114,6 +152,7 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
     CHECKF(kv, "%s", err.msg);
     if (!kv) return;
     memset(M, 0, sizeof M);
+    next_serial = 0;
     am_test_rng_seed(seed);
     int n_fail_nokv = 0, n_ok[7] = {0};
     for (int op = 0; op < n_ops; op++) {
@@ -132,12 +171,16 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             n_ok[0]++;
         } else if (!M[s].used) {
             continue;
-        } else if (r < 45) {
+        } else if (r < 42) {
             what = "reserve";
             int64_t n = 1 + am_test_rand_u32() % (am_test_rand_u32() % 4 ? 6 : 30);
             int64_t pos = M[s].len + M[s].reserved == 0 ? (int64_t)(am_test_rand_u32() % 50) : 0;
             int64_t have = cdiv(M[s].len + M[s].reserved, BT), want = cdiv(M[s].len + M[s].reserved + n, BT);
             int64_t need = (want - have) * N_LAYER;
+            bool partial = (M[s].len + M[s].reserved) % BT != 0;
+            if (partial) /* reserving into a shared block copies it */
+                for (int l = 0; l < N_LAYER; l++)
+                    need += M[s].ser[l][have - 1] && model_refs(M[s].ser[l][have - 1]) > 1;
             CHECK(am_kv_seq_blocks_needed(kv, s, n) == need);
             bool fits = need <= max_blocks - model_used();
             int rc = am_kv_seq_reserve(kv, s, pos, n, &err);
@@ -151,9 +194,9 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             if (M[s].len + M[s].reserved == 0) M[s].pos0 = pos;
             M[s].reserved += n;
             for (int l = 0; l < N_LAYER; l++)
-                for (int64_t b = have; b < want; b++) stamp_block(kv, s, l, b);
+                for (int64_t b = partial ? have - 1 : have; b < want; b++) stamp_block(kv, s, l, b);
             n_ok[1]++;
-        } else if (r < 75) {
+        } else if (r < 70) {
             what = "commit";
             if (!M[s].reserved) continue;
             int64_t n = 1 + am_test_rand_u32() % M[s].reserved;
@@ -163,14 +206,16 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             for (int l = 0; l < N_LAYER; l++) {
                 int64_t d = keep_from(l, M[s].len) / BT;
                 if (d > M[s].dropped[l]) M[s].dropped[l] = d;
+                for (int64_t b = 0; b < M[s].dropped[l]; b++) M[s].ser[l][b] = 0;
             }
             n_ok[2]++;
-        } else if (r < 82) {
+        } else if (r < 77) {
             what = "unreserve";
             am_kv_seq_unreserve(kv, s);
             M[s].reserved = 0;
+            model_clear_from(s, cdiv(M[s].len, BT));
             n_ok[3]++;
-        } else if (r < 94) {
+        } else if (r < 89) {
             what = "truncate";
             int64_t n = M[s].len ? (int64_t)(am_test_rand_u32() % (M[s].len + 2)) : 0;
             bool can = n <= M[s].len && model_can_truncate(s, n);
@@ -182,7 +227,32 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             M[s].reserved = 0;
             for (int l = 0; l < N_LAYER; l++)
                 if (M[s].dropped[l] > cdiv(n, BT)) M[s].dropped[l] = cdiv(n, BT);
+            model_clear_from(s, cdiv(n, BT));
             n_ok[4]++;
+        } else if (r < 95) {
+            what = "share";
+            int src = (int)(am_test_rand_u32() % MAX_SEQ);
+            if (!M[src].used) continue;
+            int64_t n = am_test_rand_u32() % 8 ? BT * (int64_t)(am_test_rand_u32() % (M[src].len / BT + 1))
+                                               : (int64_t)(am_test_rand_u32() % (M[src].len + 3));
+            bool can = src != s && M[s].len == 0 && M[s].reserved == 0 && n % BT == 0 && n <= M[src].len &&
+                       model_can_truncate(src, n);
+            int rc = am_kv_seq_share_prefix(kv, s, src, n, &err);
+            CHECKF((rc == 0) == can, "share %lld of seq %d (%lld) into %d: rc %d", (long long)n, src,
+                   (long long)M[src].len, s, rc);
+            if (rc < 0) {
+                CHECK(err.code == AM_E_INVALID);
+                continue;
+            }
+            if (n) {
+                M[s].len = n;
+                M[s].pos0 = M[src].pos0;
+                for (int l = 0; l < N_LAYER; l++) {
+                    M[s].dropped[l] = keep_from(l, n) / BT;
+                    for (int64_t b = M[s].dropped[l]; b < n / BT; b++) M[s].ser[l][b] = M[src].ser[l][b];
+                }
+            }
+            n_ok[6]++;
         } else {
             what = "remove";
             am_kv_seq_remove(kv, s);
@@ -195,9 +265,9 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
         }
     }
     fprintf(stderr, "  seed %llu, %lld blocks: create %d reserve %d (out of blocks %d) commit %d unreserve %d "
-                    "truncate %d remove %d\n",
-            seed, (long long)max_blocks, n_ok[0], n_ok[1], n_fail_nokv, n_ok[2], n_ok[3], n_ok[4], n_ok[5]);
-    CHECK(n_fail_nokv > 0 && n_ok[4] > 0);
+                    "truncate %d remove %d share %d\n",
+            seed, (long long)max_blocks, n_ok[0], n_ok[1], n_fail_nokv, n_ok[2], n_ok[3], n_ok[4], n_ok[5], n_ok[6]);
+    CHECK(n_fail_nokv > 0 && n_ok[4] > 0 && n_ok[6] > 0);
     am_kv_free(kv);
 }
 

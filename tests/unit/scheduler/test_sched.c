@@ -222,6 +222,12 @@ static void test_evict_restore_restart(void) {
             CHECKF(same(&r, ref[i], n_ref[i]), "round %d agent %d", round, i);
             if (round == 1) CHECKF(r.done.n_cached == LEN, "round 1 agent %d cached %d", i, r.done.n_cached);
         }
+    /* LRU order: the last agent used is hot, the first ones were evicted. */
+    json_t *last = am_sched_agents_json(s, 0, "ev-5"), *first = am_sched_agents_json(s, 0, "ev-0");
+    CHECK(last && !strcmp(json_string_value(json_object_get(last, "tier")), "hot"));
+    CHECK(first && !strcmp(json_string_value(json_object_get(first, "tier")), "warm"));
+    json_decref(last);
+    json_decref(first);
     am_sched_stats st;
     am_sched_stats_get(s, &st);
     CHECK(st.evictions >= N);
@@ -320,9 +326,58 @@ static void test_bad_requests(void) {
     CHECK(am_sched_agent_delete(s, 0, "nobody", false, &err) < 0 && err.code == AM_E_NOT_FOUND);
     r.max_tokens = am_sched_n_ctx(s) - 3; /* 4 + n_ctx - 3 > n_ctx */
     CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_TOO_LONG);
+    am_sched_free(s, 1000);
+    /* Bug: a request larger than the whole pool waits, then fails late. */
+    s = make_sched(1, 64 * 1024, NULL);
+    r.max_tokens = 2000;
+    CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_TOO_LONG);
     am_sched_drain(s);
     r.max_tokens = 4;
     CHECK(!am_sched_submit(s, &r, &err) && err.code == AM_E_BUSY);
+    am_sched_free(s, 1000);
+}
+
+/* Bug: agents behind one system prompt each hold a copy of it, or a shared
+ * block is written by one agent under another — ten agents with a common
+ * 256-token prefix must hold its blocks once and each answer as if alone. */
+static void test_shared_prefix(void) {
+    enum { N = 10, SYS = 256, OWN = 40, GEN = 12 };
+    static int32_t p[N][SYS + OWN], ref[N][GEN];
+    int n_ref[N];
+    for (int i = 0; i < N; i++) {
+        make_prompt(p[i], SYS, 777); /* the same system prompt */
+        make_prompt(p[i] + SYS, OWN, 900 + i);
+        n_ref[i] = ref_generate(p[i], SYS + OWN, GEN, ref[i]);
+    }
+    am_sched *s = make_sched(2, 0, NULL);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "share-%d", i);
+        result r;
+        am_req *q = submit(s, id, p[i], SYS + OWN, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECKF(same(&r, ref[i], n_ref[i]), "agent %d", i);
+        if (i > 0) CHECKF(r.done.n_cached == SYS, "agent %d cached %d", i, r.done.n_cached);
+    }
+    am_sched_stats st;
+    am_sched_stats_get(s, &st);
+    const am_hparams *hp = &g_b->model->hp;
+    int64_t block = (int64_t)hp->n_head_kv * am_type_row_bytes(g_kv, hp->head_dim) * 2 * 32;
+    int64_t per_layer = st.kv_bytes_used / block / hp->n_layer;
+    /* Shared: 8 prefix blocks + 2 own per agent = 28; unshared 10 per agent = 100. */
+    CHECKF(per_layer <= SYS / 32 + N * 2, "%lld blocks per layer for %d agents", (long long)per_layer, N);
+    CHECK(st.shared_prefix_tokens == (uint64_t)(N - 1) * SYS);
+    /* A shared agent's second turn, then the donor's: neither sees the other's writes. */
+    for (int i = 0; i < 2; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "share-%d", i);
+        result r;
+        am_req *q = submit(s, id, p[i], SYS + OWN, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECKF(same(&r, ref[i], n_ref[i]), "agent %d again", i);
+    }
     am_sched_free(s, 1000);
 }
 
@@ -351,6 +406,7 @@ int main(void) {
         AM_TEST_RUN(test_concurrent_equals_alone);
         AM_TEST_RUN(test_reuse_and_retry);
         AM_TEST_RUN(test_evict_restore_restart);
+        AM_TEST_RUN(test_shared_prefix);
     }
     /* Sliding-window layers (window 8): reuse only where their K/V exists. */
     g_kv = AM_TYPE_F16;
