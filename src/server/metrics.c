@@ -84,6 +84,8 @@ void am_metrics_render(am_srv_metrics *m, const am_metrics_sched *s, am_buf *o) 
         (double)s->prompt_tokens_computed);
     one(o, "agentmem_prompt_tokens_cached_total", "counter", "Prompt tokens reused from an agent's cache.",
         (double)s->prompt_tokens_cached);
+    one(o, "agentmem_prompt_tokens_shared_total", "counter",
+        "Prompt tokens reused from another agent's blocks (shared prefixes).", (double)s->shared_prefix_tokens);
     one(o, "agentmem_generated_tokens_total", "counter", "Tokens generated.", (double)s->generated_tokens);
     one(o, "agentmem_queue_depth", "gauge", "Requests waiting to start.", (double)s->queued);
     one(o, "agentmem_running_sequences", "gauge", "Sequences being processed.", (double)s->running);
