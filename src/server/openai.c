@@ -308,6 +308,7 @@ enum MHD_Result am_route_metrics(am_conn *c, struct MHD_Connection *mc) {
         .kv_bytes_budget = st.kv_bytes_budget, .agents_hot = st.agents_hot, .agents_warm = st.agents_warm,
         .disk_bytes = st.disk_bytes, .prompt_tokens_computed = st.prompt_tokens_computed,
         .prompt_tokens_cached = st.prompt_tokens_cached, .generated_tokens = st.generated_tokens,
+        .shared_prefix_tokens = st.shared_prefix_tokens,
         .cache_saves = st.cache_saves, .cache_save_bytes = st.cache_save_bytes,
         .cache_save_failures = st.cache_save_failures, .cache_restores = st.cache_restores,
         .cache_restore_bytes = st.cache_restore_bytes, .cache_restore_failures = st.cache_restore_failures,

@@ -134,7 +134,7 @@ void am_metrics_e2e(am_srv_metrics *m, double s);
  * so this file needs no scheduler). */
 typedef struct am_metrics_sched {
     int64_t queued, running, kv_bytes_used, kv_bytes_budget, agents_hot, agents_warm, disk_bytes;
-    uint64_t prompt_tokens_computed, prompt_tokens_cached, generated_tokens;
+    uint64_t prompt_tokens_computed, prompt_tokens_cached, generated_tokens, shared_prefix_tokens;
     uint64_t cache_saves, cache_save_bytes, cache_save_failures;
     uint64_t cache_restores, cache_restore_bytes, cache_restore_failures;
     uint64_t evictions, steps;
