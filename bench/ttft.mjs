@@ -29,6 +29,7 @@ function words(n) {
   return out.join(" ");
 }
 async function promptOf(n, salt) {
+  wordSeed = 12345 + 7919 * salt; // the same prompt for a salt in every phase and process
   const text = `agent ${salt}: ` + words(n);
   const t = await post("/tokenize", { content: text, add_special: false });
   const ids = t.tokens.slice(0, n - 1);

@@ -58,8 +58,10 @@ for kv in $KV_TYPES; do
         stop_server
         get() { echo "$1" | sed -n "s/.*\"$2\":\([0-9.enull-]*\).*/\1/p"; }
         bpt=$(awk "BEGIN { printf \"%.0f\", $(get "$row" save_bytes_first_turn) / $n }")
+        wd=$(get "$row" warm_disk_ms)
+        [ "$wd" = null ] || wd=$(printf '%.1f' "$wd")
         printf '%-6s %6s %10.1f %9.1f %10s %10.1f %10.1f %12s\n' "$kv" "$n" "$(get "$row" cold_ms)" \
-            "$(get "$row" warm_ms)" "$(get "$row" warm_disk_ms)" "$(get "$rs" ms)" "$(get "$row" extend_ms)" "$bpt"
+            "$(get "$row" warm_ms)" "$wd" "$(get "$rs" ms)" "$(get "$row" extend_ms)" "$bpt"
         [ $first = 1 ] || echo "," >>"$json"
         first=0
         echo "{\"kv\": \"$kv\", \"run\": $row, \"restart\": $rs}" >>"$json"
