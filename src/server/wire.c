@@ -263,8 +263,7 @@ json_t *am_json_str_lossy(const char *s, size_t n) {
         else if (c >= 0xE0 && c <= 0xEF) len = 3;
         else if (c >= 0xF0 && c <= 0xF4) len = 4;
         else if (c >= 0x80) len = 0;
-        json_t *t = len && i + len <= n ? json_stringn(s + i, len) : NULL;
-        if (c < 0x80 && c) t = json_stringn(s + i, 1);
+        json_t *t = len && i + len <= n ? json_stringn(s + i, len) : NULL; /* NUL stays invalid */
         if (t) {
             am_buf_put(&b, s + i, len);
             json_decref(t);
