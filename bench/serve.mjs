@@ -73,7 +73,7 @@ async function chat(agent, messages, maxTokens) {
       const j = JSON.parse(ev.slice(6));
       if (j.choices && j.choices.length) {
         const d = j.choices[0].delta || {};
-        if (!first && (d.content || d.content === "")) first = performance.now();
+        if (!first && d.content) first = performance.now(); // not the role-only first chunk
         if (d.content) text += d.content;
       }
       if (j.usage) usage = j.usage;

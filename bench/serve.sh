@@ -83,7 +83,7 @@ case " $PARTS " in *" agents "*)
 ;; esac
 
 case " $PARTS " in *" routing "*)
-    per=$((ARTICLE + 256 + QUERIES * 48))
+    per=$((2 * ARTICLE + 256 + QUERIES * 64)) # detokenized text can re-tokenize longer
     budget_mib=$(( (3 * per * bpt + 1048575) / 1048576 ))
     echo
     echo "(b) routing: $EXPERTS experts x $ARTICLE-token articles, $QUERIES queries, --kv-budget ${budget_mib}M (3 agents)"
