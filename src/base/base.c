@@ -10,7 +10,8 @@
 
 const char *am_status_name(am_status s) {
     static const char *names[] = {"ok",        "invalid", "no_kv", "bad_file",  "io",
-                                  "not_found", "busy",    "too_long", "cancelled", "internal"};
+                                  "not_found", "busy",    "too_long", "cancelled", "internal", "conflict",
+                                  "no_room"};
     return (unsigned)s < AM_ARRAY_LEN(names) ? names[s] : "unknown";
 }
 

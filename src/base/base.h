@@ -28,6 +28,8 @@ typedef enum am_status {
     AM_E_TOO_LONG,  /* does not fit: prompt + max_tokens over the context */
     AM_E_CANCELLED, /* the caller cancelled */
     AM_E_INTERNAL,  /* a bug: an invariant did not hold */
+    AM_E_CONFLICT,  /* another operation of the kind is running (one swap at a time) */
+    AM_E_NO_ROOM,   /* does not fit a budget at all (a model over --weights-budget) */
 } am_status;
 
 /* Short stable name of a status ("invalid", "no_kv", ...). */

@@ -131,6 +131,7 @@ struct am_sched {
     int n_queued;
     sched_cmd *cmds;
     bool draining, stopping;
+    atomic_bool cut;          /* am_sched_cut: end everything at the next step */
     pthread_cond_t cmd_cv;    /* a command completed */
 
     pthread_mutex_t amu;

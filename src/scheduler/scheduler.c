@@ -206,9 +206,9 @@ static sched_agent *agent_for(am_sched *s, am_req *q) {
     } else {
         snprintf(id, sizeof id, "%s", q->r.agent);
     }
-    sched_agent *a = sched_agent_find(s, q->r.owner, id);
-    if (a && a->running) {
-        if (!anon) return NULL; /* a named agent runs one request at a time: wait */
+    sched_agent *a = q->r.no_cache ? NULL : sched_agent_find(s, q->r.owner, id);
+    if (q->r.no_cache || (a && a->running)) {
+        if (!anon && !q->r.no_cache) return NULL; /* a named agent runs one request at a time: wait */
         snprintf(id, sizeof id, "anon-tmp-%llu", (unsigned long long)++s->anon_counter);
         pthread_mutex_lock(&s->amu);
         a = sched_agent_add(s, q->r.owner, id);
@@ -475,6 +475,24 @@ static void compact_runs(am_sched *s) {
     s->n_runs = j;
 }
 
+/* am_sched_cut: every run and every request not yet admitted ends now. */
+static void cut_all(am_sched *s, am_req **pending) {
+    for (int i = 0; i < s->n_runs; i++)
+        if (s->runs[i].q) finish_run(s, &s->runs[i], AM_FINISH_LENGTH, AM_OK, NULL);
+    compact_runs(s);
+    for (am_req *q = *pending, *nx; q; q = nx) {
+        nx = q->next;
+        am_gen_event ev = {.kind = AM_EV_DONE, .finish = AM_FINISH_LENGTH, .n_prompt = q->r.n_prompt};
+        snprintf(ev.msg, sizeof ev.msg, "ended at the drain deadline");
+        req_post(q, &ev);
+        req_unref(q);
+        pthread_mutex_lock(&s->mu);
+        s->n_queued--;
+        pthread_mutex_unlock(&s->mu);
+    }
+    *pending = NULL;
+}
+
 static void step(am_sched *s) {
     /* Runs whose logits are ready but nothing was sampled yet (full reuse). */
     for (int i = 0; i < s->n_runs; i++) {
@@ -531,7 +549,10 @@ static void step(am_sched *s) {
     if (s->batch.n == 0) return;
 
     am_err err = {0};
-    if (am_engine_forward(s->e, &s->batch, s->logits, &err) < 0) {
+    if (s->p.gate) am_step_gate_enter(s->p.gate);
+    int frc = am_engine_forward(s->e, &s->batch, s->logits, &err);
+    if (s->p.gate) am_step_gate_leave(s->p.gate);
+    if (frc < 0) {
         am_log_error("scheduler: forward failed: %s", err.msg);
         for (int i = 0; i < s->n_runs; i++)
             finish_run(s, &s->runs[i], AM_FINISH_ERROR, err.code ? err.code : AM_E_INTERNAL, err.msg);
@@ -632,6 +653,7 @@ static void *sched_main(void *arg) {
 
         if (cmds) run_commands(s, cmds);
         sched_persist_collect(s);
+        if (atomic_exchange(&s->cut, false)) cut_all(s, &pending);
 
         am_req *keep = NULL, **ktail = &keep;
         int n_kept = 0;
@@ -772,6 +794,20 @@ void am_sched_drain(am_sched *s) {
     s->draining = true;
     pthread_mutex_unlock(&s->mu);
     atomic_store(&s->ready, false);
+}
+
+void am_sched_cut(am_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->cut, true);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int am_sched_active(am_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->n_queued + (int)atomic_load(&s->st_running);
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 void am_sched_free(am_sched *s, int deadline_ms) {

@@ -57,7 +57,17 @@ typedef struct am_sched_params {
     int64_t disk_budget;    /* bytes of cache files kept (<= 0: unlimited) */
     int kv_wait_ms;         /* how long a request may wait for KV blocks (default 10000) */
     bool hf_bf16_buffers;   /* engine option (default true) */
+    struct am_step_gate *gate; /* shared by the schedulers of several models, or NULL */
 } am_sched_params;
+
+/* A fair lock that the schedulers of several loaded models take around each
+ * forward pass, so their steps alternate (first come, first served) instead
+ * of oversubscribing the cores. Any thread; create/free once. */
+typedef struct am_step_gate am_step_gate;
+am_step_gate *am_step_gate_create(void);
+void am_step_gate_free(am_step_gate *g);
+void am_step_gate_enter(am_step_gate *g);
+void am_step_gate_leave(am_step_gate *g);
 
 am_sched_params am_sched_default_params(void);
 
@@ -71,6 +81,12 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *p, am_err *err);
 void am_sched_free(am_sched *s, int deadline_ms);
 /* Starts draining: new submits fail with AM_E_BUSY. */
 void am_sched_drain(am_sched *s);
+/* Ends every running and queued request at the next step with finish
+ * AM_FINISH_LENGTH (a drain deadline passed); their completed tokens stay
+ * cached. Requests submitted later are not affected. Any thread. */
+void am_sched_cut(am_sched *s);
+/* Requests submitted and not yet done (queued + running). */
+int am_sched_active(am_sched *s);
 
 const am_bundle *am_sched_bundle(const am_sched *s);
 /* Tokens one sequence may hold (prompt + generated): a request needs
@@ -85,6 +101,7 @@ typedef struct am_gen_request {
     am_sampler_params sp;
     int max_tokens;          /* > 0 */
     bool ignore_eos;
+    bool no_cache;           /* run on a throw-away sequence: nothing cached or saved (warm-up) */
     int n_logprobs;          /* 0: none; else top alternatives per token (<= 20), -1: only the chosen */
 } am_gen_request;
 
@@ -136,6 +153,10 @@ json_t *am_sched_agents_json(am_sched *s, uint64_t owner, const char *id);
  * disk and frees its blocks). Waits for the scheduler to do it. Fails with
  * AM_E_NOT_FOUND, or AM_E_BUSY when the agent is running. */
 int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evict_only, am_err *err);
+
+/* Deletes every agent's cache (memory and disk) but those running (counted
+ * in *busy). Returns how many were deleted. Any thread. */
+int am_sched_drop_all(am_sched *s, int *busy, am_err *err);
 
 /* Counters and gauges for /metrics (a consistent snapshot). */
 typedef struct am_sched_stats {

@@ -3,13 +3,53 @@
  * (?evict_only=true writes it to disk and frees its memory instead). With
  * the admin key, ?owner=HEX (the XXH3-64 of another key, as agent listings
  * of that key show nowhere else) acts on that key's agents; without an admin
- * key configured, ?owner is refused.
+ * key configured, ?owner is refused. Agents outlive models: listings cover
+ * every loaded model (each entry says which; ?model=NAME narrows it), and
+ * DELETE removes the agent's cache of every model, on disk too.
  */
 #define AM_SERVER_INTERNALS
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/server_impl.h"
+
+/* What one pass over the loaded models collects or does. */
+typedef struct agents_ctx {
+    uint64_t owner;
+    const char *id, *model; /* id NULL: all agents; model NULL: every model */
+    bool evict;
+    json_t *out;
+    int found;
+    bool busy;
+    am_err err;
+} agents_ctx;
+
+static void list_one(am_served *m, void *ctx) {
+    agents_ctx *ax = ctx;
+    if (ax->model && strcmp(ax->model, m->name)) return;
+    json_t *a = am_sched_agents_json(m->s, ax->owner, ax->id);
+    json_t *arr = json_is_array(a) ? a : NULL;
+    if (!arr && a) arr = json_pack("[O]", a);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        json_object_set_new(v, "model", json_string(m->name));
+        json_array_append(ax->out, v);
+    }
+    if (arr != a) json_decref(arr);
+    json_decref(a);
+}
+
+static void delete_one(am_served *m, void *ctx) {
+    agents_ctx *ax = ctx;
+    if (ax->model && strcmp(ax->model, m->name)) return;
+    am_err err = {0};
+    if (am_sched_agent_delete(m->s, ax->owner, ax->id, ax->evict, &err) == 0) ax->found++;
+    else if (err.code == AM_E_BUSY) {
+        ax->busy = true;
+        ax->err = err;
+    }
+}
 
 enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const char *method, const char *id) {
     am_http_err e;
@@ -32,14 +72,20 @@ enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const cha
             return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
         }
     }
+    const char *model = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "model");
     if (!strcmp(method, "GET")) {
-        if (!id) {
-            json_t *a = am_sched_agents_json(c->srv->sched, owner, NULL);
-            return am_reply_json(c, mc, 200, json_pack("{s:s, s:o}", "object", "list", "data", a ? a : json_array()));
+        agents_ctx ax = {.owner = owner, .id = id, .model = model, .out = json_array()};
+        am_reg_each(c->srv->reg, list_one, &ax);
+        if (!id) return am_reply_json(c, mc, 200, json_pack("{s:s, s:o}", "object", "list", "data", ax.out));
+        /* one agent: its entry under the default model when it has one, else the first */
+        json_t *one = NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach(ax.out, i, v) {
+            if (!one || am_reg_is_default(c->srv->reg, json_string_value(json_object_get(v, "model")))) one = v;
         }
-        json_t *a = am_sched_agents_json(c->srv->sched, owner, id);
-        json_t *one = json_is_array(a) ? json_incref(json_array_get(a, 0)) : a ? json_incref(a) : NULL;
-        json_decref(a);
+        json_incref(one);
+        json_decref(ax.out);
         if (!one) {
             am_http_errf(&e, 404, "agent_id", "no agent '%s'", id);
             return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
@@ -48,9 +94,15 @@ enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const cha
     }
     const char *eo = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "evict_only");
     bool evict = eo && (!strcmp(eo, "true") || !strcmp(eo, "1"));
-    am_err err = {0};
-    if (am_sched_agent_delete(c->srv->sched, owner, id, evict, &err) < 0) {
-        am_http_errf(&e, err.code == AM_E_BUSY ? 409 : am_status_http(c->srv, err.code), "agent_id", "%s", err.msg);
+    agents_ctx ax = {.owner = owner, .id = id, .model = model, .evict = evict};
+    am_reg_each(c->srv->reg, delete_one, &ax);
+    if (!evict && !model) ax.found += am_srv_delete_cold(c->srv, owner, id); /* files of unloaded models */
+    if (ax.busy) {
+        am_http_errf(&e, 409, "agent_id", "%s", ax.err.msg);
+        return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
+    }
+    if (!ax.found) {
+        am_http_errf(&e, 404, "agent_id", "no agent '%s'", id);
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     }
     return am_reply_json(c, mc, 200,

@@ -52,7 +52,7 @@ static json_t *whole(am_gen_run *r) {
     json_t *x;
     if (!strcmp(r->finish, "tool_calls")) json_array_foreach(r->tool_calls, i, x) json_array_append_new(content, tool_use_block(x, false));
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o}", "id", r->id, "type", "message", "role", "assistant",
-                     "model", r->srv->bundle->id, "content", content, "stop_reason", stop_reason(r), "stop_sequence",
+                     "model", r->m->name, "content", content, "stop_reason", stop_reason(r), "stop_sequence",
                      r->stop_hit ? json_string(r->stop_hit) : json_null(), "usage", usage(r, true));
 }
 
@@ -66,7 +66,7 @@ void am_anthropic_produce(stream_st *s) {
     if (s->phase == 0) {
         ev(s, "message_start",
            json_pack("{s:s, s:{s:s, s:s, s:s, s:[], s:s, s:n, s:n, s:o}}", "type", "message_start", "message", "id",
-                     r->id, "type", "message", "role", "assistant", "content", "model", r->srv->bundle->id,
+                     r->id, "type", "message", "role", "assistant", "content", "model", r->m->name,
                      "stop_reason", "stop_sequence", "usage", usage(r, false)));
         ev(s, "content_block_start",
            json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0, "content_block", "type",
@@ -132,16 +132,23 @@ enum MHD_Result am_route_count_tokens(am_conn *c, struct MHD_Connection *mc, jso
     int rc = am_parse_anthropic(b2, &p, &e);
     json_decref(b2);
     if (rc < 0) return am_reply_error(c, mc, AM_API_ANTHROPIC, &e);
+    am_served *m = am_srv_model(c->srv, p.model, &e);
+    if (!m) {
+        am_gen_parsed_free(&p);
+        return am_reply_error(c, mc, AM_API_ANTHROPIC, &e);
+    }
     am_err err = {0};
     size_t len = 0;
-    char *text = am_bundle_render_chat(c->srv->bundle, p.messages, p.tools, NULL, &len, &err);
+    char *text = am_bundle_render_chat(m->b, p.messages, p.tools, NULL, &len, &err);
     am_gen_parsed_free(&p);
     if (!text) {
+        am_reg_release(c->srv->reg, m);
         am_http_errf(&e, am_status_http(c->srv, err.code), "", "%s", err.msg);
         return am_reply_error(c, mc, AM_API_ANTHROPIC, &e);
     }
     am_tokens t = {0};
-    rc = am_bundle_tokenize(c->srv->bundle, text, len, false, &t, &err);
+    rc = am_bundle_tokenize(m->b, text, len, false, &t, &err);
+    am_reg_release(c->srv->reg, m);
     free(text);
     size_t n = t.n;
     am_tokens_free(&t);

@@ -19,9 +19,28 @@ int am_status_http(am_server *srv, am_status code) {
     case AM_E_INVALID: case AM_E_TOO_LONG: return 400;
     case AM_E_NOT_FOUND: return 404;
     case AM_E_BUSY: return srv && srv->draining ? 503 : 429;
-    case AM_E_NO_KV: return 503;
+    case AM_E_NO_KV: case AM_E_NO_ROOM: return 503;
+    case AM_E_CONFLICT: return 409;
     default: return 500;
     }
+}
+
+am_served *am_srv_model(am_server *srv, const char *name, am_http_err *e) {
+    am_err err = {0};
+    int retry = 0;
+    am_served *m = am_reg_acquire(srv->reg, name, &retry, &err);
+    if (m) return m;
+    if (err.code == AM_E_NOT_FOUND) {
+        am_http_errf(e, 404, "model", "%s", err.msg);
+        snprintf(e->code, sizeof e->code, "%s", "model_not_found");
+    } else if (err.code == AM_E_BUSY) {
+        am_http_errf(e, 503, "model", "%s", err.msg);
+        e->retry_after = retry > 0 ? retry : 1;
+    } else {
+        /* the model is registered but did not load (bad file, too big) */
+        am_http_errf(e, err.code == AM_E_NO_ROOM ? 503 : 500, "model", "%s", err.msg);
+    }
+    return NULL;
 }
 
 static bool ends_with_think(const char *s, size_t n) {
@@ -37,7 +56,13 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
     memset(p, 0, sizeof *p);
     r->t_start = am_time_now();
     r->created = (long)time(NULL);
-    const am_bundle *b = srv->bundle;
+    r->m = am_srv_model(srv, r->p.model, e);
+    if (!r->m) {
+        am_gen_parsed_free(&r->p);
+        return -1;
+    }
+    const am_served *m = r->m;
+    const am_bundle *b = m->b;
     am_err err = {0};
     am_tokens toks = {0};
     bool reasoning_open = false;
@@ -45,13 +70,13 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
         if (am_bundle_tokenize(b, r->p.prompt, strlen(r->p.prompt), true, &toks, &err) < 0) goto fail_err;
     } else {
         json_t *extra = json_object();
-        if (srv->reasoning) json_object_set_new(extra, "enable_thinking", json_true());
+        if (m->reasoning) json_object_set_new(extra, "enable_thinking", json_true());
         if (r->p.tool_choice) json_object_set(extra, "tool_choice", r->p.tool_choice);
         size_t len = 0;
         char *text = am_bundle_render_chat(b, r->p.messages, r->p.tools, extra, &len, &err);
         json_decref(extra);
         if (!text) goto fail_err;
-        reasoning_open = srv->reasoning && ends_with_think(text, len);
+        reasoning_open = m->reasoning && ends_with_think(text, len);
         int rc = am_bundle_tokenize(b, text, len, false, &toks, &err);
         free(text);
         if (rc < 0) goto fail_err;
@@ -67,8 +92,8 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
     gr.ignore_eos = r->p.ignore_eos;
     gr.n_logprobs = r->p.n_logprobs;
     if (gr.max_tokens <= 0) /* not given: what the context leaves */
-        gr.max_tokens = am_sched_n_ctx(srv->sched) > gr.n_prompt ? am_sched_n_ctx(srv->sched) - gr.n_prompt : 1;
-    r->req = am_sched_submit(srv->sched, &gr, &err);
+        gr.max_tokens = am_sched_n_ctx(m->s) > gr.n_prompt ? am_sched_n_ctx(m->s) - gr.n_prompt : 1;
+    r->req = am_sched_submit(m->s, &gr, &err);
     am_tokens_free(&toks);
     if (!r->req) goto fail_err2;
     am_tok_decode_params dp = am_tok_decode_default_params();
@@ -78,9 +103,9 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
     am_textout_params tp = {0};
     tp.stop = (const char *const *)r->p.stop;
     tp.n_stop = r->p.n_stop;
-    tp.reasoning = srv->reasoning && r->p.api == AM_API_OPENAI_CHAT;
+    tp.reasoning = m->reasoning && r->p.api == AM_API_OPENAI_CHAT;
     tp.reasoning_open = tp.reasoning && reasoning_open;
-    tp.tools = r->p.tools && r->p.api != AM_API_OPENAI_COMPLETION ? srv->tool_fmt : AM_TOOLS_NONE;
+    tp.tools = r->p.tools && r->p.api != AM_API_OPENAI_COMPLETION ? m->tool_fmt : AM_TOOLS_NONE;
     r->to = am_textout_create(&tp);
     if (r->p.n_logprobs) r->logprobs = json_array();
     am_make_id(r->id, sizeof r->id,
@@ -96,6 +121,8 @@ fail_err2:
     if (err.code == AM_E_TOO_LONG) snprintf(e->param, sizeof e->param, "%s", "max_tokens");
     if (err.code == AM_E_BUSY && e->status == 429) snprintf(e->code, sizeof e->code, "%s", "rate_limit_exceeded");
     am_gen_parsed_free(&r->p);
+    am_reg_release(srv->reg, r->m);
+    r->m = NULL;
     return -1;
 }
 
@@ -144,12 +171,12 @@ int am_gen_step(am_gen_run *r, am_buf *dc, am_buf *dr) {
         }
         r->t_last = now;
         if (r->stopped) return 0;
-        if (am_bundle_is_eog(r->srv->bundle, ev.token) && !r->p.ignore_eos) return 0;
+        if (am_bundle_is_eog(r->m->b, ev.token) && !r->p.ignore_eos) return 0;
         if (r->logprobs) {
-            json_t *en = token_entry(r->srv->bundle, ev.token, ev.logprob);
+            json_t *en = token_entry(r->m->b, ev.token, ev.logprob);
             json_t *top = json_array();
             for (int i = 0; i < ev.n_top; i++)
-                json_array_append_new(top, token_entry(r->srv->bundle, ev.top_id[i], ev.top_logprob[i]));
+                json_array_append_new(top, token_entry(r->m->b, ev.top_id[i], ev.top_logprob[i]));
             json_object_set_new(en, "top_logprobs", top);
             json_array_append_new(r->logprobs, en);
         }
@@ -196,7 +223,8 @@ int am_gen_step(am_gen_run *r, am_buf *dc, am_buf *dr) {
 }
 
 void am_gen_free(am_gen_run *r) {
-    if (r->req) am_req_release(r->req);
+    if (r->req) am_req_release(r->req); /* before the lease: the request belongs to the model's scheduler */
+    if (r->m) am_reg_release(r->srv->reg, r->m);
     if (r->dt) am_detok_free(r->dt);
     if (r->to) am_textout_free(r->to);
     am_buf_free(&r->raw);

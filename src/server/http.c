@@ -48,7 +48,11 @@ enum MHD_Result am_reply_text(am_conn *c, struct MHD_Connection *mc, int status,
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
     am_add_headers(c, r);
-    if (status == 429 || status == 503) MHD_add_response_header(r, "Retry-After", "1");
+    if (status == 429 || status == 503) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", c->retry_after > 0 ? c->retry_after : 1);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
     enum MHD_Result ok = MHD_queue_response(mc, (unsigned)status, r);
     MHD_destroy_response(r);
     am_metrics_request(&c->srv->metrics, c->route, status);
@@ -66,6 +70,7 @@ enum MHD_Result am_reply_json(am_conn *c, struct MHD_Connection *mc, int status,
 }
 
 enum MHD_Result am_reply_error(am_conn *c, struct MHD_Connection *mc, am_api_kind api, const am_http_err *e) {
+    c->retry_after = e->retry_after;
     return am_reply_json(c, mc, e->status, api == AM_API_ANTHROPIC ? am_anthropic_error_json(e) : am_openai_error_json(e));
 }
 
@@ -109,6 +114,10 @@ static const char *route_name(const char *url) {
     for (size_t i = 0; i < AM_ARRAY_LEN(known); i++)
         if (!strcmp(url, known[i])) return known[i];
     if (!strncmp(url, "/v1/agents/", 11)) return "/v1/agents/{id}";
+    if (!strncmp(url, "/admin/cache/", 13)) return "/admin/cache/{model}";
+    static const char *admin[] = {"/admin/models/swap", "/admin/models/load", "/admin/models/unload", "/admin/models"};
+    for (size_t i = 0; i < AM_ARRAY_LEN(admin); i++)
+        if (!strcmp(url, admin[i])) return admin[i];
     return "other";
 }
 
@@ -122,16 +131,23 @@ static const char *bearer(struct MHD_Connection *mc) {
     return MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "x-api-key");
 }
 
-/* 0 ok; else the status to answer (c->owner/admin set). */
-static int authorize(am_server *srv, am_conn *c, struct MHD_Connection *mc) {
+/* 0 ok; else the status to answer (c->owner/admin set). The admin key
+ * (X-Admin-Key, or as the bearer/x-api-key) opens the admin routes and
+ * /v1/agents?owner=; it is not an API key, and an API key is not it. */
+static int authorize(am_server *srv, am_conn *c, struct MHD_Connection *mc, const char *url) {
     const char *k = bearer(mc);
-    bool any_keys = srv->cfg.n_api_keys > 0;
-    if (k && srv->cfg.admin_key && am_ct_streq(k, srv->cfg.admin_key)) {
-        c->admin = true;
-        c->owner = any_keys ? XXH3_64bits(k, strlen(k)) : 0;
-        return 0;
+    const char *ak = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Admin-Key");
+    if (srv->cfg.admin_key) {
+        if (ak && am_ct_streq(ak, srv->cfg.admin_key)) {
+            c->admin = true;
+        } else if (k && am_ct_streq(k, srv->cfg.admin_key)) {
+            c->admin = true;
+            k = NULL;
+        }
     }
-    if (!any_keys) return 0;
+    bool admin_route = !strncmp(url, "/admin/", 7) || !strncmp(url, "/v1/agents", 10);
+    if (admin_route && c->admin && !k) return 0;
+    if (srv->cfg.n_api_keys == 0) return 0;
     if (!k) return 401;
     bool ok = false;
     for (int i = 0; i < srv->cfg.n_api_keys; i++) ok |= am_ct_streq(k, srv->cfg.api_keys[i]);
@@ -144,13 +160,15 @@ static enum MHD_Result health(am_conn *c, struct MHD_Connection *mc, bool ready)
     am_server *srv = c->srv;
     if (ready && srv->draining)
         return am_reply_json(c, mc, 503, json_pack("{s:s, s:s}", "status", "draining", "reason", "shutting down"));
-    if (ready) {
-        am_sched_stats st;
-        am_sched_stats_get(srv->sched, &st);
-        if (!st.ready)
-            return am_reply_json(c, mc, 503, json_pack("{s:s, s:s}", "status", "loading", "reason", "scheduler starting"));
-    }
-    return am_reply_json(c, mc, 200, json_pack("{s:s}", "status", "ok"));
+    am_reg_stats rs;
+    am_reg_stats_get(srv->reg, &rs);
+    if (ready && !rs.ready)
+        return am_reply_json(c, mc, 503, json_pack("{s:s, s:s}", "status", "loading", "reason", rs.reason));
+    if (ready && rs.degraded)
+        return am_reply_json(c, mc, 503, json_pack("{s:s, s:s}", "status", "degraded", "reason", rs.reason));
+    json_t *j = json_pack("{s:s, s:i}", "status", rs.degraded ? "degraded" : "ok", "models_loaded", rs.models_loaded);
+    if (rs.degraded) json_object_set_new(j, "reason", json_string(rs.reason));
+    return am_reply_json(c, mc, 200, j);
 }
 
 static enum MHD_Result dispatch(am_conn *c, struct MHD_Connection *mc, const char *url, const char *method) {
@@ -168,7 +186,8 @@ static enum MHD_Result dispatch(am_conn *c, struct MHD_Connection *mc, const cha
         if (c->origin) {
             MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
             MHD_add_response_header(r, "Access-Control-Allow-Headers",
-                                    "Authorization, Content-Type, X-Api-Key, X-Agent-Id, X-Session-Id, X-Request-Id, "
+                                    "Authorization, Content-Type, X-Api-Key, X-Admin-Key, X-Agent-Id, X-Session-Id, "
+                                    "X-Request-Id, "
                                     "anthropic-version, anthropic-beta");
             MHD_add_response_header(r, "Access-Control-Max-Age", "600");
         }
@@ -182,7 +201,7 @@ static enum MHD_Result dispatch(am_conn *c, struct MHD_Connection *mc, const cha
     if (get && !strcmp(url, "/health")) return health(c, mc, false);
     if (get && !strcmp(url, "/health/live")) return health(c, mc, false);
     if (get && !strcmp(url, "/health/ready")) return health(c, mc, true);
-    int st = authorize(srv, c, mc);
+    int st = authorize(srv, c, mc, url);
     if (st) {
         am_http_errf(&e, st, "", "invalid or missing API key");
         return am_reply_error(c, mc, api, &e);
@@ -206,6 +225,28 @@ static enum MHD_Result dispatch(am_conn *c, struct MHD_Connection *mc, const cha
         return ok;
     }
     if (get && !strcmp(url, "/metrics")) return am_route_metrics(c, mc);
+    if (!strncmp(url, "/admin/", 7)) {
+        if (!srv->cfg.admin_key) {
+            am_http_errf(&e, 403, "", "admin routes are disabled (no admin key configured)");
+            return am_reply_error(c, mc, api, &e);
+        }
+        if (!c->admin) {
+            am_http_errf(&e, 401, "", "admin routes need the admin key");
+            return am_reply_error(c, mc, api, &e);
+        }
+        if (c->too_big) {
+            am_http_errf(&e, 413, "", "request body over %zu bytes", srv->cfg.max_body);
+            return am_reply_error(c, mc, api, &e);
+        }
+        json_t *body = NULL;
+        if (post && c->body.n) {
+            body = am_json_parse_body(c->body.p, c->body.n, &e);
+            if (!body) return am_reply_error(c, mc, api, &e);
+        }
+        enum MHD_Result r = am_route_admin(c, mc, method, url, body);
+        json_decref(body);
+        return r;
+    }
     if (get && !strcmp(url, "/v1/models")) return am_route_models(c, mc);
     if (!strcmp(url, "/v1/agents") && get) return am_route_agents(c, mc, method, NULL);
     if (!strncmp(url, "/v1/agents/", 11) && (get || del)) return am_route_agents(c, mc, method, url + 11);
@@ -284,17 +325,14 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     *con_cls = NULL;
 }
 
-am_server *am_server_start(am_sched *s, const am_server_config *cfg, am_err *err) {
+am_server *am_server_start(am_registry *reg, const am_server_config *cfg, am_err *err) {
     am_server *srv = am_xcalloc(1, sizeof *srv);
-    srv->sched = s;
-    srv->bundle = am_sched_bundle(s);
+    srv->reg = reg;
     srv->cfg = *cfg;
     if (!srv->cfg.host) srv->cfg.host = "127.0.0.1";
     if (!srv->cfg.max_body) srv->cfg.max_body = DEFAULT_MAX_BODY;
     am_metrics_init(&srv->metrics);
     am_ratelimit_init(&srv->rl, cfg->rate_limit);
-    srv->tool_fmt = am_tool_format_detect(srv->bundle->tmpl_text);
-    srv->reasoning = srv->bundle->tmpl_text && strstr(srv->bundle->tmpl_text, "<think>");
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;

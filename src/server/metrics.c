@@ -106,6 +106,20 @@ void am_metrics_render(am_srv_metrics *m, const am_metrics_sched *s, am_buf *o) 
     one(o, "agentmem_scheduler_steps_total", "counter", "Forward steps run.", (double)s->steps);
     one(o, "agentmem_disk_cache_bytes", "gauge", "Bytes of cache files on disk.", (double)s->disk_bytes);
     one(o, "agentmem_ready", "gauge", "1 when the server accepts requests.", s->ready ? 1 : 0);
+    one(o, "agentmem_models_registered", "gauge", "Models the server may load (the allowlist).",
+        (double)s->models_registered);
+    one(o, "agentmem_models_loaded", "gauge", "Models loaded now.", (double)s->models_loaded);
+    one(o, "agentmem_weights_bytes_loaded", "gauge", "Bytes of model weights loaded.", (double)s->weights_bytes_loaded);
+    one(o, "agentmem_model_loads_total", "counter", "Model loads that succeeded.", (double)s->model_loads);
+    one(o, "agentmem_model_load_failures_total", "counter", "Model loads that failed.", (double)s->model_load_failures);
+    one(o, "agentmem_model_unloads_total", "counter", "Models unloaded.", (double)s->model_unloads);
+    one(o, "agentmem_model_swaps_total", "counter", "Swaps of the default model that completed.",
+        (double)s->model_swaps);
+    one(o, "agentmem_model_swap_failures_total", "counter", "Swaps that failed (the old model kept serving).",
+        (double)s->model_swap_failures);
+    one(o, "agentmem_cache_lost_total", "counter", "Agent caches that could not be written before a swap or flush.",
+        (double)s->caches_lost);
+    one(o, "agentmem_degraded", "gauge", "1 after a failed swap, until a good one.", s->degraded ? 1 : 0);
 }
 
 void am_ratelimit_init(am_ratelimit *r, double rate) {

@@ -21,13 +21,7 @@ static json_t *usage_json(const am_gen_run *r) {
 /* Common gate of generation routes: draining, model name, agent id. */
 static int gen_prepare(am_conn *c, struct MHD_Connection *mc, am_gen_parsed *p, char agent[129], am_http_err *e) {
     if (c->srv->draining) return am_http_errf(e, 503, "", "server is shutting down");
-    if (p->model[0] && strcmp(p->model, c->srv->bundle->id)) {
-        am_http_errf(e, 404, "model", "model '%.200s' is not served here (this server serves '%.200s')", p->model,
-                     c->srv->bundle->id);
-        snprintf(e->code, sizeof e->code, "model_not_found");
-        return -1;
-    }
-    return am_conn_agent(mc, p, agent, e);
+    return am_conn_agent(mc, p, agent, e); /* the model is looked up by am_gen_start */
 }
 
 static json_t *chat_message(am_gen_run *r) {
@@ -48,7 +42,7 @@ static json_t *gen_error(am_gen_run *r, am_http_err *e) {
 
 static void chunk_base(am_gen_run *r, json_t **o, const char *object) {
     *o = json_pack("{s:s, s:s, s:I, s:s}", "id", r->id, "object", object, "created", (json_int_t)r->created, "model",
-                   r->srv->bundle->id);
+                   r->m->name);
 }
 
 static void chat_chunk(stream_st *s, json_t *delta, const char *finish, json_t *logprobs) {
@@ -202,7 +196,7 @@ static json_t *chat_whole(am_gen_run *r) {
     json_t *ch = json_pack("{s:i, s:o, s:s}", "index", 0, "message", chat_message(r), "finish_reason", r->finish);
     json_object_set_new(ch, "logprobs", r->logprobs ? json_pack("{s:O}", "content", r->logprobs) : json_null());
     return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", r->id, "object", "chat.completion", "created",
-                     (json_int_t)r->created, "model", r->srv->bundle->id, "choices", ch, "usage", usage_json(r));
+                     (json_int_t)r->created, "model", r->m->name, "choices", ch, "usage", usage_json(r));
 }
 
 static json_t *completion_whole(am_gen_run *r) {
@@ -210,7 +204,7 @@ static json_t *completion_whole(am_gen_run *r) {
     if (r->p.echo) am_buf_puts(&t, r->p.prompt);
     am_buf_put(&t, r->content.p, r->content.n);
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:s%, s:i, s:n, s:s}], s:o}", "id", r->id, "object",
-                          "text_completion", "created", (json_int_t)r->created, "model", r->srv->bundle->id, "choices",
+                          "text_completion", "created", (json_int_t)r->created, "model", r->m->name, "choices",
                           "text", t.p ? t.p : "", t.n, "index", 0, "logprobs", "finish_reason", r->finish, "usage",
                           usage_json(r));
     am_buf_free(&t);
@@ -233,8 +227,17 @@ enum MHD_Result am_route_completions(am_conn *c, struct MHD_Connection *mc, json
 
 enum MHD_Result am_route_models(am_conn *c, struct MHD_Connection *mc) {
     return am_reply_json(c, mc, 200,
-                         json_pack("{s:s, s:[{s:s, s:s, s:i, s:s}]}", "object", "list", "data", "id", c->srv->bundle->id,
-                                   "object", "model", "created", 0, "owned_by", "agentmem"));
+                         json_pack("{s:s, s:o}", "object", "list", "data", am_reg_models_json(c->srv->reg, c->admin)));
+}
+
+/* The optional "model" of a tokenize/detokenize body, leased. */
+static am_served *body_model(am_conn *c, json_t *body, am_http_err *e) {
+    json_t *m = json_object_get(body, "model");
+    if (m && !json_is_string(m)) {
+        am_http_errf(e, 400, "model", "'model' must be a string");
+        return NULL;
+    }
+    return am_srv_model(c->srv, m ? json_string_value(m) : NULL, e);
 }
 
 enum MHD_Result am_route_tokenize(am_conn *c, struct MHD_Connection *mc, json_t *body) {
@@ -254,10 +257,14 @@ enum MHD_Result am_route_tokenize(am_conn *c, struct MHD_Connection *mc, json_t 
         am_http_errf(&e, 400, "add_special", "'add_special' must be a boolean");
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     }
+    am_served *m = body_model(c, body, &e);
+    if (!m) return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
     am_tokens toks = {0};
     am_err err = {0};
-    if (am_bundle_tokenize(c->srv->bundle, json_string_value(t), json_string_length(t), as ? json_is_true(as) : true,
-                           &toks, &err) < 0) {
+    int rc = am_bundle_tokenize(m->b, json_string_value(t), json_string_length(t), as ? json_is_true(as) : true,
+                                &toks, &err);
+    am_reg_release(c->srv->reg, m);
+    if (rc < 0) {
         am_tokens_free(&toks);
         am_http_errf(&e, am_status_http(c->srv, err.code), field, "%s", err.msg);
         return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
@@ -286,10 +293,16 @@ enum MHD_Result am_route_detokenize(am_conn *c, struct MHD_Connection *mc, json_
         }
         ids[i] = (int32_t)json_integer_value(x);
     }
+    am_served *m = body_model(c, body, &e);
+    if (!m) {
+        free(ids);
+        return am_reply_error(c, mc, AM_API_OPENAI_CHAT, &e);
+    }
     am_tok_decode_params dp = am_tok_decode_default_params();
     am_err err = {0};
     size_t len = 0;
-    char *s = am_tokenizer_decode(c->srv->bundle->tok, ids, n, &dp, &len, &err);
+    char *s = am_tokenizer_decode(m->b->tok, ids, n, &dp, &len, &err);
+    am_reg_release(c->srv->reg, m);
     free(ids);
     if (!s) {
         am_http_errf(&e, 400, "tokens", "%s", err.msg);
@@ -302,7 +315,9 @@ enum MHD_Result am_route_detokenize(am_conn *c, struct MHD_Connection *mc, json_
 
 enum MHD_Result am_route_metrics(am_conn *c, struct MHD_Connection *mc) {
     am_sched_stats st;
-    am_sched_stats_get(c->srv->sched, &st);
+    am_reg_sched_stats(c->srv->reg, &st);
+    am_reg_stats rs;
+    am_reg_stats_get(c->srv->reg, &rs);
     am_metrics_sched ms = {
         .queued = st.queued, .running = st.running, .kv_bytes_used = st.kv_bytes_used,
         .kv_bytes_budget = st.kv_bytes_budget, .agents_hot = st.agents_hot, .agents_warm = st.agents_warm,
@@ -312,7 +327,11 @@ enum MHD_Result am_route_metrics(am_conn *c, struct MHD_Connection *mc) {
         .cache_saves = st.cache_saves, .cache_save_bytes = st.cache_save_bytes,
         .cache_save_failures = st.cache_save_failures, .cache_restores = st.cache_restores,
         .cache_restore_bytes = st.cache_restore_bytes, .cache_restore_failures = st.cache_restore_failures,
-        .evictions = st.evictions, .steps = st.steps, .ready = st.ready && !c->srv->draining,
+        .evictions = st.evictions, .steps = st.steps, .ready = rs.ready && !c->srv->draining,
+        .models_registered = rs.models_registered, .models_loaded = rs.models_loaded,
+        .weights_bytes_loaded = rs.weights_bytes_loaded, .model_loads = rs.loads,
+        .model_load_failures = rs.load_failures, .model_unloads = rs.unloads, .model_swaps = rs.swaps,
+        .model_swap_failures = rs.swap_failures, .caches_lost = rs.caches_lost, .degraded = rs.degraded,
     };
     am_buf b = {0};
     am_metrics_render(&c->srv->metrics, &ms, &b);

@@ -1,7 +1,7 @@
 /*
  * server.h — the HTTP server of `agentmem serve`: OpenAI and Anthropic
- * compatible generation routes, agents, health and metrics over one
- * scheduler. Runs its own threads (one per connection); the caller keeps
+ * compatible generation routes, agents, health, metrics and the admin
+ * routes over the model registry (one scheduler per loaded model). Runs its own threads (one per connection); the caller keeps
  * the main thread for signals.
  */
 #ifndef AM_SERVER_H
@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #include "base/base.h"
-#include "scheduler/scheduler.h"
+#include "registry/registry.h"
 
 typedef struct am_server_config {
     const char *host;          /* default 127.0.0.1 */
@@ -24,13 +24,13 @@ typedef struct am_server_config {
     bool log_json;
     double rate_limit;         /* requests per second per key (<= 0: off) */
     size_t max_body;           /* bytes (0: 8 MiB) */
-    int n_ctx;                 /* the scheduler's context (for a missing max_tokens) */
+    const char *cache_dir;     /* for DELETE of agents' files of unloaded models, or NULL */
 } am_server_config;
 
 typedef struct am_server am_server;
 
-/* Starts listening. The scheduler stays the caller's. */
-am_server *am_server_start(am_sched *s, const am_server_config *c, am_err *err);
+/* Starts listening. The registry stays the caller's. */
+am_server *am_server_start(am_registry *reg, const am_server_config *c, am_err *err);
 int am_server_port(const am_server *srv);
 /* Readiness turns 503 and generation routes answer 503. */
 void am_server_drain(am_server *srv);

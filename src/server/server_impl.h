@@ -23,6 +23,7 @@ typedef struct am_http_err {
     char type[48];     /* OpenAI error type / Anthropic error type */
     char param[96];    /* offending field ("" none) */
     char code[48];     /* OpenAI code ("" -> null) */
+    int retry_after;   /* seconds for Retry-After on 429/503 (0: 1) */
     char msg[512];
 } am_http_err;
 
@@ -139,6 +140,11 @@ typedef struct am_metrics_sched {
     uint64_t cache_restores, cache_restore_bytes, cache_restore_failures;
     uint64_t evictions, steps;
     bool ready;
+    /* the model registry */
+    int models_registered, models_loaded;
+    int64_t weights_bytes_loaded;
+    uint64_t model_loads, model_load_failures, model_unloads, model_swaps, model_swap_failures, caches_lost;
+    bool degraded;
 } am_metrics_sched;
 
 /* Prometheus text format 0.0.4. */
@@ -168,13 +174,13 @@ int am_ratelimit_take(am_ratelimit *r, uint64_t key, double now);
 #ifdef AM_SERVER_INTERNALS
 #include <microhttpd.h>
 
+#include "registry/registry.h"
 #include "scheduler/scheduler.h"
 #include "server/server.h"
 #include "text/output.h"
 
 struct am_server {
-    am_sched *sched;
-    const am_bundle *bundle;
+    am_registry *reg;
     am_server_config cfg;
     struct MHD_Daemon *d;
     int port;
@@ -183,8 +189,6 @@ struct am_server {
     _Atomic int in_flight;
     am_srv_metrics metrics;
     am_ratelimit rl;
-    am_tool_format tool_fmt;
-    bool reasoning;
 };
 
 /* One HTTP request's state. */
@@ -199,12 +203,14 @@ typedef struct am_conn {
     uint64_t owner;
     bool admin;
     const char *origin; /* allowed CORS origin or NULL */
+    int retry_after;    /* Retry-After seconds of the error being answered (0: 1) */
 } am_conn;
 
 /* A generation in progress, shared by both APIs' handlers. */
 typedef struct am_gen_run {
     am_server *srv;
     am_conn *conn;
+    am_served *m;            /* the model, leased until am_gen_free */
     am_gen_parsed p;
     am_req *req;
     am_detok *dt;
@@ -245,8 +251,11 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
  * when the generation is over (r->finish set), 0 otherwise. */
 int am_gen_step(am_gen_run *r, am_buf *dc, am_buf *dr);
 void am_gen_free(am_gen_run *r);
-/* HTTP status for a scheduler/bundle error code. */
+/* HTTP status for a scheduler/bundle/registry error code. */
 int am_status_http(am_server *srv, am_status code);
+/* A lease on the model a request names ("" or NULL: the default), or NULL
+ * with e (404 unknown model, 503 + Retry-After while loading or swapping). */
+am_served *am_srv_model(am_server *srv, const char *name, am_http_err *e);
 
 /* Response helpers (http.c). */
 enum MHD_Result am_reply_json(am_conn *c, struct MHD_Connection *mc, int status, json_t *j);
@@ -270,6 +279,8 @@ enum MHD_Result am_route_detokenize(am_conn *c, struct MHD_Connection *mc, json_
 enum MHD_Result am_route_models(am_conn *c, struct MHD_Connection *mc);
 enum MHD_Result am_route_agents(am_conn *c, struct MHD_Connection *mc, const char *method, const char *id);
 enum MHD_Result am_route_metrics(am_conn *c, struct MHD_Connection *mc);
+/* /admin/...: admin key checked by the caller. */
+enum MHD_Result am_route_admin(am_conn *c, struct MHD_Connection *mc, const char *method, const char *url, json_t *body);
 #endif
 
 #endif
