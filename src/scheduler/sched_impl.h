@@ -122,6 +122,7 @@ struct am_sched {
     am_kv *kv;
     int n_vocab;
     uint8_t fp[16];           /* K/V fingerprint: bundle + engine settings */
+    char *mdir;               /* cache_dir/<hex fp>: this model's files (NULL: no persistence) */
     am_kvf_geom geom;
 
     pthread_t thread;

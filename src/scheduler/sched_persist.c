@@ -119,7 +119,7 @@ static void enforce_disk_budget(am_sched *s) {
         if (total <= s->p.disk_budget || !old) return;
         persist_job *j = am_xcalloc(1, sizeof *j);
         j->is_delete = true;
-        am_kvf_path(s->p.cache_dir, old->owner, old->id, j->path, sizeof j->path);
+        am_kvf_path(s->mdir, old->owner, old->id, j->path, sizeof j->path);
         sched_persist_push(s, j);
         pthread_mutex_lock(&s->amu);
         old->on_disk = false;

@@ -9,9 +9,11 @@
  * step. Never holds a lock across a forward pass or file I/O.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -577,10 +579,10 @@ static void run_commands(am_sched *s, sched_cmd *list) {
         } else {
             if (a->seq >= 0) am_kv_seq_remove(s->kv, a->seq);
             a->seq = -1;
-            if (s->p.cache_dir) {
+            if (s->mdir) {
                 persist_job *j = am_xcalloc(1, sizeof *j);
                 j->is_delete = true;
-                am_kvf_path(s->p.cache_dir, a->owner, a->id, j->path, sizeof j->path);
+                am_kvf_path(s->mdir, a->owner, a->id, j->path, sizeof j->path);
                 sched_persist_push(s, j);
             }
             pthread_mutex_lock(&s->amu);
@@ -754,8 +756,17 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     pthread_mutex_init(&s->pmu, NULL);
     pthread_cond_init(&s->pcv, NULL);
     if (s->p.cache_dir) {
-        am_kvf_sweep_temps(s->p.cache_dir);
-        sched_index_dir(s);
+        char md[4096];
+        if (am_kvf_model_dir(s->p.cache_dir, s->fp, md, sizeof md) == 0) {
+            s->mdir = am_xstrdup(md);
+            if (mkdir(md, 0700) < 0 && errno != EEXIST)
+                am_log_warn("cache: cannot create %s: %s (caches will not be saved)", md, strerror(errno));
+            am_kvf_sweep_temps(s->p.cache_dir); /* temps of the flat layout */
+            am_kvf_sweep_temps(md);
+            sched_index_dir(s);
+        } else {
+            am_log_warn("cache: directory path too long: %s", s->p.cache_dir);
+        }
     }
     sched_persist_start(s);
     pthread_attr_t attr;
@@ -802,6 +813,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
     am_kv_free(s->kv);
     am_bundle_unref(s->b);
     free((char *)s->p.cache_dir);
+    free(s->mdir);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->cmd_cv);
@@ -813,6 +825,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
 
 const am_bundle *am_sched_bundle(const am_sched *s) { return s->b; }
 int am_sched_n_ctx(const am_sched *s) { return s->p.n_ctx; }
+const char *am_sched_model_dir(const am_sched *s) { return s->mdir; }
 
 int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evict_only, am_err *err) {
     if (!id || !am_agent_id_valid(id, strlen(id))) return am_err_setc(err, AM_E_NOT_FOUND, "no agent '%s'", id ? id : "");

@@ -73,6 +73,11 @@ void am_sched_free(am_sched *s, int deadline_ms);
 void am_sched_drain(am_sched *s);
 
 const am_bundle *am_sched_bundle(const am_sched *s);
+/* Where this scheduler's cache files live: cache_dir/<32 hex digits of the
+ * K/V fingerprint> (bundle fingerprint + KV types + block size + engine
+ * settings), one directory per model, so that an agent keeps a cache per
+ * model it has used. NULL without a cache_dir. Valid until am_sched_free. */
+const char *am_sched_model_dir(const am_sched *s);
 /* Tokens one sequence may hold (prompt + generated): a request needs
  * n_prompt + max_tokens <= this. */
 int am_sched_n_ctx(const am_sched *s);
