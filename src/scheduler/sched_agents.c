@@ -123,6 +123,18 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a) {
     sched_persist_push(s, j);
 }
 
+int sched_snapshot_dirty(am_sched *s) {
+    int n = 0;
+    if (!s->mdir) return 0;
+    for (int i = 0; i < s->n_agents; i++) {
+        sched_agent *a = &s->agents[i];
+        if (!a->used || a->ephemeral || a->running || a->seq < 0 || a->clean_tokens >= a->n_tokens) continue;
+        sched_agent_snapshot(s, a);
+        n++;
+    }
+    return n;
+}
+
 void sched_agent_evict(am_sched *s, sched_agent *a) {
     if (a->seq < 0) return;
     if (s->mdir && a->clean_tokens < a->n_tokens) sched_agent_snapshot(s, a);

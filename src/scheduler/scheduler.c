@@ -568,6 +568,15 @@ static void step(am_sched *s) {
 
 static void run_commands(am_sched *s, sched_cmd *list) {
     for (sched_cmd *c = list; c; c = c->next) {
+        if (c->kind == CMD_FLUSH) {
+            sched_persist_collect(s); /* failed writes make their agents dirty again */
+            sched_snapshot_dirty(s);
+            persist_job *j = am_xcalloc(1, sizeof *j);
+            j->barrier = c->barrier;
+            sched_persist_push(s, j);
+            c->rc = 0;
+            continue;
+        }
         sched_agent *a = sched_agent_find(s, c->owner, c->id);
         if (!a || a->ephemeral) {
             c->rc = am_err_setc(&c->err, AM_E_NOT_FOUND, "no agent '%s'", c->id);
@@ -614,6 +623,13 @@ static void *sched_main(void *arg) {
             s->q_head = s->q_tail = NULL;
             s->n_queued = 0;
             if (s->n_runs == 0) {
+                /* Commands that came in with the stop are refused, not left waiting. */
+                for (sched_cmd *c = s->cmds; c; c = c->next) {
+                    c->rc = am_err_setc(&c->err, AM_E_BUSY, "the server is shutting down");
+                    c->done = true;
+                }
+                s->cmds = NULL;
+                pthread_cond_broadcast(&s->cmd_cv);
                 pthread_mutex_unlock(&s->mu);
                 break;
             }
@@ -802,6 +818,10 @@ void am_sched_free(am_sched *s, int deadline_ms) {
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
+    /* The scheduler thread is gone: this thread owns the agents now. Writes
+     * that failed left their agents dirty; try them once more. */
+    sched_persist_collect(s);
+    sched_snapshot_dirty(s);
     sched_persist_stop(s);
     for (int i = 0; i < s->n_agents; i++)
         if (s->agents[i].used) sched_agent_forget(s, &s->agents[i]);
@@ -843,6 +863,37 @@ int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evic
     pthread_mutex_unlock(&s->mu);
     if (c.rc < 0 && err) *err = c.err;
     return c.rc;
+}
+
+int am_sched_flush(am_sched *s, json_t **lost, am_err *err) {
+    if (lost) *lost = NULL;
+    persist_barrier b = {.lost = json_array()};
+    sched_cmd c = {.kind = CMD_FLUSH, .barrier = &b};
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        json_decref(b.lost);
+        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
+    }
+    c.next = s->cmds;
+    s->cmds = &c;
+    pthread_cond_signal(&s->cv);
+    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (c.rc < 0) { /* refused: the marker was never queued */
+        if (err) *err = c.err;
+        json_decref(b.lost);
+        return -1;
+    }
+    pthread_mutex_lock(&s->pmu);
+    while (!b.done) pthread_cond_wait(&s->pcv, &s->pmu);
+    int n = b.n_written;
+    pthread_mutex_unlock(&s->pmu);
+    if (lost)
+        *lost = b.lost;
+    else
+        json_decref(b.lost);
+    return n;
 }
 
 void am_sched_stats_get(am_sched *s, am_sched_stats *o) {

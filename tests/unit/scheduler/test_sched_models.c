@@ -88,6 +88,73 @@ static void test_flat_file_migrates(void) {
     am_sched_free(s, 1000);
 }
 
+static bool lost_has(json_t *lost, const char *id) {
+    for (size_t i = 0; i < json_array_size(lost); i++) {
+        json_t *e = json_array_get(lost, i);
+        if (!strcmp(json_string_value(json_object_get(e, "id")), id) &&
+            !strcmp(json_string_value(json_object_get(e, "owner")), "0000000000000000"))
+            return true;
+    }
+    return false;
+}
+
+/* Bug: a flush returns before the writes are on disk, or keeps quiet about a
+ * write that failed — with the model directory turned into a plain file,
+ * the flush must list both dirty agents as lost; once it is a directory
+ * again, a flush must write both (and a restart finds them warm). */
+static void test_flush_reports_lost(void) {
+    enum { LEN = 64, GEN = 6 };
+    int32_t p1[LEN + 40], p2[LEN];
+    make_prompt(p1, LEN + 40, 31);
+    make_prompt(p2, LEN, 32);
+    g_b = g_a;
+    char root[] = "/tmp/am-flush-XXXXXX", mdir[512], path[1200];
+    CHECK(mkdtemp(root) != NULL);
+    am_sched *s = make_sched(1, 0, root);
+    snprintf(mdir, sizeof mdir, "%s", am_sched_model_dir(s));
+    am_err err = {0};
+    json_t *lost = NULL;
+    turn(s, "f1", p1, LEN, GEN);
+    int n = am_sched_flush(s, &lost, &err);
+    CHECKF(n >= 0 && lost && json_array_size(lost) == 0, "flush %d: %s", n, err.msg);
+    json_decref(lost);
+    snprintf(path, sizeof path, "%s/f1.amkv", mdir);
+    CHECK(access(path, F_OK) == 0);
+
+    /* The directory becomes a file: every write fails (as root too). */
+    snprintf(path, sizeof path, "rm -rf %s && : > %s", mdir, mdir);
+    CHECK(system(path) == 0);
+    turn(s, "f1", p1, LEN + 40, GEN); /* f1 grows past its file */
+    turn(s, "f2", p2, LEN, GEN);      /* f2 never had one */
+    n = am_sched_flush(s, &lost, &err);
+    CHECKF(n == 0, "flush wrote %d", n);
+    CHECKF(lost && json_array_size(lost) == 2 && lost_has(lost, "f1") && lost_has(lost, "f2"), "lost %zu",
+           json_array_size(lost));
+    json_decref(lost);
+
+    /* Writable again: the next flush writes both before returning. */
+    CHECK(unlink(mdir) == 0 && mkdir(mdir, 0700) == 0);
+    n = am_sched_flush(s, &lost, &err);
+    CHECKF(n == 2, "flush wrote %d", n);
+    CHECK(lost && json_array_size(lost) == 0);
+    json_decref(lost);
+    snprintf(path, sizeof path, "%s/f1.amkv", mdir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/f2.amkv", mdir);
+    CHECK(access(path, F_OK) == 0);
+    am_sched_free(s, 1000);
+    s = make_sched(1, 0, root);
+    CHECK(turn(s, "f1", p1, LEN + 40, GEN) == LEN + 40);
+    CHECK(turn(s, "f2", p2, LEN, GEN) == LEN);
+    /* Without a cache directory there is nothing to write. */
+    am_sched_free(s, 1000);
+    s = make_sched(1, 0, NULL);
+    CHECK(am_sched_flush(s, NULL, &err) == 0);
+    am_sched_free(s, 1000);
+    snprintf(path, sizeof path, "rm -rf %s", root);
+    CHECK(system(path) == 0);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/am-schedm-XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
@@ -96,6 +163,7 @@ int main(void) {
     if (!g_a || !g_bb) return 1;
     AM_TEST_RUN(test_model_swap_keeps_both);
     AM_TEST_RUN(test_flat_file_migrates);
+    AM_TEST_RUN(test_flush_reports_lost);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd)) {
