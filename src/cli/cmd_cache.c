@@ -1,9 +1,12 @@
 /*
  * cmd_cache.c — `agentmem cache ls|show|verify|rm`: inspect and manage the
- * per-agent KV cache files (*.amkv) in a cache directory.
+ * per-agent KV cache files (*.amkv) in a cache directory: those of every
+ * model directory (cache_dir/<32 hex fingerprint>/) and any left at the top
+ * level by the flat layout of earlier versions (model shown as "flat").
  *
  * Files are matched to an AGENT by the agent id in their header (so files of
- * every owner match). Nothing here writes a cache file; rm unlinks.
+ * every owner and every model match). Nothing here writes a cache file; rm
+ * unlinks.
  * Exit: 0 ok, 1 failure (verify: any file BAD; show/rm: no such agent),
  * 2 usage error.
  */
@@ -21,17 +24,20 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: agentmem cache ls|show|verify|rm [--cache-dir DIR] [AGENT]\n\n"
-            "  ls       one line per file: agent, model, tokens, bytes, age (sorted by agent)\n"
-            "  show     header fields and the first/last 16 token ids of AGENT\n"
-            "  verify   checks every checksum of AGENT's file (or of all files); prints\n"
+            "usage: agentmem cache ls|show|verify|rm [--cache-dir DIR] [--model-fp HEX] [AGENT]\n\n"
+            "  ls       one line per file: agent, model, fingerprint directory, tokens, bytes,\n"
+            "           age (sorted by agent)\n"
+            "  show     header fields and the first/last 16 token ids of AGENT (one block per model)\n"
+            "  verify   checks every checksum of AGENT's files (or of all files); prints\n"
             "           OK/BAD per file, exits 1 if any is bad\n"
-            "  rm       deletes AGENT's file(s)\n\n"
-            "  --cache-dir DIR   default $XDG_CACHE_HOME/agentmem or ~/.cache/agentmem\n");
+            "  rm       deletes AGENT's files of every model\n\n"
+            "  --cache-dir DIR   default $XDG_CACHE_HOME/agentmem or ~/.cache/agentmem\n"
+            "  --model-fp HEX    only the model directory whose name starts with HEX\n");
 }
 
 typedef struct entry {
     char *path;
+    char model[33];        /* model directory name, or "flat" */
     char agent[AM_KVF_AGENT_MAX + 1];
     bool ok;
     am_kvf_info info;
@@ -43,24 +49,22 @@ static int cmp_entry(const void *a, const void *b) {
     return c ? c : strcmp(x->path, y->path);
 }
 
-/* Lists *.amkv in dir (peeked; unreadable ones have ok false and the file
- * name as agent). */
-static entry *list_dir(const char *dir, size_t *n_out) {
-    *n_out = 0;
+/* Appends the *.amkv files of dir (peeked; unreadable ones have ok false
+ * and the file name as agent), tagged with model. */
+static void list_dir(const char *dir, const char *model, entry **v, size_t *n, size_t *cap) {
     DIR *d = opendir(dir);
-    if (!d) return NULL;
-    entry *v = NULL;
-    size_t n = 0, cap = 0;
+    if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
         if (l < 6 || strcmp(e->d_name + l - 5, ".amkv")) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = am_xrealloc(v, cap * sizeof *v);
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *v = am_xrealloc(*v, *cap * sizeof **v);
         }
-        entry *x = &v[n++];
+        entry *x = &(*v)[(*n)++];
         memset(x, 0, sizeof *x);
+        snprintf(x->model, sizeof x->model, "%s", model);
         size_t pl = strlen(dir) + l + 2;
         x->path = am_xmalloc(pl);
         snprintf(x->path, pl, "%s/%s", dir, e->d_name);
@@ -76,6 +80,26 @@ static entry *list_dir(const char *dir, size_t *n_out) {
         }
     }
     closedir(d);
+}
+
+/* Every file of root: its model directories, then the flat layout's files.
+ * model_fp (may be NULL) keeps only directories whose name starts with it. */
+static entry *list_tree(const char *root, const char *model_fp, size_t *n_out) {
+    entry *v = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir(root);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!am_kvf_model_dir_name(e->d_name, NULL)) continue;
+            if (model_fp && strncmp(e->d_name, model_fp, strlen(model_fp))) continue;
+            char sub[4096];
+            if ((size_t)snprintf(sub, sizeof sub, "%s/%s", root, e->d_name) >= sizeof sub) continue;
+            list_dir(sub, e->d_name, &v, &n, &cap);
+        }
+        closedir(d);
+    }
+    if (!model_fp) list_dir(root, "flat", &v, &n, &cap);
     if (n) qsort(v, n, sizeof *v, cmp_entry);
     *n_out = n;
     return v;
@@ -105,6 +129,7 @@ static int show(const entry *x) {
         return 1;
     }
     printf("file         %s\n", x->path);
+    printf("model dir    %s\n", x->model);
     printf("agent        %s\n", h->agent);
     printf("model        %s\n", h->model_id);
     printf("owner        %016llx\n", (unsigned long long)h->owner);
@@ -131,7 +156,7 @@ static int show(const entry *x) {
 }
 
 int am_cmd_cache(int argc, char **argv) {
-    const char *dir = NULL, *sub = NULL, *agent = NULL;
+    const char *dir = NULL, *sub = NULL, *agent = NULL, *model_fp = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -139,6 +164,13 @@ int am_cmd_cache(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--cache-dir") && i + 1 < argc) {
             dir = argv[++i];
+        } else if (!strcmp(a, "--model-fp") && i + 1 < argc) {
+            model_fp = argv[++i];
+            size_t ml = strlen(model_fp);
+            if (ml == 0 || ml > 32 || strspn(model_fp, "0123456789abcdef") != ml) {
+                fprintf(stderr, "agentmem cache: --model-fp wants 1 to 32 lowercase hex digits\n");
+                return 2;
+            }
         } else if (a[0] == '-') {
             fprintf(stderr, "agentmem cache: unknown or incomplete option '%s'\n", a);
             return 2;
@@ -169,7 +201,7 @@ int am_cmd_cache(int argc, char **argv) {
         dir = def;
     }
     size_t n;
-    entry *v = list_dir(dir, &n);
+    entry *v = list_tree(dir, model_fp, &n);
     int rc = 0, matched = 0;
     time_t now = time(NULL);
     for (size_t i = 0; i < n; i++) {
@@ -178,8 +210,8 @@ int am_cmd_cache(int argc, char **argv) {
         matched++;
         if (!strcmp(sub, "ls")) {
             if (x->ok)
-                printf("%-24s %-24s %10lld tokens %12llu bytes %8llds\n", x->agent, x->info.h.model_id,
-                       (long long)x->info.n_tokens, (unsigned long long)x->info.file_bytes,
+                printf("%-24s %-24s %-32s %10lld tokens %12llu bytes %8llds\n", x->agent, x->info.h.model_id,
+                       x->model, (long long)x->info.n_tokens, (unsigned long long)x->info.file_bytes,
                        (long long)(now - x->info.mtime));
             else
                 printf("%-24s (unreadable: %s)\n", x->agent, x->path);

@@ -30,7 +30,8 @@ static void usage(FILE *f) {
             "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf; cache\n"
             "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem; KV budget half of the memory left\n"
             "after the weights; --cache-disk-budget deletes the least recently used cache files\n"
-            "beyond SIZE (default: no limit).\n");
+            "of the served model (its directory cache_dir/<fingerprint>/) beyond SIZE (default:\n"
+            "no limit).\n");
 }
 
 /* Half of the memory left after the weights (MemAvailable counts the page

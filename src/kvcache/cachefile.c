@@ -906,6 +906,24 @@ int am_kvf_path(const char *dir, uint64_t owner, const char *agent, char *out, s
     return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 
+int am_kvf_model_dir(const char *cache_dir, const uint8_t fp[16], char *out, size_t cap) {
+    if (!cache_dir) return -1;
+    char hex[33];
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+    int n = snprintf(out, cap, "%s/%s", cache_dir, hex);
+    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+bool am_kvf_model_dir_name(const char *name, uint8_t fp[16]) {
+    if (strlen(name) != 32 || strspn(name, "0123456789abcdef") != 32) return false;
+    for (int i = 0; fp && i < 16; i++) {
+        unsigned v;
+        sscanf(name + 2 * i, "%2x", &v);
+        fp[i] = (uint8_t)v;
+    }
+    return true;
+}
+
 int am_kvf_sweep_temps(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return 0;

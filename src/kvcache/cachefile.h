@@ -128,8 +128,17 @@ int am_kvf_peek(const char *path, am_kvf_info *out, am_err *err);
 int am_kvf_verify(const char *path, am_err *err);
 
 /* "<dir>/<agent>.amkv" for owner 0, "<dir>/<owner hex16>-<agent>.amkv"
- * otherwise. Returns -1 when it does not fit in cap. */
+ * otherwise (dir is a model directory, below). Returns -1 when it does not
+ * fit in cap. */
 int am_kvf_path(const char *dir, uint64_t owner, const char *agent, char *out, size_t cap);
+
+/* A cache directory holds one subdirectory per K/V fingerprint, so the
+ * files of every model an agent has used live side by side:
+ * "<cache_dir>/<32 lowercase hex of fp>". Returns -1 when it does not fit. */
+int am_kvf_model_dir(const char *cache_dir, const uint8_t fp[16], char *out, size_t cap);
+/* True if name is a model directory's name (32 lowercase hex digits); then
+ * fp (may be NULL) gets the fingerprint it names. */
+bool am_kvf_model_dir_name(const char *name, uint8_t fp[16]);
 
 /* Removes files named like a temporary of this module ("*.amkv.tmp.*") left
  * in dir by a crash. Returns the count removed. */

@@ -71,11 +71,11 @@ int64_t sched_agent_mem_bytes(const am_sched *s, const sched_agent *a) {
 }
 
 void sched_agent_snapshot(am_sched *s, sched_agent *a) {
-    if (!s->p.cache_dir || a->ephemeral || a->seq < 0 || a->n_tokens == 0) return;
+    if (!s->mdir || a->ephemeral || a->seq < 0 || a->n_tokens == 0) return;
     int64_t bt = s->geom.block_tokens, nl = s->geom.n_layer;
     int64_t first = a->clean_tokens / bt, nb = (a->n_tokens + bt - 1) / bt;
     persist_job *j = am_xcalloc(1, sizeof *j);
-    if (am_kvf_path(s->p.cache_dir, a->owner, a->id, j->path, sizeof j->path) < 0) {
+    if (am_kvf_path(s->mdir, a->owner, a->id, j->path, sizeof j->path) < 0) {
         free(j);
         return;
     }
@@ -123,14 +123,26 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a) {
     sched_persist_push(s, j);
 }
 
+int sched_snapshot_dirty(am_sched *s) {
+    int n = 0;
+    if (!s->mdir) return 0;
+    for (int i = 0; i < s->n_agents; i++) {
+        sched_agent *a = &s->agents[i];
+        if (!a->used || a->ephemeral || a->running || a->seq < 0 || a->clean_tokens >= a->n_tokens) continue;
+        sched_agent_snapshot(s, a);
+        n++;
+    }
+    return n;
+}
+
 void sched_agent_evict(am_sched *s, sched_agent *a) {
     if (a->seq < 0) return;
-    if (s->p.cache_dir && a->clean_tokens < a->n_tokens) sched_agent_snapshot(s, a);
+    if (s->mdir && a->clean_tokens < a->n_tokens) sched_agent_snapshot(s, a);
     pthread_mutex_lock(&s->amu);
     am_kv_seq_remove(s->kv, a->seq);
     a->seq = -1;
     a->mem_bytes = 0;
-    bool keep = s->p.cache_dir && !a->ephemeral;
+    bool keep = s->mdir && !a->ephemeral;
     if (keep) {
         free(a->tokens);
         free(a->logits_gen);
@@ -193,7 +205,7 @@ static void *restore_dst(void *ctx, int layer, int64_t index, am_err *err) {
 
 int sched_agent_restore(am_sched *s, sched_agent *a, am_err *err) {
     char path[4096];
-    if (am_kvf_path(s->p.cache_dir, a->owner, a->id, path, sizeof path) < 0)
+    if (am_kvf_path(s->mdir, a->owner, a->id, path, sizeof path) < 0)
         return am_err_setc(err, AM_E_INVALID, "cache path too long");
     sched_persist_wait_path(s, path);
     double t0 = am_time_now();
@@ -246,8 +258,31 @@ int sched_agent_restore(am_sched *s, sched_agent *a, am_err *err) {
     return 0;
 }
 
-void sched_index_dir(am_sched *s) {
+/* Files of the flat layout (cache_dir/[owner-]agent.amkv, before model
+ * directories) that this model wrote move into its directory; other models'
+ * flat files stay where they are until that model is served. */
+static void migrate_flat(am_sched *s) {
     DIR *d = opendir(s->p.cache_dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".amkv")) continue;
+        char path[4096], want[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", s->p.cache_dir, de->d_name) >= sizeof path) continue;
+        am_kvf_info info;
+        am_err err = {0};
+        if (am_kvf_peek(path, &info, &err) < 0 || memcmp(info.h.fingerprint, s->fp, 16) != 0) continue;
+        if (am_kvf_path(s->mdir, info.h.owner, info.h.agent, want, sizeof want) < 0) continue;
+        if (access(want, F_OK) == 0) continue; /* the directory's file is newer */
+        if (rename(path, want) == 0) am_log_info("cache: moved %s to %s", path, want);
+    }
+    closedir(d);
+}
+
+void sched_index_dir(am_sched *s) {
+    migrate_flat(s);
+    DIR *d = opendir(s->mdir);
     if (!d) return;
     struct dirent *de;
     int n = 0, other = 0;
@@ -255,7 +290,7 @@ void sched_index_dir(am_sched *s) {
         size_t len = strlen(de->d_name);
         if (len < 6 || strcmp(de->d_name + len - 5, ".amkv")) continue;
         char path[4096];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", s->p.cache_dir, de->d_name) >= sizeof path) continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", s->mdir, de->d_name) >= sizeof path) continue;
         am_kvf_info info;
         am_err err = {0};
         if (am_kvf_peek(path, &info, &err) < 0) {
@@ -264,11 +299,11 @@ void sched_index_dir(am_sched *s) {
             continue;
         }
         if (memcmp(info.h.fingerprint, s->fp, 16) != 0) {
-            other++; /* another model's: kept on disk, never loaded here */
+            other++; /* misplaced (copied by hand): kept, never loaded here */
             continue;
         }
         char want[4096];
-        if (am_kvf_path(s->p.cache_dir, info.h.owner, info.h.agent, want, sizeof want) < 0 || strcmp(want, path))
+        if (am_kvf_path(s->mdir, info.h.owner, info.h.agent, want, sizeof want) < 0 || strcmp(want, path))
             continue;
         pthread_mutex_lock(&s->amu);
         sched_agent *a = sched_agent_add(s, info.h.owner, info.h.agent);
@@ -290,7 +325,8 @@ void sched_index_dir(am_sched *s) {
                 s->agents[i].lru = s->agents[j].lru;
                 s->agents[j].lru = t;
             }
-    am_log_info("cache %s: %d agents of this model, %d files of other models", s->p.cache_dir, n, other);
+    if (other) am_log_warn("cache %s: %d files of another fingerprint ignored", s->mdir, other);
+    am_log_info("cache %s: %d agents of this model", s->mdir, n);
 }
 
 static json_t *agent_json(const am_sched *s, const sched_agent *a) {

@@ -84,10 +84,21 @@ struct am_req {
     struct am_req *next;      /* submit queue link */
 };
 
-typedef enum { CMD_DELETE = 1, CMD_EVICT } sched_cmd_kind;
+typedef enum { CMD_DELETE = 1, CMD_EVICT, CMD_FLUSH } sched_cmd_kind;
+
+/* A flush waiting for the persistence thread: it sits in the queue as a
+ * marker job; when the persistence thread reaches it, every write queued
+ * before it has finished. Owned by the flushing thread; fields under pmu. */
+typedef struct persist_barrier {
+    bool done;
+    int n_written;            /* cache writes that succeeded while it was queued */
+    json_t *lost;             /* [{id, owner}]: agents whose last write before
+                                 the marker failed */
+} persist_barrier;
 
 typedef struct sched_cmd {
     sched_cmd_kind kind;
+    persist_barrier *barrier; /* CMD_FLUSH */
     uint64_t owner;
     char id[AM_KVF_AGENT_MAX + 1];
     int rc;
@@ -99,6 +110,7 @@ typedef struct sched_cmd {
 /* A write or delete for the persistence thread: owns all its memory. */
 typedef struct persist_job {
     bool is_delete;
+    persist_barrier *barrier; /* a flush's marker: no file work */
     char path[4096];
     char agent[AM_KVF_AGENT_MAX + 1];
     uint64_t owner;
@@ -122,6 +134,7 @@ struct am_sched {
     am_kv *kv;
     int n_vocab;
     uint8_t fp[16];           /* K/V fingerprint: bundle + engine settings */
+    char *mdir;               /* cache_dir/<hex fp>: this model's files (NULL: no persistence) */
     am_kvf_geom geom;
 
     pthread_t thread;
@@ -179,6 +192,9 @@ void sched_agent_evict(am_sched *s, sched_agent *a);
 int sched_agent_restore(am_sched *s, sched_agent *a, am_err *err);
 /* Queues the blocks of a changed since its file was written. */
 void sched_agent_snapshot(am_sched *s, sched_agent *a);
+/* Snapshots every idle hot agent whose file is behind memory; returns how
+ * many. Scheduler thread (or the main thread once it has stopped). */
+int sched_snapshot_dirty(am_sched *s);
 void sched_index_dir(am_sched *s);
 int64_t sched_agent_mem_bytes(const am_sched *s, const sched_agent *a);
 

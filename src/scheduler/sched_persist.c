@@ -41,6 +41,31 @@ static void run_job(persist_job *j) {
     if (j->rc) am_log_warn("cache save %s: %s", j->path, err.msg);
 }
 
+/* Records a finished write in every flush marker still queued (all of them
+ * were queued after it): a success counts and removes the agent from their
+ * lost lists (its file caught up), a failure adds it. pmu held. */
+static void note_result(am_sched *s, const persist_job *j) {
+    if (j->is_delete || j->barrier) return;
+    char owner[17];
+    snprintf(owner, sizeof owner, "%016llx", (unsigned long long)j->owner);
+    for (persist_job *m = s->pq_head; m; m = m->next) {
+        if (!m->barrier) continue;
+        json_t *lost = m->barrier->lost;
+        if (j->rc == 0) m->barrier->n_written++;
+        size_t k = 0;
+        for (; k < json_array_size(lost); k++) {
+            json_t *e = json_array_get(lost, k);
+            if (!strcmp(json_string_value(json_object_get(e, "id")), j->agent) &&
+                !strcmp(json_string_value(json_object_get(e, "owner")), owner))
+                break;
+        }
+        if (j->rc != 0 && k == json_array_size(lost))
+            json_array_append_new(lost, json_pack("{s:s, s:s}", "id", j->agent, "owner", owner));
+        else if (j->rc == 0 && k < json_array_size(lost))
+            json_array_remove(lost, k);
+    }
+}
+
 static void *persist_main(void *arg) {
     am_sched *s = arg;
     pthread_mutex_lock(&s->pmu);
@@ -50,6 +75,12 @@ static void *persist_main(void *arg) {
         persist_job *j = s->pq_head;
         s->pq_head = j->next;
         if (!s->pq_head) s->pq_tail = NULL;
+        if (j->barrier) { /* everything before it has finished */
+            j->barrier->done = true;
+            free(j);
+            pthread_cond_broadcast(&s->pcv);
+            continue;
+        }
         snprintf(s->pbusy, sizeof s->pbusy, "%s", j->path);
         pthread_mutex_unlock(&s->pmu);
 
@@ -60,6 +91,7 @@ static void *persist_main(void *arg) {
         pthread_mutex_lock(&s->pmu);
         s->pq_bytes -= (int64_t)freed;
         s->pbusy[0] = 0;
+        note_result(s, j);
         j->next = s->pdone;
         s->pdone = j;
         pthread_cond_broadcast(&s->pcv);
@@ -119,7 +151,7 @@ static void enforce_disk_budget(am_sched *s) {
         if (total <= s->p.disk_budget || !old) return;
         persist_job *j = am_xcalloc(1, sizeof *j);
         j->is_delete = true;
-        am_kvf_path(s->p.cache_dir, old->owner, old->id, j->path, sizeof j->path);
+        am_kvf_path(s->mdir, old->owner, old->id, j->path, sizeof j->path);
         sched_persist_push(s, j);
         pthread_mutex_lock(&s->amu);
         old->on_disk = false;

@@ -9,9 +9,11 @@
  * step. Never holds a lock across a forward pass or file I/O.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -587,6 +589,15 @@ static void step(am_sched *s) {
 
 static void run_commands(am_sched *s, sched_cmd *list) {
     for (sched_cmd *c = list; c; c = c->next) {
+        if (c->kind == CMD_FLUSH) {
+            sched_persist_collect(s); /* failed writes make their agents dirty again */
+            sched_snapshot_dirty(s);
+            persist_job *j = am_xcalloc(1, sizeof *j);
+            j->barrier = c->barrier;
+            sched_persist_push(s, j);
+            c->rc = 0;
+            continue;
+        }
         sched_agent *a = sched_agent_find(s, c->owner, c->id);
         if (!a || a->ephemeral) {
             c->rc = am_err_setc(&c->err, AM_E_NOT_FOUND, "no agent '%s'", c->id);
@@ -598,10 +609,10 @@ static void run_commands(am_sched *s, sched_cmd *list) {
         } else {
             if (a->seq >= 0) am_kv_seq_remove(s->kv, a->seq);
             a->seq = -1;
-            if (s->p.cache_dir) {
+            if (s->mdir) {
                 persist_job *j = am_xcalloc(1, sizeof *j);
                 j->is_delete = true;
-                am_kvf_path(s->p.cache_dir, a->owner, a->id, j->path, sizeof j->path);
+                am_kvf_path(s->mdir, a->owner, a->id, j->path, sizeof j->path);
                 sched_persist_push(s, j);
             }
             pthread_mutex_lock(&s->amu);
@@ -633,6 +644,13 @@ static void *sched_main(void *arg) {
             s->q_head = s->q_tail = NULL;
             s->n_queued = 0;
             if (s->n_runs == 0) {
+                /* Commands that came in with the stop are refused, not left waiting. */
+                for (sched_cmd *c = s->cmds; c; c = c->next) {
+                    c->rc = am_err_setc(&c->err, AM_E_BUSY, "the server is shutting down");
+                    c->done = true;
+                }
+                s->cmds = NULL;
+                pthread_cond_broadcast(&s->cmd_cv);
                 pthread_mutex_unlock(&s->mu);
                 break;
             }
@@ -776,8 +794,17 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     pthread_mutex_init(&s->pmu, NULL);
     pthread_cond_init(&s->pcv, NULL);
     if (s->p.cache_dir) {
-        am_kvf_sweep_temps(s->p.cache_dir);
-        sched_index_dir(s);
+        char md[4096];
+        if (am_kvf_model_dir(s->p.cache_dir, s->fp, md, sizeof md) == 0) {
+            s->mdir = am_xstrdup(md);
+            if (mkdir(md, 0700) < 0 && errno != EEXIST)
+                am_log_warn("cache: cannot create %s: %s (caches will not be saved)", md, strerror(errno));
+            am_kvf_sweep_temps(s->p.cache_dir); /* temps of the flat layout */
+            am_kvf_sweep_temps(md);
+            sched_index_dir(s);
+        } else {
+            am_log_warn("cache: directory path too long: %s", s->p.cache_dir);
+        }
     }
     sched_persist_start(s);
     pthread_attr_t attr;
@@ -827,6 +854,10 @@ void am_sched_free(am_sched *s, int deadline_ms) {
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
+    /* The scheduler thread is gone: this thread owns the agents now. Writes
+     * that failed left their agents dirty; try them once more. */
+    sched_persist_collect(s);
+    sched_snapshot_dirty(s);
     sched_persist_stop(s);
     for (int i = 0; i < s->n_agents; i++)
         if (s->agents[i].used) sched_agent_forget(s, &s->agents[i]);
@@ -838,6 +869,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
     am_kv_free(s->kv);
     am_bundle_unref(s->b);
     free((char *)s->p.cache_dir);
+    free(s->mdir);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->cmd_cv);
@@ -849,6 +881,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
 
 const am_bundle *am_sched_bundle(const am_sched *s) { return s->b; }
 int am_sched_n_ctx(const am_sched *s) { return s->p.n_ctx; }
+const char *am_sched_model_dir(const am_sched *s) { return s->mdir; }
 
 int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evict_only, am_err *err) {
     if (!id || !am_agent_id_valid(id, strlen(id))) return am_err_setc(err, AM_E_NOT_FOUND, "no agent '%s'", id ? id : "");
@@ -866,6 +899,37 @@ int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evic
     pthread_mutex_unlock(&s->mu);
     if (c.rc < 0 && err) *err = c.err;
     return c.rc;
+}
+
+int am_sched_flush(am_sched *s, json_t **lost, am_err *err) {
+    if (lost) *lost = NULL;
+    persist_barrier b = {.lost = json_array()};
+    sched_cmd c = {.kind = CMD_FLUSH, .barrier = &b};
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        json_decref(b.lost);
+        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
+    }
+    c.next = s->cmds;
+    s->cmds = &c;
+    pthread_cond_signal(&s->cv);
+    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (c.rc < 0) { /* refused: the marker was never queued */
+        if (err) *err = c.err;
+        json_decref(b.lost);
+        return -1;
+    }
+    pthread_mutex_lock(&s->pmu);
+    while (!b.done) pthread_cond_wait(&s->pcv, &s->pmu);
+    int n = b.n_written;
+    pthread_mutex_unlock(&s->pmu);
+    if (lost)
+        *lost = b.lost;
+    else
+        json_decref(b.lost);
+    return n;
 }
 
 void am_sched_stats_get(am_sched *s, am_sched_stats *o) {

@@ -24,7 +24,8 @@
  *   am_sched_create / am_sched_free: the main thread, once each.
  *   am_sched_submit, am_req_next, am_req_cancel, am_req_release,
  *   am_sched_agents_json, am_sched_agent_delete, am_sched_stats,
- *   am_sched_drain: any thread (HTTP threads), concurrently.
+ *   am_sched_drain, am_sched_flush: any thread (HTTP threads),
+ *   concurrently — but never the scheduler's own thread.
  *   One am_req belongs to the thread that submitted it (next/release), but
  *   cancel may come from any thread.
  *
@@ -77,7 +78,9 @@ typedef struct am_sched am_sched;
  * and the persistence thread, sweeps temp files and indexes cache_dir. */
 am_sched *am_sched_create(am_bundle *b, const am_sched_params *p, am_err *err);
 /* Stops accepting, lets running requests finish (they are cancelled after
- * deadline_ms), writes every dirty cache, joins the threads, frees all. */
+ * deadline_ms), writes every dirty cache (again those whose last write
+ * failed: each gets one more try; failures are logged and counted, nothing
+ * is reported), joins the threads, frees all. */
 void am_sched_free(am_sched *s, int deadline_ms);
 /* Starts draining: new submits fail with AM_E_BUSY. */
 void am_sched_drain(am_sched *s);
@@ -89,6 +92,11 @@ void am_sched_cut(am_sched *s);
 int am_sched_active(am_sched *s);
 
 const am_bundle *am_sched_bundle(const am_sched *s);
+/* Where this scheduler's cache files live: cache_dir/<32 hex digits of the
+ * K/V fingerprint> (bundle fingerprint + KV types + block size + engine
+ * settings), one directory per model, so that an agent keeps a cache per
+ * model it has used. NULL without a cache_dir. Valid until am_sched_free. */
+const char *am_sched_model_dir(const am_sched *s);
 /* Tokens one sequence may hold (prompt + generated): a request needs
  * n_prompt + max_tokens <= this. */
 int am_sched_n_ctx(const am_sched *s);
@@ -157,6 +165,21 @@ int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evic
 /* Deletes every agent's cache (memory and disk) but those running (counted
  * in *busy). Returns how many were deleted. Any thread. */
 int am_sched_drop_all(am_sched *s, int *busy, am_err *err);
+
+/* Writes every dirty cache now — each idle hot agent whose file is behind
+ * memory (never written, or its last write failed) — and waits until the
+ * persistence thread has finished it and every write queued before (turn
+ * ends). For a model swap or an admin "save everything": after it returns,
+ * every idle agent not in *lost has a file that matches memory. Agents with
+ * a request running are written when their turn ends (drain first to cover
+ * them). *lost (may be NULL to ignore) gets a JSON array, possibly empty, of
+ * {"id": agent id, "owner": 16 lowercase hex digits of the owner hash} for
+ * each agent whose last write before the flush completed failed (disk full,
+ * directory gone); the caller decrefs. Returns the number of cache writes
+ * that succeeded while it waited (its own and those queued before it), or
+ * -1 with err (AM_E_BUSY: the scheduler is stopping; *lost is then NULL).
+ * Without a cache_dir it returns 0. */
+int am_sched_flush(am_sched *s, json_t **lost, am_err *err);
 
 /* Counters and gauges for /metrics (a consistent snapshot). */
 typedef struct am_sched_stats {

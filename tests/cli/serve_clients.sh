@@ -14,7 +14,7 @@ AGENTMEM_URL=$URL node tests/clients/concurrency.mjs || fail=1
 body='{"messages":[{"role":"user","content":"Remember this: the quick brown fox."}],"max_tokens":8,"temperature":0}'
 curl -s -H 'content-type: application/json' -H 'X-Agent-Id: restart-1' -d "$body" "$URL/v1/chat/completions" >"$TMP/r1.json"
 stop_server
-ls "$TMP/cache"/*restart-1*.amkv >/dev/null 2>&1 || { echo "no cache file after SIGTERM"; fail=1; }
+ls "$TMP/cache"/*/*restart-1*.amkv >/dev/null 2>&1 || { echo "no cache file after SIGTERM"; fail=1; }
 start_server --cache-dir "$TMP/cache"
 curl -s -H 'content-type: application/json' -H 'X-Agent-Id: restart-1' -d "$body" "$URL/v1/chat/completions" >"$TMP/r2.json"
 node -e '

@@ -5,104 +5,7 @@
  * engine loop (one sequence, token by token, greedy) gives for the same
  * prompt.
  */
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "bundle/bundle.h"
-#include "engine/forward.h"
-#include "scheduler/scheduler.h"
-#include "test_util.h"
-
-static am_bundle *g_b;
-static char g_dir[256];
-static am_type g_kv = AM_TYPE_F16;
-
-/* Reference: one sequence alone, prefill then greedy decode. */
-static int ref_generate(const int32_t *prompt, int n, int n_gen, int32_t *out) {
-    am_engine_params ep = am_engine_default_params();
-    ep.n_threads = 1;
-    ep.kv_tokens = 4096;
-    ep.kv_type = g_kv;
-    am_err err = {0};
-    am_engine *e = am_engine_create(g_b->model, &ep, &err);
-    if (!e) return -1;
-    int nv = g_b->model->hp.n_vocab, seq = am_engine_seq_create(e);
-    float *lg = malloc((size_t)nv * sizeof(float));
-    am_batch b;
-    am_batch_init(&b, n);
-    for (int i = 0; i < n; i++) am_batch_add(&b, prompt[i], i, seq, i == n - 1);
-    am_engine_forward(e, &b, lg, &err);
-    int k = 0;
-    for (; k < n_gen; k++) {
-        int best = 0;
-        for (int i = 1; i < nv; i++) best = lg[i] > lg[best] ? i : best;
-        if (am_bundle_is_eog(g_b, best)) break;
-        out[k] = best;
-        am_batch_clear(&b);
-        am_batch_add(&b, best, n + k, seq, true);
-        am_engine_forward(e, &b, lg, &err);
-    }
-    am_batch_free(&b);
-    free(lg);
-    am_engine_free(e);
-    return k;
-}
-
-static void make_prompt(int32_t *p, int n, unsigned seed) {
-    am_test_rng_seed(seed);
-    for (int i = 0; i < n; i++) p[i] = 1 + (int32_t)(am_test_rand_u32() % 500);
-}
-
-typedef struct {
-    int32_t toks[256];
-    int n;
-    am_gen_event done;
-} result;
-
-static void collect(am_req *q, result *r) {
-    am_gen_event ev;
-    r->n = 0;
-    while (am_req_next(q, &ev, 30000) == 1) {
-        if (ev.kind == AM_EV_TOKEN && r->n < 256) r->toks[r->n++] = ev.token;
-        if (ev.kind == AM_EV_DONE) {
-            r->done = ev;
-            break;
-        }
-    }
-}
-
-static am_req *submit(am_sched *s, const char *agent, const int32_t *p, int n, int max_tokens) {
-    am_gen_request r = {.prompt = p, .n_prompt = n, .max_tokens = max_tokens};
-    r.sp = am_sampler_default_params();
-    snprintf(r.agent, sizeof r.agent, "%s", agent);
-    am_err err = {0};
-    am_req *q = am_sched_submit(s, &r, &err);
-    CHECKF(q, "%s", err.msg);
-    return q;
-}
-
-static am_sched *make_sched(int parallel, int64_t budget, const char *dir) {
-    am_sched_params p = am_sched_default_params();
-    p.parallel = parallel;
-    p.n_threads = 2;
-    p.kv_budget = budget;
-    p.kv_type = g_kv;
-    p.cache_dir = dir;
-    p.step_tokens = 64; /* several chunks per prompt: prefill interleaves with decodes */
-    am_err err = {0};
-    am_sched *s = am_sched_create(g_b, &p, &err);
-    CHECKF(s, "%s", err.msg);
-    return s;
-}
-
-static bool same(const result *r, const int32_t *ref, int n_ref) {
-    if (r->n != n_ref) return false;
-    return !memcmp(r->toks, ref, (size_t)n_ref * sizeof(int32_t));
-}
+#include "sched_test_util.h"
 
 /* Bug: tokens of different sequences mixed in one batch (wrong seq, wrong
  * position, logits rows swapped between runs) — each concurrent agent's
@@ -180,18 +83,6 @@ static void test_reuse_and_retry(void) {
     am_sched_free(s, 1000);
 }
 
-static int count_files(const char *dir, const char *suffix) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        size_t l = strlen(de->d_name), sl = strlen(suffix);
-        n += l > sl && !strcmp(de->d_name + l - sl, suffix);
-    }
-    if (d) closedir(d);
-    return n;
-}
-
 /* Bug: eviction loses or corrupts a cache, LRU evicts a running agent, a
  * restore reads the wrong blocks — with a pool that holds ~2 agents, 6 agents
  * in turn must each come back (restored from disk) with the cold answers. */
@@ -206,11 +97,14 @@ static void test_evict_restore_restart(void) {
     const am_hparams *hp = &g_b->model->hp;
     int64_t per_token = (int64_t)hp->n_layer * hp->n_head_kv * am_type_row_bytes(g_kv, hp->head_dim) * 2;
     int64_t budget = per_token * 32 * 10; /* 10 blocks per layer: two agents of 4 blocks */
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -f %s/*.amkv", g_dir);
+    char cmd[700], mdir[512];
+    am_sched *s = make_sched(1, budget, g_dir);
+    snprintf(mdir, sizeof mdir, "%s", am_sched_model_dir(s));
+    am_sched_free(s, 1000);
+    snprintf(cmd, sizeof cmd, "rm -f %s/*.amkv", mdir);
     if (system(cmd)) {
     }
-    am_sched *s = make_sched(1, budget, g_dir);
+    s = make_sched(1, budget, g_dir);
     result r;
     for (int round = 0; round < 2; round++)
         for (int i = 0; i < N; i++) {
@@ -235,7 +129,7 @@ static void test_evict_restore_restart(void) {
     CHECK(st.cache_restore_failures == 0);
     CHECK(st.kv_bytes_used <= st.kv_bytes_budget);
     am_sched_free(s, 1000);
-    CHECK(count_files(g_dir, ".amkv") == N);
+    CHECK(count_files(mdir, ".amkv") == N);
 
     /* Restart: a new scheduler finds every agent warm. */
     s = make_sched(2, 0, g_dir);
@@ -254,8 +148,8 @@ static void test_evict_restore_restart(void) {
     am_sched_free(s, 1000);
 
     /* A corrupt file is removed and the prompt recomputed. */
-    char path[512];
-    snprintf(path, sizeof path, "%s/ev-0.amkv", g_dir);
+    char path[700];
+    snprintf(path, sizeof path, "%s/ev-0.amkv", mdir);
     /* Flip a byte inside the block data, past every header. */
     FILE *f = fopen(path, "r+b");
     CHECK(f != NULL);
@@ -277,7 +171,7 @@ static void test_evict_restore_restart(void) {
     am_sched_stats_get(s, &st);
     CHECK(st.cache_restore_failures == 1);
     am_sched_free(s, 1000);
-    CHECK(access(path, F_OK) != 0 || count_files(g_dir, ".amkv") == N); /* removed, then rewritten */
+    CHECK(access(path, F_OK) != 0 || count_files(mdir, ".amkv") == N); /* removed, then rewritten */
 }
 
 /* Bug: a cancelled request keeps running or leaks its place — it must end
@@ -379,16 +273,6 @@ static void test_shared_prefix(void) {
         CHECKF(same(&r, ref[i], n_ref[i]), "agent %d again", i);
     }
     am_sched_free(s, 1000);
-}
-
-static int load(const char *rel) {
-    char *path = am_test_fixture(rel);
-    am_err err = {0};
-    am_bundle_unref(g_b);
-    g_b = am_bundle_load(path, &err);
-    free(path);
-    if (!g_b) fprintf(stderr, "bundle: %s\n", err.msg);
-    return g_b ? 0 : -1;
 }
 
 int main(void) {
