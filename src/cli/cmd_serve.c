@@ -18,20 +18,27 @@
 #include "scheduler/scheduler.h"
 #include "server/server.h"
 #include "server/server_impl.h"
+#include "registry/registry.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: agentmem serve [--model PATH] [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
+            "usage: agentmem serve [--model PATH | --model NAME=PATH]... [--models-dir DIR] [--default NAME]\n"
+            "       [--models-max N] [--weights-budget SIZE] [--pin NAME]...\n"
+            "       [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
             "       [--kv-budget SIZE] [--kv-type f16|q8_0|q4_0] [--ctx N] [--parallel N] [--threads N]\n"
             "       [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
             "       [--max-body SIZE] [--cache-disk-budget SIZE] [--log-format text|json]\n"
             "Serves OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) APIs.\n"
+            "Models: each --model (named by its file name without .gguf, or NAME=) and every GGUF\n"
+            "file and Hugging Face folder in --models-dir; nothing else can be loaded. The default\n"
+            "model (--default, else the first --model, else the first name) loads at start; others\n"
+            "load when a request names them. --models-max (default 1) models stay loaded at once,\n"
+            "within --weights-budget; the least recently used idle one is unloaded first (--pin: never).\n"
             "Keys also from AGENTMEM_API_KEY / AGENTMEM_ADMIN_KEY. --port 0 picks a free port.\n"
             "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf; cache\n"
             "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem; KV budget half of the memory left\n"
-            "after the weights; --cache-disk-budget deletes the least recently used cache files\n"
-            "of the served model (its directory cache_dir/<fingerprint>/) beyond SIZE (default:\n"
-            "no limit).\n");
+            "after the weights (divided among --models-max); --cache-disk-budget deletes the least\n"
+            "recently used cache files of a model beyond SIZE (default: no limit).\n");
 }
 
 /* Half of the memory left after the weights (MemAvailable counts the page
@@ -67,8 +74,24 @@ static void fmt_size(int64_t b, char *out, size_t cap) {
     else snprintf(out, cap, "%lldB", (long long)b);
 }
 
+/* --model NAME=PATH (NAME has no '/') or --model PATH. */
+static am_reg_model_arg model_arg(char *v) {
+    char *eq = strchr(v, '=');
+    char *slash = strchr(v, '/');
+    if (eq && eq != v && (!slash || slash > eq)) {
+        *eq = 0;
+        return (am_reg_model_arg){v, eq + 1};
+    }
+    return (am_reg_model_arg){NULL, v};
+}
+
 int am_cmd_serve(int argc, char **argv) {
-    const char *model = "models/default.gguf", *host = "127.0.0.1", *cache_dir = NULL;
+    const char *host = "127.0.0.1", *cache_dir = NULL, *models_dir = NULL, *default_name = NULL;
+    am_reg_model_arg models[64];
+    int n_models = 0, n_pins = 0;
+    char *pins[64];
+    long models_max = 0;
+    int64_t weights_budget = 0;
     const char *api_key_file = NULL, *admin_key_file = NULL, *log_format = "text";
     long port = 8080, ctx = 0, parallel = 0, threads = 0;
     int64_t kv_budget = 0, max_body = 0, disk_budget = 0;
@@ -88,7 +111,16 @@ int am_cmd_serve(int argc, char **argv) {
         }
         const char *v = argv[++i];
         bool ok = true;
-        if (!strcmp(a, "--model")) model = v;
+        if (!strcmp(a, "--model")) {
+            ok = n_models < 64;
+            if (ok) models[n_models++] = model_arg((char *)v);
+        } else if (!strcmp(a, "--models-dir")) models_dir = v;
+        else if (!strcmp(a, "--default")) default_name = v;
+        else if (!strcmp(a, "--pin")) {
+            ok = n_pins < 64;
+            if (ok) pins[n_pins++] = (char *)v;
+        } else if (!strcmp(a, "--models-max")) ok = am_opt_int(v, 1, 64, &models_max);
+        else if (!strcmp(a, "--weights-budget")) ok = (weights_budget = am_parse_size(v)) > 0;
         else if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) ok = am_opt_int(v, 0, 65535, &port);
         else if (!strcmp(a, "--cache-dir")) cache_dir = v;
@@ -174,24 +206,29 @@ int am_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (!n_models && !models_dir) models[n_models++] = (am_reg_model_arg){NULL, "models/default.gguf"};
     am_err err = {0};
-    am_bundle *b = am_bundle_load(model, &err);
-    if (!b) {
-        fprintf(stderr, "agentmem serve: %s: %s\n", model, err.msg);
-        return 1;
-    }
-    am_sched_params sp = am_sched_default_params();
-    if (threads) sp.n_threads = (int)threads;
-    if (parallel) sp.parallel = (int)parallel;
-    if (ctx) sp.n_ctx = (int)ctx;
-    sp.kv_budget = kv_budget ? kv_budget : default_kv_budget(b);
-    sp.disk_budget = disk_budget;
-    sp.kv_type = kv_type;
-    sp.cache_dir = cache_dir;
-    am_sched *s = am_sched_create(b, &sp, &err);
-    if (!s) {
+    am_registry_params rp = {0};
+    rp.models_dir = models_dir;
+    rp.models = models;
+    rp.n_models = n_models;
+    rp.default_name = default_name;
+    rp.pins = pins;
+    rp.n_pins = n_pins;
+    rp.models_max = (int)models_max;
+    rp.weights_budget = weights_budget;
+    rp.sp = am_sched_default_params();
+    if (threads) rp.sp.n_threads = (int)threads;
+    if (parallel) rp.sp.parallel = (int)parallel;
+    if (ctx) rp.sp.n_ctx = (int)ctx;
+    rp.sp.kv_budget = kv_budget;
+    rp.kv_budget_fn = default_kv_budget;
+    rp.sp.disk_budget = disk_budget;
+    rp.sp.kv_type = kv_type;
+    rp.sp.cache_dir = cache_dir;
+    am_registry *reg = am_reg_create(&rp, &err);
+    if (!reg) {
         fprintf(stderr, "agentmem serve: %s\n", err.msg);
-        am_bundle_unref(b);
         return 1;
     }
     am_server_config cfg = {0};
@@ -205,33 +242,43 @@ int am_cmd_serve(int argc, char **argv) {
     cfg.log_json = !strcmp(log_format, "json");
     cfg.rate_limit = rate;
     cfg.max_body = (size_t)max_body;
-    cfg.n_ctx = am_sched_n_ctx(s);
-    am_server *srv = am_server_start(s, &cfg, &err);
+    cfg.cache_dir = cache_dir;
+    /* listen first, so /health/ready says "loading" while the default model loads */
+    am_server *srv = am_server_start(reg, &cfg, &err);
     if (!srv) {
         fprintf(stderr, "agentmem serve: %s\n", err.msg);
-        am_sched_free(s, 0);
-        am_bundle_unref(b);
+        am_reg_free(reg, 0);
         return 1;
     }
+    if (am_reg_start(reg, &err) < 0) {
+        fprintf(stderr, "agentmem serve: %s\n", err.msg);
+        am_server_stop(srv);
+        am_reg_free(reg, 0);
+        return 1;
+    }
+    am_served *m = am_reg_acquire(reg, NULL, NULL, &err);
     am_sched_stats st;
-    am_sched_stats_get(s, &st);
+    am_sched_stats_get(m->s, &st);
     char budget[32];
     fmt_size(st.kv_bytes_budget, budget, sizeof budget);
+    am_reg_stats rs;
+    am_reg_stats_get(reg, &rs);
     bool v6 = strchr(host, ':') && host[0] != '[';
-    fprintf(stderr, "agentmem: listening on http://%s%s%s:%d model=%s kv=%s budget=%s cache=%s\n", v6 ? "[" : "",
-            host, v6 ? "]" : "", am_server_port(srv), b->id, am_type_name(kv_type), budget, cache_dir);
+    fprintf(stderr, "agentmem: listening on http://%s%s%s:%d model=%s kv=%s budget=%s cache=%s models=%d\n",
+            v6 ? "[" : "", host, v6 ? "]" : "", am_server_port(srv), m->name, am_type_name(kv_type), budget,
+            cache_dir, rs.models_registered);
     fflush(stderr);
+    am_reg_release(reg, m);
 
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "agentmem: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     am_server_drain(srv);
-    am_sched_drain(s);
+    am_reg_drain(reg);
     double t0 = am_time_now();
     while (am_server_in_flight(srv) > 0 && am_time_now() - t0 < 10) usleep(20000);
     am_server_stop(srv);
-    am_sched_free(s, 2000);
-    am_bundle_unref(b);
+    am_reg_free(reg, 2000);
     free(keys[0]);
     free(admin);
     fprintf(stderr, "agentmem: stopped\n");

@@ -43,7 +43,7 @@ typedef struct reg_entry {
     double loaded_at;         /* wall clock of the last load */
     uint64_t load_gen;        /* bumped when a load ends (either way) */
     am_status last_code;      /* of the last failed load, AM_OK when it succeeded */
-    char last_error[256];
+    char last_error[512];
 } reg_entry;
 
 struct am_registry {
@@ -61,7 +61,7 @@ struct am_registry {
     int loads_running;        /* load threads alive */
     bool started;             /* the first default load succeeded */
     bool degraded;
-    char reason[256];
+    char reason[768];
     uint64_t st_loads, st_load_fail, st_unloads, st_swaps, st_swap_fail, st_lost;
     am_sched_stats retired;   /* counters of models since unloaded (so totals never go back) */
 };

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "registry/reg_impl.h"
 
@@ -627,4 +628,12 @@ void am_reg_each(am_registry *r, void (*fn)(am_served *m, void *ctx), void *ctx)
         am_reg_release(r, ms[i]);
     }
     free(ms);
+}
+
+int am_reg_file_model_id(am_registry *r, const char *name, char *out, size_t cap) {
+    pthread_mutex_lock(&r->mu);
+    reg_entry *e = name ? reg_find(r, name) : NULL;
+    if (e) name_of_path(e->path, out, cap);
+    pthread_mutex_unlock(&r->mu);
+    return e ? 0 : -1;
 }

@@ -100,6 +100,10 @@ void am_reg_release(am_registry *r, am_served *m);
 /* Whether name is the default model (NULL/"": yes). */
 bool am_reg_is_default(am_registry *r, const char *name);
 
+/* The name a model's files carry as their model id (its file or folder
+ * base name without .gguf); -1 when name is not registered. */
+int am_reg_file_model_id(am_registry *r, const char *name, char *out, size_t cap);
+
 /* Admin operations. swap: see above; *report (caller decrefs) says what
  * happened: {"model", "previous", "load_s", "drain_s", "swap_s",
  * "cancelled", "caches_written", "caches_lost": [{"agent", "owner"}...]}. */
@@ -124,7 +128,7 @@ typedef struct am_reg_stats {
     uint64_t loads, load_failures, unloads, swaps, swap_failures, caches_lost;
     bool ready;               /* the default model is loaded (or loadable and once was) */
     bool degraded;            /* the last swap failed */
-    char reason[256];         /* why not ready or degraded */
+    char reason[768];         /* why not ready or degraded */
 } am_reg_stats;
 void am_reg_stats_get(am_registry *r, am_reg_stats *out);
 /* The schedulers' numbers summed over loaded models; counters include the

@@ -269,6 +269,14 @@ enum MHD_Result am_reply_stream(am_conn *c, struct MHD_Connection *mc, MHD_Conte
 /* The agent id from headers (X-Agent-Id / X-Session-Id) or the body. */
 int am_conn_agent(struct MHD_Connection *mc, const am_gen_parsed *p, char out[129], am_http_err *e);
 
+/* Cache files of models that are not loaded (cold_cache.c). Removes the
+ * agent's files under every model directory of no loaded model; returns the
+ * count removed. */
+int am_srv_delete_cold(am_server *srv, uint64_t owner, const char *id);
+/* Removes every cache file of the registered, unloaded model name (found by
+ * the model id in each file's header); -1 when name is not registered. */
+int am_srv_drop_model_files(am_server *srv, const char *name);
+
 /* Route handlers. */
 enum MHD_Result am_route_chat(am_conn *c, struct MHD_Connection *mc, json_t *body);
 enum MHD_Result am_route_completions(am_conn *c, struct MHD_Connection *mc, json_t *body);
