@@ -297,11 +297,19 @@ static int make_room(am_registry *r, reg_entry *e, am_err *err) {
         int64_t room = budget + (src_resident ? swap_src->size : 0);
         if (n + 1 <= max && (budget <= 0 || bytes + e->size <= room)) return 0;
         reg_entry *victim = NULL;
+        bool transient = false; /* something may become a victim: in use now, or on its way out */
         for (int i = 0; i < r->n; i++) {
             reg_entry *x = r->e[i];
-            if (x == e || x->state != REG_LOADED || x->leases || x->pinned || x == r->hold || x == swap_src) continue;
+            if (x == e || x->state == REG_UNLOADED || x->pinned) continue;
+            if (x->state != REG_LOADED || x->leases || x == r->hold || x == swap_src) {
+                transient = true;
+                continue;
+            }
             if (!victim || x->lru < victim->lru) victim = x;
         }
+        if (!victim && !transient)
+            return am_err_setc(err, AM_E_NO_ROOM, "no room for %s: the loaded models are pinned (--models-max %d)",
+                               e->name, r->p.models_max);
         if (victim) {
             victim->state = REG_UNLOADING;
             am_served *m = victim->m;
