@@ -645,3 +645,10 @@ int am_reg_file_model_id(am_registry *r, const char *name, char *out, size_t cap
     pthread_mutex_unlock(&r->mu);
     return e ? 0 : -1;
 }
+
+bool am_reg_check(am_registry *r, char *why, size_t cap) {
+    pthread_mutex_lock(&r->mu);
+    bool ok = reg_check(r, why, cap);
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}

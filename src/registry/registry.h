@@ -135,4 +135,8 @@ void am_reg_stats_get(am_registry *r, am_reg_stats *out);
  * models unloaded since start, so they never go back. */
 void am_reg_sched_stats(am_registry *r, am_sched_stats *out);
 
+/* The invariants of reg_impl.h; false with why when one does not hold
+ * (tests call it after every operation). */
+bool am_reg_check(am_registry *r, char *why, size_t cap);
+
 #endif
