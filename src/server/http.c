@@ -87,7 +87,7 @@ enum MHD_Result am_reply_stream(am_conn *c, struct MHD_Connection *mc, MHD_Conte
     enum MHD_Result ok = MHD_queue_response(mc, 200, r);
     MHD_destroy_response(r);
     am_metrics_request(&c->srv->metrics, c->route, 200);
-    log_line(c, 200);
+    c->streamed = true; /* logged when the stream ends, with its whole time */
     return ok;
 }
 
@@ -320,6 +320,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
 static void completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe) {
     am_conn *c = *con_cls;
     if (!c) return;
+    if (c->streamed) log_line(c, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499);
     am_buf_free(&c->body);
     free(c);
     *con_cls = NULL;

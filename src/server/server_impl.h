@@ -204,6 +204,7 @@ typedef struct am_conn {
     bool admin;
     const char *origin; /* allowed CORS origin or NULL */
     int retry_after;    /* Retry-After seconds of the error being answered (0: 1) */
+    bool streamed;      /* a stream was queued: the log line is written when it ends */
 } am_conn;
 
 /* A generation in progress, shared by both APIs' handlers. */
