@@ -74,7 +74,7 @@ async function complete(agent, prompt, maxTokens) {
   });
   if (!r.ok) throw new Error(`completion ${agent}: ${r.status} ${await r.text()}`);
   const reader = r.body.getReader(), dec = new TextDecoder();
-  let first = 0, last = 0, chunks = 0, buf = "", usage = null;
+  let first = 0, last = 0, chunks = 0, buf = "", text = "", usage = null;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -88,13 +88,14 @@ async function complete(agent, prompt, maxTokens) {
         last = performance.now();
         if (!first) first = last;
         chunks++;
+        text += j.choices[0].text || "";
       }
       if (j.usage) usage = j.usage;
     }
   }
   const end = performance.now();
   if (!usage) throw new Error(`completion ${agent}: no usage in the stream`);
-  return { ms: (first || end) - t0, end, gap_ms: chunks > 1 ? (last - first) / (chunks - 1) : null,
+  return { ms: (first || end) - t0, end, text, gap_ms: chunks > 1 ? (last - first) / (chunks - 1) : null,
            prompt_tokens: usage.prompt_tokens,
            cached_tokens: usage.prompt_tokens_details ? usage.prompt_tokens_details.cached_tokens : 0 };
 }
@@ -107,14 +108,34 @@ function mustBeCached(what, r) {
 
 // Save time of the turn that ended at tEnd: the scheduler accounts finished
 // writes only when it wakes, so wake it (a DELETE of an unknown agent is a
-// no-op command) and read the save counters every 2 ms until they move.
+// no-op command) and read the save counters every 2 ms until they have moved
+// and then stayed still for 50 ms; the time is that of the last move, the
+// bytes all the turn's saves. quiet() first lets earlier writes settle.
+const wake = () => fetch(url + "/v1/agents/am-bench-no-such-agent", { method: "DELETE" });
 async function saveOf(m0, tEnd) {
+  let moved = null, lastSaves = m0[SAVES], bytes = 0, saves = 0;
   for (;;) {
-    await fetch(url + "/v1/agents/am-bench-no-such-agent", { method: "DELETE" });
-    const m = await metrics();
-    if (m[SAVES] > m0[SAVES]) return { ms: performance.now() - tEnd, bytes: m[SAVE_BYTES] - m0[SAVE_BYTES] };
-    if (performance.now() - tEnd > 120000) fail("no cache save within 120 s of a turn");
+    await wake();
+    const m = await metrics(), now = performance.now();
+    if (m[SAVES] !== lastSaves) {
+      lastSaves = m[SAVES];
+      moved = now;
+      bytes = m[SAVE_BYTES] - m0[SAVE_BYTES];
+      saves = m[SAVES] - m0[SAVES];
+    } else if (moved != null && now - moved > 50) {
+      return { ms: moved - tEnd, bytes, saves };
+    }
+    if (now - tEnd > 120000) fail("no cache save within 120 s of a turn");
     await sleep(2);
+  }
+}
+async function quiet() {
+  for (let prev = -1; ;) {
+    await wake();
+    const m = await metrics();
+    if (m[SAVES] === prev) return m;
+    prev = m[SAVES];
+    await sleep(50);
   }
 }
 const evict = async (agent) => {
@@ -153,7 +174,7 @@ if (phase !== "all") fail("phase: all|restart");
 const cold = [], saveFirst = [];
 let poolBytes = null, fileBytes = null, promptTokens = null;
 for (let i = 0; i < COLD_REPS; i++) {
-  const p = await promptOf(i), m0 = await metrics();
+  const p = await promptOf(i), m0 = await quiet();
   const r = await complete(agentOf(i), p, 2);
   if (r.cached_tokens !== 0) fail(`cold at ${N}: cached_tokens ${r.cached_tokens}, not a cold prefill`);
   cold.push(r.ms);
@@ -169,7 +190,7 @@ for (let i = 0; i < COLD_REPS; i++) {
 const p0 = await promptOf(0), a0 = agentOf(0);
 const warm = [], warmDisk = [], extend = [], saveExtend = [], itl = [], gap = [];
 const bwCache = [], bwDisk = [], warmBytes = [];
-let dropMethod = null, lastPrompt = p0;
+let dropMethod = null, lastPrompt = p0, lastText = "";
 for (let i = 0; i < REPS; i++) {
   await evict(a0);
   const f = fileOf(a0), bytes = statSync(f).size;
@@ -193,21 +214,25 @@ for (let i = 0; i < REPS; i++) {
   }
   // Extend: the next turn, 64 new tokens on the now hot cache.
   lastPrompt = p0 + " " + (await textOf(64, 1000 + i));
-  const m2 = await metrics();
+  const m2 = await quiet();
   const e = await complete(a0, lastPrompt, 2);
   if (e.cached_tokens < 0.9 * N) fail(`extend at ${N}: cached_tokens ${e.cached_tokens}: the hot cache was not used`);
   extend.push(e.ms);
+  lastText = e.text;
   const s = await saveOf(m2, e.end);
   saveExtend.push({ ...s, context: e.prompt_tokens, new_tokens: e.prompt_tokens - e.cached_tokens + 2 });
 }
 // Save time vs new tokens at this context: turns of k new tokens each.
 const sweep = [];
 for (const k of SAVE_NEW) {
-  lastPrompt = lastPrompt + " " + (await textOf(k, 2000 + k));
-  const m0 = await metrics();
+  // The next turn continues the last one (its answer included), as a chat does.
+  lastPrompt = lastPrompt + lastText + " " + (await textOf(k, 2000 + k));
+  const m0 = await quiet();
   const e = await complete(a0, lastPrompt, 2);
+  lastText = e.text;
   const s = await saveOf(m0, e.end);
-  sweep.push({ context: e.prompt_tokens, new_tokens: e.prompt_tokens - e.cached_tokens + 2, save_ms: r1(s.ms), save_bytes: s.bytes });
+  sweep.push({ context: e.prompt_tokens, new_tokens: e.prompt_tokens - e.cached_tokens + 2, save_ms: r1(s.ms), save_bytes: s.bytes,
+               saves: s.saves, file_bytes: statSync(fileOf(a0)).size });
 }
 const decodeMs = median(itl);
 const fileNow = statSync(fileOf(a0)).size;

@@ -29,25 +29,29 @@ console.log(llama.ok
 console.log("file_B/tok: cache file size after the first turn / prompt tokens; pool_B/tok: the hot agent's pool blocks (GET /v1/agents/{id} bytes_memory) / prompt tokens");
 
 console.log("\nwarm target: file bytes / measured read bandwidth + one decode step at that context");
-w = [6, 7, 9, 11, 10, 10, 10, 9, 8, 12, 10];
-row(w, ["kv", "tokens", "file_MiB", "read_MiB/s", "decode_ms", "target_ms", "warm_ms", "x_target", "disk_MiB/s", "disk_target", "warm_disk"]);
+w = [6, 7, 9, 11, 10, 8, 10, 10, 9, 11, 12, 10];
+row(w, ["kv", "tokens", "file_MiB", "read_MiB/s", "decode_ms", "gap_ms", "target_ms", "warm_ms", "x_target", "disk_MiB/s", "disk_target", "warm_disk"]);
 for (const r of rows) {
   const x = r.run;
-  row(w, [r.kv, x.tokens, f(x.warm_file_bytes / 1048576, 2), f(x.read_mib_s_cache, 0), f(x.decode_ms), f(x.warm_target_ms),
+  row(w, [r.kv, x.tokens, f(x.warm_file_bytes / 1048576, 2), f(x.read_mib_s_cache, 0), f(x.decode_ms), f(x.decode_gap_ms_client), f(x.warm_target_ms),
           f(x.warm_ms), f(x.warm_ms / x.warm_target_ms, 2), f(x.read_mib_s_disk, 0), f(x.warm_disk_target_ms), f(x.warm_disk_ms)]);
 }
 console.log("read_MiB/s: the evicted file read again in 1 MiB reads (page cache); disk_MiB/s: after dropping the page cache;");
-console.log("decode_ms: the server's inter-token time (/metrics agentmem_inter_token_latency_seconds) of the warm request at that context");
+console.log("decode_ms: the server's inter-token time (/metrics agentmem_inter_token_latency_seconds) of the warm request at that context;");
+console.log("gap_ms: the same stream's gaps between chunks seen by the client (the server times tokens as its HTTP thread takes them,");
+console.log("so a burst reads as ~0 there); x_target: warm_ms / target_ms");
 
 console.log("\nsave time per turn (end of the response -> the server's cache save counters move; /metrics, polled every 2 ms)");
-console.log("new_tokens: prompt tokens not reused + 2 generated; save_bytes: agentmem_cache_save_bytes_total delta (blocks + logits)");
-w = [6, 8, 11, 9, 12];
-row(w, ["kv", "context", "new_tokens", "save_ms", "save_bytes"]);
+console.log("new_tokens: prompt tokens not reused + 2 generated; save_bytes: agentmem_cache_save_bytes_total delta (blocks + logits);");
+console.log("write: whole (first turn), extend (the +64 turns), append, or rewrite (the file compacted: save_bytes = file size)");
+w = [6, 8, 11, 9, 12, 9];
+row(w, ["kv", "context", "new_tokens", "save_ms", "save_bytes", "write"]);
 for (const r of rows) {
   const x = r.run;
-  row(w, [r.kv, x.prompt_tokens, x.prompt_tokens, f(x.save_first_ms), x.save_first_bytes]);
-  row(w, [r.kv, x.save_extend_context, x.save_extend_new_tokens, f(x.save_extend_ms), x.save_extend_bytes]);
-  for (const s of x.save_sweep) row(w, [r.kv, s.context, s.new_tokens, f(s.save_ms), s.save_bytes]);
+  row(w, [r.kv, x.prompt_tokens, x.prompt_tokens, f(x.save_first_ms), x.save_first_bytes, "whole"]);
+  row(w, [r.kv, x.save_extend_context, x.save_extend_new_tokens, f(x.save_extend_ms), x.save_extend_bytes, "extend"]);
+  for (const s of x.save_sweep)
+    row(w, [r.kv, s.context, s.new_tokens, f(s.save_ms), s.save_bytes, s.save_bytes === s.file_bytes ? "rewrite" : "append"]);
 }
 for (const kv of [...new Set(rows.map((r) => r.kv))]) {
   const rs = rows.filter((r) => r.kv === kv);
