@@ -7,6 +7,7 @@
 bench_header() { # $1 script name, rest: its settings (shown as the command)
     BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     BENCH_LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg)
+    BENCH_T0=$(date +%s)
     name=$1
     shift
     echo "machine: ${BENCH_CPU:-unknown CPU}, $(nproc) cores; load average at start: $BENCH_LOAD0"
@@ -16,6 +17,7 @@ bench_header() { # $1 script name, rest: its settings (shown as the command)
 bench_footer() {
     BENCH_LOAD1=$(cut -d ' ' -f 1-3 /proc/loadavg)
     echo "load average at end: $BENCH_LOAD1 (at start: $BENCH_LOAD0; on 2 cores, anything above ~2 is a neighbour)"
+    echo "took $(fmt_min $(($(date +%s) - BENCH_T0))) (estimated $(fmt_min "${BENCH_EST:-0}"); set EST_PP from this run's cold prefill rate to calibrate)"
 }
 # A JSON object with the header's fields (no braces), for the JSON outputs.
 bench_json_head() { # $1 command
@@ -55,10 +57,11 @@ start_server() { # $1 log file, rest: serve flags
 }
 stop_server() { kill -TERM "$PID"; wait "$PID" || true; }
 
-# Estimated seconds of one cold prefill of $1 tokens: EST_PP tokens/s (the
-# llama-1b Q4_0 server prefill on a quiet 2-core machine, an assumption: set
-# it from a previous run), slowed by attention as the context grows.
-est_prefill() { awk -v n="$1" -v pp="${EST_PP:-150}" 'BEGIN { printf "%.0f", n / pp * (1 + n / 16384) }'; }
+# Estimated seconds of one cold prefill of $1 tokens: EST_PP tokens/s (190:
+# llama-1b Q4_0 pp512 on a quiet 2-core Zen 5, docs/BENCHMARKS.md; set it from
+# a previous run), slowed by attention as the context grows.
+est_prefill() { awk -v n="$1" -v pp="${EST_PP:-190}" 'BEGIN { printf "%.0f", n / pp * (1 + n / 16384) }'; }
+EST_START=4 # seconds to start a server (the model mmapped, in the page cache)
 fmt_min() { awk -v s="$1" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }'; }
 
 # llama.cpp through node-llama-cpp (bench/llamacpp.mjs): its JSON, or

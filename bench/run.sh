@@ -9,7 +9,7 @@
 #
 # Environment: BUILD (build dir, default build), THREADS (2), REPS (3),
 # TYPES ("q4_0 q8_0 f16"), PP (512) and TG (128), SHAPE (llama-1b),
-# LLAMACPP (1; 0 skips llama.cpp).
+# LLAMACPP (1; 0 skips llama.cpp), DRY (1: the estimate only).
 # Quick check: SHAPE=tiny REPS=1 PP=64 TG=16 bench/run.sh
 set -e
 cd "$(dirname "$0")/.."
@@ -41,6 +41,8 @@ for t in $TYPES; do
     est=$((est + 2 * (5 + REPS * (PP / 150 + k * TG / 30))))
 done
 echo "estimate: about $(fmt_min "$est") (agentmem and llama.cpp, $REPS reps each)"
+BENCH_EST=$est
+[ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
 
 num() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
 rows=""

@@ -13,11 +13,11 @@
 #       target: p95 <= 2 chunk times.
 # Prints tables, writes bench/out/serve.json.
 #
-# Environment (defaults: a full run, ~10 minutes on a quiet 2-core machine):
+# Environment (defaults: a full run, ~9 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
 #   AGENTS ("1 2 4 8"), TURNS (8), USER_TOKENS (256), GEN (32), EXPERTS (10),
 #   ARTICLE (4096), QUERIES (30), LONG (4096), SHORTS (10),
-#   PARTS ("agents routing interrupt"), KV_TYPE (f16), THREADS (2), BUILD
-#   (build), MODEL or SHAPE (llama-1b) and WTYPE (q4_0), EST_PP (150 tok/s).
+#   PARTS ("agents routing interrupt"), KV_TYPE (f16), DRY (1: estimate only), THREADS (2), BUILD
+#   (build), MODEL or SHAPE (llama-1b) and WTYPE (q4_0), EST_PP (190 tok/s).
 # Quick check: SHAPE=tiny AGENTS="1 2" TURNS=2 GEN=8 EXPERTS=4 ARTICLE=256 QUERIES=6 LONG=1024 bench/serve.sh
 set -e
 cd "$(dirname "$0")/.."
@@ -53,17 +53,19 @@ if (!el) { console.error("KV_TYPE: f16|q8_0|q4_0"); process.exit(1); }
 console.log(Math.round(h.n_layer * h.n_head_kv * h.head_dim * 2 * el));' "$KV_TYPE")
 
 # The estimate: prefills (each agent's turns; the experts' articles; the long
-# prompt) at EST_PP, decode at ~30 tok/s per step, ~5 s per server start.
+# prompt) at EST_PP, decode at ~30 tok/s per step, EST_START s per server start.
 est=0
 if has agents; then
     for c in $AGENTS; do
-        est=$((est + 5 + c * TURNS * $(est_prefill $((USER_TOKENS + 24))) + TURNS * GEN * (10 + c) / 300))
+        est=$((est + EST_START + c * TURNS * $(est_prefill $((USER_TOKENS + 24))) + TURNS * GEN * (10 + c) / 300))
     done
 fi
-has routing && est=$((est + 5 + EXPERTS * $(est_prefill $((ARTICLE + 100))) + QUERIES))
-has interrupt && est=$((est + 5 + $(est_prefill "$LONG") + 5))
-echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-150} tok/s prefill)"
+has routing && est=$((est + EST_START + EXPERTS * $(est_prefill $((ARTICLE + 100))) + QUERIES))
+has interrupt && est=$((est + EST_START + $(est_prefill "$LONG") + 5))
+echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-190} tok/s prefill)"
 echo "model $MODEL; kv $KV_TYPE ($bpt pool bytes/token); $THREADS threads"
+BENCH_EST=$est
+[ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
 
 rows=$(mktemp /tmp/am-serve-rows-XXXXXX)
 trap 'rm -f "$rows"' EXIT

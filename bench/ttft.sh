@@ -11,15 +11,15 @@
 # TTFT (node-llama-cpp, bench/llamacpp.mjs) on the same GGUF file.
 # Prints tables (bench/ttft_report.mjs), writes bench/out/ttft.json.
 #
-# Environment (defaults: a full run, ~15 minutes on a quiet 2-core machine):
+# Environment (defaults: a full run, ~13 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
 #   KV_TYPES ("f16 q8_0 q4_0"), SIZES ("1024 2048 4096 8192 16384"),
 #   REPS (3: warm, warm_disk, restart, extend, and cold below COLD_LONG),
 #   COLD_LONG (4096: from this size on, one cold prefill per size),
 #   LONG (8192) and LONG_KV ("q4_0"): sizes >= LONG run only for these KV types,
 #   SAVE_NEW ("16 64 256": the save-time sweep's new tokens per turn),
 #   LLAMA_SIZES ("1024 2048 4096": llama.cpp cold TTFT; "" or LLAMACPP=0: none),
-#   THREADS (2), BUILD (build), MODEL (a GGUF file) or SHAPE (llama-1b) and
-#   WTYPE (q4_0) for mkmodel, EST_PP (150: assumed prefill tok/s, for the estimate).
+#   DRY (1: print the estimate and stop), THREADS (2), BUILD (build), MODEL (a GGUF file) or SHAPE (llama-1b) and
+#   WTYPE (q4_0) for mkmodel, EST_PP (190: assumed prefill tok/s, for the estimate).
 # Quick check: SHAPE=tiny SIZES="256 512" REPS=1 KV_TYPES=q8_0 LLAMA_SIZES=256 bench/ttft.sh
 set -e
 cd "$(dirname "$0")/.."
@@ -54,18 +54,20 @@ sweep=0
 for k in $SAVE_NEW; do sweep=$((sweep + k + 8)); done
 ctx=$((max + REPS * 80 + sweep + 512))
 
-# The estimate: cold prefills, server starts (~5 s each: the model is mmapped
+# The estimate: cold prefills, server starts (EST_START each: the model is mmapped
 # and paged in), the extend turns and save sweep, llama.cpp's cold prompts.
 est=0
 for kv in $KV_TYPES; do
     for n in $(runs "$kv"); do
-        est=$((est + $(cold_reps "$n") * $(est_prefill "$n") + (REPS + 1) * 5 + REPS * $(est_prefill 64) + $(est_prefill "$sweep") + 2))
+        est=$((est + $(cold_reps "$n") * $(est_prefill "$n") + (REPS + 1) * EST_START + REPS * $(est_prefill 64) + $(est_prefill "$sweep") + 2))
     done
 done
 for n in $LLAMA_SIZES; do est=$((est + $(est_prefill "$n") + 2)); done
 [ -n "$LLAMA_SIZES" ] && est=$((est + 20))
-echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-150} tok/s prefill; cold is the median of $REPS below $COLD_LONG tokens and ONE run from $COLD_LONG on, where one cold prefill takes minutes; sizes >= $LONG only for KV $LONG_KV)"
+echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-190} tok/s prefill; cold is the median of $REPS below $COLD_LONG tokens and ONE run from $COLD_LONG on, where one cold prefill takes minutes; sizes >= $LONG only for KV $LONG_KV)"
 echo "model $MODEL; $THREADS threads; server --ctx $ctx --parallel 1"
+BENCH_EST=$est
+[ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
 
 llama='{"ok": false, "error": "LLAMA_SIZES is empty"}'
 if [ -n "$LLAMA_SIZES" ]; then
