@@ -172,7 +172,7 @@ if (phase !== "all") fail("phase: all|restart");
 
 // Cold: a fresh agent and a prompt no other agent shares, per rep.
 const cold = [], saveFirst = [];
-let poolBytes = null, fileBytes = null, promptTokens = null;
+let poolBytes = null, poolTokens = null, fileBytes = null, promptTokens = null;
 for (let i = 0; i < COLD_REPS; i++) {
   const p = await promptOf(i), m0 = await quiet();
   const r = await complete(agentOf(i), p, 2);
@@ -182,7 +182,8 @@ for (let i = 0; i < COLD_REPS; i++) {
   if (i === 0) {
     promptTokens = r.prompt_tokens;
     const a = await (await fetch(url + `/v1/agents/${agentOf(0)}`)).json();
-    poolBytes = a.bytes_memory; // the pool's blocks of one hot agent (block-rounded)
+    poolBytes = a.bytes_memory; // the pool's blocks of one hot agent (32-token blocks)
+    poolTokens = a.tokens; // prompt + generated
     fileBytes = statSync(fileOf(agentOf(0))).size;
   }
 }
@@ -240,7 +241,7 @@ console.log(JSON.stringify({
   tokens: N, prompt_tokens: promptTokens, cold_reps: COLD_REPS, reps: REPS,
   cold_ms: r1(median(cold)), warm_ms: r1(median(warm)), warm_disk_ms: r1(median(warmDisk)), extend_ms: r1(median(extend)),
   drop_method: dropMethod,
-  pool_bytes: poolBytes, pool_bytes_per_token: r1(poolBytes / promptTokens),
+  pool_bytes: poolBytes, pool_tokens: poolTokens, pool_bytes_per_token: r1(poolBytes / poolTokens),
   file_bytes: fileBytes, file_bytes_per_token: r1(fileBytes / promptTokens), file_bytes_now: fileNow,
   save_first_ms: r1(median(saveFirst.map((s) => s.ms))), save_first_bytes: median(saveFirst.map((s) => s.bytes)),
   save_extend_ms: r1(median(saveExtend.map((s) => s.ms))), save_extend_bytes: median(saveExtend.map((s) => s.bytes)),

@@ -26,7 +26,7 @@ console.log(`restart cached_tokens: ${rows.map((r) => `${r.kv}/${r.run.tokens} $
 console.log(llama.ok
   ? `llama_cold: llama.cpp via node-llama-cpp ${llama.version}, ${llama.threads} threads, the same GGUF file, one run per size`
   : `llama_cold: skipped — ${llama.error}`);
-console.log("file_B/tok: cache file size after the first turn / prompt tokens; pool_B/tok: the hot agent's pool blocks (GET /v1/agents/{id} bytes_memory) / prompt tokens");
+console.log("file_B/tok: cache file size after the first turn / prompt tokens; pool_B/tok: the hot agent's pool blocks (GET /v1/agents/{id} bytes_memory) / its tokens (block-rounded: small sizes read high)");
 
 console.log("\nwarm target: file bytes / measured read bandwidth + one decode step at that context");
 w = [6, 7, 9, 11, 10, 8, 10, 10, 9, 11, 12, 10];
@@ -67,6 +67,6 @@ for (const kv of [...new Set(rows.map((r) => r.kv))]) {
   const rs = rows.filter((r) => r.kv === kv);
   const at = rs.find((r) => r.run.tokens === 4096);
   const per = at ? at.run.pool_bytes : rs[rs.length - 1].run.pool_bytes_per_token * 4096;
-  const how = at ? "measured at 4096 tokens (block-rounded)" : `scaled from ${rs[rs.length - 1].run.tokens} tokens`;
+  const how = at ? "measured at 4096 tokens" : `pool bytes/token at ${rs[rs.length - 1].run.tokens} tokens x 4096`;
   console.log(`${kv}: ${Math.floor(4 * 2 ** 30 / per)} agents (${f(per / 1048576, 1)} MiB each, ${how})`);
 }
