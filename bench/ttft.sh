@@ -17,7 +17,7 @@
 #   COLD_LONG (4096: from this size on, one cold prefill per size),
 #   LONG (8192) and LONG_KV ("q4_0"): sizes >= LONG run only for these KV types,
 #   SAVE_NEW ("16 64 256": the save-time sweep's new tokens per turn),
-#   LLAMA_SIZES ("1024 2048 4096": llama.cpp cold TTFT; "" or LLAMACPP=0: none),
+#   LLAMA_SIZES (the SIZES below LONG: llama.cpp cold TTFT; "" or LLAMACPP=0: none),
 #   DRY (1: print the estimate and stop), THREADS (2), BUILD (build), MODEL (a GGUF file) or SHAPE (llama-1b) and
 #   WTYPE (q4_0) for mkmodel, EST_PP (190: assumed prefill tok/s, for the estimate).
 # Quick check: SHAPE=tiny SIZES="256 512" REPS=1 KV_TYPES=q8_0 LLAMA_SIZES=256 bench/ttft.sh
@@ -31,8 +31,11 @@ COLD_LONG=${COLD_LONG:-4096}
 LONG=${LONG:-8192}
 LONG_KV=${LONG_KV:-"q4_0"}
 SAVE_NEW=${SAVE_NEW:-"16 64 256"}
-LLAMA_SIZES=${LLAMA_SIZES-"1024 2048 4096"}
 THREADS=${THREADS:-2}
+if [ -z "${LLAMA_SIZES+set}" ]; then # default: the sizes below LONG
+    LLAMA_SIZES=""
+    for n in $SIZES; do [ "$n" -lt "$LONG" ] && LLAMA_SIZES="$LLAMA_SIZES${LLAMA_SIZES:+ }$n"; done
+fi
 AM="$BUILD/agentmem"
 OUT=bench/out
 . bench/lib.sh
