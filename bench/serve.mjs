@@ -90,7 +90,7 @@ async function chat(agent, messages, maxTokens) {
   }
   const t1 = performance.now();
   if (!first) first = last = t1;
-  return { ttft: first - t0, total: t1 - t0, first, last, text,
+  return { ttft: first - t0, total: t1 - t0, t0, first, last, text,
            prompt: usage ? usage.prompt_tokens : -1,
            cached: usage && usage.prompt_tokens_details ? usage.prompt_tokens_details.cached_tokens : -1,
            gen: usage ? usage.completion_tokens : -1 };
@@ -202,12 +202,12 @@ async function interrupt(LONG, SHORTS) {
   const longP = chat(`long-${tag}`, [{ role: "user", content: longText }], 1).then((r) => { longDone = true; return r; });
   await new Promise((r) => setTimeout(r, 300));
   // Short requests one after another while the long prefill runs; each its own agent.
-  const during = [];
-  for (let i = 0; i < SHORTS && !longDone; i++) {
-    const r = await chat(`short-${tag}-${i}`, [{ role: "user", content: shortText }], 4);
-    if (!longDone) during.push(r.ttft); // only those answered while the prefill still ran
-  }
+  const sent = [];
+  for (let i = 0; i < SHORTS && !longDone; i++)
+    sent.push(await chat(`short-${tag}-${i}`, [{ role: "user", content: shortText }], 4));
   const long = await longP;
+  // Those sent before the long prompt's first token: they arrived during its prefill.
+  const during = sent.filter((r) => r.t0 < long.first).map((r) => r.ttft);
   const steps = (await metric("agentmem_scheduler_steps_total")) - s0;
   // The chunk time: the long prefill's scheduler steps (its chunks, shared with
   // the short requests' steps) over its time to first token.
