@@ -1,13 +1,24 @@
 #!/bin/sh
-# bench/serve.sh — serving many agents: (a) C concurrent multi-turn
-# conversations (TTFT p50/p95 per turn, system and per-agent tokens/s, server
-# RSS), (b) routing: EXPERTS agents primed with an article, queried in random
-# order through a --kv-budget that holds only 3 of them, (c) a short request
-# arriving during a long prefill. Prints a table, writes bench/out/serve.json.
+# bench/serve.sh — serving many agents against the live server (bench/serve.mjs):
+#   (a) C concurrent agents (--parallel C), each a multi-turn chat growing to
+#       a few thousand tokens: TTFT p50/p95 of the first and the last turn,
+#       system and per-agent decode tokens/s (first to last token of each
+#       stream), peak server RSS; target: system decode at 4 agents >= 2.5x
+#       one agent, at 8 >= 3.5x;
+#   (b) routing: EXPERTS agents primed with an ARTICLE-token article, queried
+#       in random order through a --kv-budget that holds only 3 of them;
+#       target: query TTFT >= 100x faster than priming;
+#   (c) interrupt: SHORTS short requests arriving during a LONG-token prefill
+#       (--parallel 2), p95 TTFT beside the chunk (scheduler step) time;
+#       target: p95 <= 2 chunk times.
+# Prints tables, writes bench/out/serve.json.
 #
-# Environment: BUILD (build), KV_TYPE (f16), THREADS (2), AGENTS ("1 2 4 8"),
-# TURNS (8), USER_TOKENS (256), GEN (32), EXPERTS (10), ARTICLE (4096),
-# QUERIES (30), LONG (4096), PARTS ("agents routing interrupt").
+# Environment (defaults: a full run, ~9 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
+#   AGENTS ("1 2 4 8"), TURNS (8), USER_TOKENS (256), GEN (32), EXPERTS (10),
+#   ARTICLE (4096), QUERIES (30), LONG (4096), SHORTS (10),
+#   PARTS ("agents routing interrupt"), KV_TYPE (f16), DRY (1: estimate only), THREADS (2), BUILD
+#   (build), MODEL or SHAPE (llama-1b) and WTYPE (q4_0), EST_PP (190 tok/s).
+# Quick check: SHAPE=tiny AGENTS="1 2" TURNS=2 GEN=8 EXPERTS=4 ARTICLE=256 QUERIES=6 LONG=1024 bench/serve.sh
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -21,95 +32,132 @@ EXPERTS=${EXPERTS:-10}
 ARTICLE=${ARTICLE:-4096}
 QUERIES=${QUERIES:-30}
 LONG=${LONG:-4096}
+SHORTS=${SHORTS:-10}
 PARTS=${PARTS:-"agents routing interrupt"}
 AM="$BUILD/agentmem"
 OUT=bench/out
+. bench/lib.sh
 make -s -j2 BUILD="$BUILD" "$AM"
 mkdir -p "$OUT"
-MODEL="$OUT/llama-1b-q4_0.gguf"
-[ -f "$MODEL" ] || "$AM" mkmodel --shape llama-1b --type q4_0 --seed 1 --quiet "$MODEL"
+bench_model
+cmd="AGENTS=\"$AGENTS\" TURNS=$TURNS USER_TOKENS=$USER_TOKENS GEN=$GEN EXPERTS=$EXPERTS ARTICLE=$ARTICLE QUERIES=$QUERIES LONG=$LONG SHORTS=$SHORTS PARTS=\"$PARTS\" KV_TYPE=$KV_TYPE THREADS=$THREADS MODEL=$MODEL"
+bench_header bench/serve.sh "$cmd"
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# KV bytes per token for mkmodel's llama-1b shape: 16 layers x 8 KV heads x
-# head_dim 64 x (K+V) x element size (f16 2, q8_0 34/32, q4_0 18/32).
-case $KV_TYPE in
-f16) bpt=32768 ;; q8_0) bpt=17408 ;; q4_0) bpt=9216 ;; *) echo "KV_TYPE?" >&2; exit 1 ;;
-esac
+# Pool bytes per token of this model and KV type: layers x KV heads x head_dim
+# x (K+V) x element size (f16 2, q8_0 34/32, q4_0 18/32), from `model info`.
+bpt=$("$AM" model info "$MODEL" --json | node -e '
+const h = JSON.parse(require("fs").readFileSync(0, "utf8")).hparams;
+const el = { f16: 2, q8_0: 34 / 32, q4_0: 18 / 32 }[process.argv[1]];
+if (!el) { console.error("KV_TYPE: f16|q8_0|q4_0"); process.exit(1); }
+console.log(Math.round(h.n_layer * h.n_head_kv * h.head_dim * 2 * el));' "$KV_TYPE")
 
-start_server() { # extra serve flags -> sets PID, URL
-    log="$OUT/serve-server.log"
-    "$AM" serve --model "$MODEL" --port 0 --kv-type "$KV_TYPE" --cache-dir "$DIR" \
-        --threads "$THREADS" "$@" >"$log" 2>&1 &
-    PID=$!
-    for _ in $(seq 600); do
-        URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n 1)
-        [ -n "$URL" ] && return 0
-        sleep 0.1
+# The estimate: prefills (each agent's turns; the experts' articles; the long
+# prompt) at EST_PP, decode at ~30 tok/s per step, EST_START s per server start.
+est=0
+if has agents; then
+    for c in $AGENTS; do
+        est=$((est + EST_START + c * TURNS * $(est_prefill $((USER_TOKENS + 24))) + TURNS * GEN * (10 + c) / 300))
     done
-    echo "server did not start:" >&2
-    cat "$log" >&2
-    exit 1
-}
-stop_server() { kill -TERM "$PID"; wait "$PID" || true; }
+fi
+has routing && est=$((est + EST_START + EXPERTS * $(est_prefill $((ARTICLE + 100))) + QUERIES))
+has interrupt && est=$((est + EST_START + $(est_prefill "$LONG") + 5))
+echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-190} tok/s prefill)"
+echo "model $MODEL; kv $KV_TYPE ($bpt pool bytes/token); $THREADS threads"
+BENCH_EST=$est
+[ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
+
+rows=$(mktemp /tmp/am-serve-rows-XXXXXX)
+trap 'rm -f "$rows"' EXIT
+emit() { [ -s "$rows" ] && echo "," >>"$rows"; echo "$1" >>"$rows"; }
 get() { echo "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "null") printf "%.2f", a / b; else printf "-" }'; }
+verdict() { awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN { if (x == "-" || x == "") print "not measured"; else if ((op == ">=" && x + 0 >= t) || (op == "<=" && x + 0 <= t)) print "met"; else print "NOT met" }'; }
 
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "machine: $cpu, $(nproc) cores; model $MODEL; kv $KV_TYPE; $THREADS threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
-json="$OUT/serve.json"
-echo "{\"cpu\": \"$cpu\", \"threads\": $THREADS, \"kv\": \"$KV_TYPE\", \"rows\": [" >"$json"
-first=1
-emit() { [ $first = 1 ] || echo "," >>"$json"; first=0; echo "$1" >>"$json"; }
-
-maxc=1
-for c in $AGENTS; do [ "$c" -gt "$maxc" ] && maxc=$c; done
-case " $PARTS " in *" agents "*)
-    ctx=$(( (TURNS * (USER_TOKENS + GEN + 16)) + 256 ))
+if has agents; then
+    ctx=$((TURNS * (2 * USER_TOKENS + GEN + 32) + 512)) # margin: the chat template and re-tokenized text
     echo
-    echo "(a) concurrent agents: $TURNS turns of $USER_TOKENS user + $GEN generated tokens"
-    printf '%6s %8s %10s %10s %10s %10s %10s %10s %9s\n' agents prompt ttft1_p50 ttft1_p95 \
+    echo "(a) concurrent agents: $TURNS turns of $USER_TOKENS user + $GEN generated tokens each, --parallel = agents"
+    printf '%6s %8s %10s %10s %10s %10s %10s %12s %9s\n' agents prompt ttft1_p50 ttft1_p95 \
         ttftN_p50 ttftN_p95 sys_tok/s agent_tok/s rss_MiB
+    sys1=""
+    targets=""
     for c in $AGENTS; do
         DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
-        start_server --ctx "$ctx" --parallel "$c"
+        start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
+            --ctx "$ctx" --parallel "$c"
         row=$(node bench/serve.mjs "$URL" "$PID" agents "$c" "$TURNS" "$USER_TOKENS" "$GEN")
         stop_server
         rm -rf "$DIR"
-        p50=$(get "$row" ttft_p50_ms | tr -d '[]'); p95=$(echo "$row" | sed -n 's/.*"ttft_p95_ms":\[\([^]]*\)\].*/\1/p')
         p50=$(echo "$row" | sed -n 's/.*"ttft_p50_ms":\[\([^]]*\)\].*/\1/p')
-        printf '%6s %8s %10s %10s %10s %10s %10s %10s %9s\n' "$c" "$(get "$row" final_prompt_tokens)" \
-            "${p50%%,*}" "${p95%%,*}" "${p50##*,}" "${p95##*,}" "$(get "$row" system_tok_s)" \
-            "$(get "$row" agent_tok_s)" "$(get "$row" rss_max_mib)"
+        p95=$(echo "$row" | sed -n 's/.*"ttft_p95_ms":\[\([^]]*\)\].*/\1/p')
+        sys=$(get "$row" system_tok_s)
+        printf '%6s %8s %10s %10s %10s %10s %10s %12s %9s\n' "$c" "$(get "$row" final_prompt_tokens)" \
+            "${p50%%,*}" "${p95%%,*}" "${p50##*,}" "${p95##*,}" "$sys" "$(get "$row" agent_tok_s)" "$(get "$row" rss_max_mib)"
+        [ "$c" = 1 ] && sys1=$sys
+        case $c in
+        4) x=$(ratio "$sys" "$sys1"); targets="$targets
+  system decode at 4 agents = ${x}x one agent (target >= 2.5x: $(verdict "$x" 2.5 '>='))" ;;
+        8) x=$(ratio "$sys" "$sys1"); targets="$targets
+  system decode at 8 agents = ${x}x one agent (target >= 3.5x: $(verdict "$x" 3.5 '>='))" ;;
+        esac
         emit "$row"
     done
-;; esac
+    echo "prompt: the last turn's prompt tokens; ttft1/ttftN: first/last turn, ms; tok/s: decode, first to last token of each stream"
+    [ -n "$targets" ] && echo "targets:$targets"
+    [ -z "$sys1" ] && [ -n "$targets" ] && echo "  (the ratios need AGENTS to include 1)"
+fi
 
-case " $PARTS " in *" routing "*)
-    per=$((2 * ARTICLE + 256 + QUERIES * 64)) # detokenized text can re-tokenize longer
-    budget_mib=$(( (3 * per * bpt + 1048575) / 1048576 ))
+if has routing; then
+    # An expert's tokens: its article, the chat template and "Summarize." (~100),
+    # its share of the queries (~48 tokens each with the answer). The budget
+    # holds 3.5 such agents: 3 fit, a 4th never does.
+    per=$((ARTICLE + 128 + (QUERIES + EXPERTS - 1) / EXPERTS * 48))
+    budget_kib=$(( (7 * per * bpt / 2 + 1023) / 1024 ))
     echo
-    echo "(b) routing: $EXPERTS experts x $ARTICLE-token articles, $QUERIES queries, --kv-budget ${budget_mib}M (3 agents)"
+    echo "(b) routing: $EXPERTS experts x $ARTICLE-token articles, $QUERIES queries in random order, --kv-budget ${budget_kib}K (3 experts of ~$per tokens)"
     DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
-    start_server --ctx "$per" --parallel 1 --kv-budget "${budget_mib}M"
+    start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
+        --ctx $((per + ARTICLE / 2 + 512)) --parallel 1 --kv-budget "${budget_kib}K"
     row=$(node bench/serve.mjs "$URL" "$PID" routing "$EXPERTS" "$ARTICLE" "$QUERIES")
     stop_server
     rm -rf "$DIR"
-    printf '%12s %12s %12s %12s %10s %9s\n' prime_p50 prime_p95 query_p50 query_p95 restores evictions
-    printf '%12s %12s %12s %12s %10s %9s\n' "$(get "$row" prime_p50_ms)" "$(get "$row" prime_p95_ms)" \
-        "$(get "$row" query_p50_ms)" "$(get "$row" query_p95_ms)" "$(get "$row" restores)" "$(get "$row" evictions)"
-    emit "$(echo "$row" | sed "s/}\$/, \"kv_budget_mib\": $budget_mib}/")"
-;; esac
+    printf '%12s %12s %12s %12s %9s %10s %9s %12s\n' prime_p50 prime_p95 query_p50 query_p95 speedup restores evictions query_cached
+    printf '%12s %12s %12s %12s %9s %10s %9s %12s\n' "$(get "$row" prime_p50_ms)" "$(get "$row" prime_p95_ms)" \
+        "$(get "$row" query_p50_ms)" "$(get "$row" query_p95_ms)" "$(get "$row" query_speedup)x" \
+        "$(get "$row" restores)" "$(get "$row" evictions)" "$(get "$row" query_cached_min)+"
+    x=$(get "$row" query_speedup)
+    echo "targets:"
+    echo "  query TTFT p50 ${x}x faster than priming (target >= 100x: $(verdict "$x" 100 '>='))"
+    emit "$(echo "$row" | sed "s/}\$/, \"kv_budget_kib\": $budget_kib, \"pool_bytes_per_token\": $bpt}/")"
+fi
 
-case " $PARTS " in *" interrupt "*)
+if has interrupt; then
     echo
-    echo "(c) a short request arriving during a $LONG-token prefill"
+    echo "(c) interrupt: up to $SHORTS short (16-token) requests, one after another, during a $LONG-token prefill (--parallel 2)"
     DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
-    start_server --ctx "$((LONG + 256))" --parallel 2
-    row=$(node bench/serve.mjs "$URL" "$PID" interrupt "$LONG")
+    start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
+        --ctx "$((LONG + 512))" --parallel 2
+    row=$(node bench/serve.mjs "$URL" "$PID" interrupt "$LONG" "$SHORTS")
     stop_server
     rm -rf "$DIR"
-    printf '%12s %14s %14s %8s %9s\n' long_ttft short_alone short_during steps step_ms
-    printf '%12s %14s %14s %8s %9s\n' "$(get "$row" long_ttft_ms)" "$(get "$row" short_alone_ttft_ms)" \
-        "$(get "$row" short_during_ttft_ms)" "$(get "$row" scheduler_steps)" "$(get "$row" step_ms)"
+    printf '%12s %12s %8s %12s %12s %8s %9s\n' long_ttft short_alone n_during during_p50 during_p95 steps chunk_ms
+    printf '%12s %12s %8s %12s %12s %8s %9s\n' "$(get "$row" long_ttft_ms)" "$(get "$row" short_alone_ttft_ms)" \
+        "$(get "$row" short_during_n)" "$(get "$row" short_during_p50_ms)" "$(get "$row" short_during_p95_ms)" \
+        "$(get "$row" scheduler_steps)" "$(get "$row" step_ms)"
+    echo "chunk_ms: the long prompt's time to first token / scheduler steps during it (every step ran a chunk of it)"
+    x=$(get "$row" p95_over_step)
+    [ "$x" = null ] && x=-
+    echo "targets:"
+    echo "  short-request p95 TTFT = $x chunk times (target <= 2: $(verdict "$x" 2 '<='))"
     emit "$row"
-;; esac
-echo "]}" >>"$json"
+fi
+
+json="$OUT/serve.json"
+{
+    echo "{$(bench_json_head "$cmd bench/serve.sh"), \"threads\": $THREADS, \"kv\": \"$KV_TYPE\", \"model\": \"$MODEL\", \"rows\": ["
+    cat "$rows"
+    echo "]}"
+} >"$json"
+bench_footer
 echo "wrote $json"

@@ -1,72 +1,118 @@
 #!/bin/sh
-# bench/ttft.sh — the agent-memory table: TTFT cold (full prefill), warm (the
-# same prompt after eviction to disk), warm with the page cache dropped,
-# restart (after a server restart) and extend (+64 tokens on a hot cache), per
-# KV type and prompt length, against the live server on mkmodel's llama-1b
-# shape (Q4_0 weights). Median of REPS. Prints a table, writes
-# bench/out/ttft.json.
+# bench/ttft.sh — the agent-memory table, against the live server (`agentmem
+# serve --parallel 1`) on mkmodel's llama-1b shape with Q4_0 weights, per KV
+# type and prompt length: TTFT cold (full prefill), warm (the same prompt
+# after eviction to disk, page cache warm), warm_disk (page cache dropped),
+# restart (after a real server restart on the same cache dir; fails unless
+# cached_tokens shows the restore), extend (+64 new tokens on a hot cache);
+# cache bytes per token (file on disk, pool), save time per turn (vs context
+# and vs new tokens), agents that fit a 4 GiB pool at 4K tokens, the warm
+# target (file bytes / read bandwidth + one decode step), and llama.cpp's cold
+# TTFT (node-llama-cpp, bench/llamacpp.mjs) on the same GGUF file.
+# Prints tables (bench/ttft_report.mjs), writes bench/out/ttft.json.
 #
-# Environment: BUILD (build), KV_TYPES ("f16 q8_0 q4_0"), SIZES ("1024 2048
-# 4096 8192 16384"), REPS (5), THREADS (2).
+# Environment (defaults: a full run, ~13 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
+#   KV_TYPES ("f16 q8_0 q4_0"), SIZES ("1024 2048 4096 8192 16384"),
+#   REPS (3: warm, warm_disk, restart, extend, and cold below COLD_LONG),
+#   COLD_LONG (4096: from this size on, one cold prefill per size),
+#   LONG (8192) and LONG_KV ("q4_0"): sizes >= LONG run only for these KV types,
+#   SAVE_NEW ("16 64 256": the save-time sweep's new tokens per turn),
+#   LLAMA_SIZES (the SIZES below LONG: llama.cpp cold TTFT; "" or LLAMACPP=0: none),
+#   DRY (1: print the estimate and stop), THREADS (2), BUILD (build), MODEL (a GGUF file) or SHAPE (llama-1b) and
+#   WTYPE (q4_0) for mkmodel, EST_PP (190: assumed prefill tok/s, for the estimate).
+# Quick check: SHAPE=tiny SIZES="256 512" REPS=1 KV_TYPES=q8_0 LLAMA_SIZES=256 bench/ttft.sh
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 KV_TYPES=${KV_TYPES:-"f16 q8_0 q4_0"}
 SIZES=${SIZES:-"1024 2048 4096 8192 16384"}
-REPS=${REPS:-5}
+REPS=${REPS:-3}
+COLD_LONG=${COLD_LONG:-4096}
+LONG=${LONG:-8192}
+LONG_KV=${LONG_KV:-"q4_0"}
+SAVE_NEW=${SAVE_NEW:-"16 64 256"}
 THREADS=${THREADS:-2}
+if [ -z "${LLAMA_SIZES+set}" ]; then # default: the sizes below LONG
+    LLAMA_SIZES=""
+    for n in $SIZES; do [ "$n" -lt "$LONG" ] && LLAMA_SIZES="$LLAMA_SIZES${LLAMA_SIZES:+ }$n"; done
+fi
 AM="$BUILD/agentmem"
 OUT=bench/out
+. bench/lib.sh
 make -s -j2 BUILD="$BUILD" "$AM"
 mkdir -p "$OUT"
-MODEL="$OUT/llama-1b-q4_0.gguf"
-[ -f "$MODEL" ] || "$AM" mkmodel --shape llama-1b --type q4_0 --seed 1 --quiet "$MODEL"
+bench_model
+cmd="KV_TYPES=\"$KV_TYPES\" SIZES=\"$SIZES\" REPS=$REPS COLD_LONG=$COLD_LONG LONG=$LONG LONG_KV=\"$LONG_KV\" SAVE_NEW=\"$SAVE_NEW\" LLAMA_SIZES=\"$LLAMA_SIZES\" THREADS=$THREADS MODEL=$MODEL"
+bench_header bench/ttft.sh "$cmd"
+
+runs() { # $1 kv -> the sizes it runs
+    for n in $SIZES; do
+        if [ "$n" -lt "$LONG" ]; then echo "$n"; else case " $LONG_KV " in *" $1 "*) echo "$n" ;; esac; fi
+    done
+}
+cold_reps() { if [ "$1" -lt "$COLD_LONG" ]; then echo "$REPS"; else echo 1; fi; }
 max=0
 for n in $SIZES; do [ "$n" -gt "$max" ] && max=$n; done
-ctx=$((max + 256))
+sweep=0
+for k in $SAVE_NEW; do sweep=$((sweep + k + 8)); done
+ctx=$((max + REPS * 80 + sweep + 512))
 
-start_server() { # $1 kv type, $2 cache dir -> sets PID, URL
-    log="$OUT/ttft-server.log"
-    "$AM" serve --model "$MODEL" --port 0 --kv-type "$1" --cache-dir "$2" --ctx "$ctx" \
-        --threads "$THREADS" --parallel 1 >"$log" 2>&1 &
-    PID=$!
-    for _ in $(seq 600); do
-        URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n 1)
-        [ -n "$URL" ] && return 0
-        sleep 0.1
+# The estimate: cold prefills, server starts (EST_START each: the model is mmapped
+# and paged in), the extend turns and save sweep, llama.cpp's cold prompts.
+est=0
+for kv in $KV_TYPES; do
+    for n in $(runs "$kv"); do
+        est=$((est + $(cold_reps "$n") * $(est_prefill "$n") + (REPS + 1) * EST_START + REPS * $(est_prefill 64) + $(est_prefill "$sweep") + 2))
     done
-    echo "server did not start:" >&2
-    cat "$log" >&2
-    exit 1
-}
-stop_server() { kill -TERM "$PID"; wait "$PID" || true; }
+done
+for n in $LLAMA_SIZES; do est=$((est + $(est_prefill "$n") + 2)); done
+[ -n "$LLAMA_SIZES" ] && est=$((est + 20))
+echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-190} tok/s prefill; cold is the median of $REPS below $COLD_LONG tokens and ONE run from $COLD_LONG on, where one cold prefill takes minutes; sizes >= $LONG only for KV $LONG_KV)"
+echo "model $MODEL; $THREADS threads; server --ctx $ctx --parallel 1"
+BENCH_EST=$est
+[ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
 
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "machine: $cpu, $(nproc) cores; model $MODEL; $THREADS threads; median of $REPS"
-printf '%-6s %6s %10s %9s %10s %10s %10s %12s\n' kv tokens cold_ms warm_ms warm_disk restart_ms extend_ms bytes/token
-json="$OUT/ttft.json"
-echo "{\"cpu\": \"$cpu\", \"threads\": $THREADS, \"reps\": $REPS, \"rows\": [" >"$json"
-first=1
+llama='{"ok": false, "error": "LLAMA_SIZES is empty"}'
+if [ -n "$LLAMA_SIZES" ]; then
+    echo "llama.cpp (node-llama-cpp): cold TTFT at $LLAMA_SIZES tokens..." >&2
+    llama=$(PP=0 TG=0 REPS=1 TTFT="$LLAMA_SIZES" THREADS=$THREADS llamacpp_json)
+fi
+
+rows=$(mktemp /tmp/am-ttft-rows-XXXXXX)
+trap 'rm -f "$rows"' EXIT
 for kv in $KV_TYPES; do
     dir=$(mktemp -d /tmp/am-ttft-XXXXXX)
-    for n in $SIZES; do
-        start_server "$kv" "$dir"
-        row=$(node bench/ttft.mjs "$URL" "$n" "$REPS")
+    for n in $(runs "$kv"); do
+        echo "kv $kv, $n tokens..." >&2
+        flags="--kv-type $kv --cache-dir $dir --ctx $ctx --threads $THREADS --parallel 1"
+        start_server "$OUT/ttft-server.log" $flags
+        row=$(COLD_REPS=$(cold_reps "$n") REPS=$REPS SAVE_NEW="$SAVE_NEW" node bench/ttft.mjs "$URL" "$dir" "$n" all)
         stop_server
-        start_server "$kv" "$dir"
-        rs=$(node bench/ttft.mjs "$URL" "$n" "$REPS" restart)
-        stop_server
-        get() { echo "$1" | sed -n "s/.*\"$2\":\([0-9.enull-]*\).*/\1/p"; }
-        bpt=$(awk "BEGIN { printf \"%.0f\", $(get "$row" save_bytes_first_turn) / $n }")
-        wd=$(get "$row" warm_disk_ms)
-        [ "$wd" = null ] || wd=$(printf '%.1f' "$wd")
-        printf '%-6s %6s %10.1f %9.1f %10s %10.1f %10.1f %12s\n' "$kv" "$n" "$(get "$row" cold_ms)" \
-            "$(get "$row" warm_ms)" "$wd" "$(get "$rs" ms)" "$(get "$row" extend_ms)" "$bpt"
-        [ $first = 1 ] || echo "," >>"$json"
-        first=0
-        echo "{\"kv\": \"$kv\", \"run\": $row, \"restart\": $rs}" >>"$json"
+        rs=""
+        for _ in $(seq "$REPS"); do # a real restart each time, on the same cache dir
+            start_server "$OUT/ttft-server.log" $flags
+            r=$(node bench/ttft.mjs "$URL" "$dir" "$n" restart) || {
+                echo "bench/ttft.sh: the restart measurement is invalid (see above); server log:" >&2
+                cat "$OUT/ttft-server.log" >&2
+                stop_server
+                exit 1
+            }
+            stop_server
+            rs="$rs${rs:+, }$r"
+        done
+        [ -s "$rows" ] && echo "," >>"$rows"
+        echo "{\"kv\": \"$kv\", \"run\": $row, \"restart\": [$rs]}" >>"$rows"
     done
     rm -rf "$dir"
 done
-echo "]}" >>"$json"
+
+json="$OUT/ttft.json"
+{
+    echo "{$(bench_json_head "$cmd bench/ttft.sh"), \"threads\": $THREADS, \"reps\": $REPS, \"cold_long\": $COLD_LONG,"
+    echo " \"model\": \"$MODEL\", \"llamacpp\": $llama, \"rows\": ["
+    cat "$rows"
+    echo "]}"
+} >"$json"
+node bench/ttft_report.mjs "$json"
+bench_footer
 echo "wrote $json"
