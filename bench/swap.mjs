@@ -3,8 +3,9 @@
 // where A is the default model's name, B the other, DROP 1 when the page
 // cache can be dropped (root). Prints one JSON line per measurement:
 //   {"kind":"idle", "to", "cache":"cold"|"page", "load_s", "swap_s", "first_token_s"}
-//     first_token_s: from the swap request to the first token of a request
-//     sent right after it (held during the swap, served by the new model);
+//     first_token_s: from the swap request to the first token the new model
+//     gives (one-token requests sent every 25 ms meanwhile: the old model
+//     answers them while the new one loads, then they are held and go to it);
 //   {"kind":"stream", "to", "max_gap_ms", "tokens", "finish"}
 //     the longest pause between two tokens of a stream running across a swap.
 import { execSync } from "node:child_process";
@@ -56,12 +57,18 @@ async function idle(to, cold) {
   const dropped = cold ? dropCaches() : false;
   const t0 = now();
   const sw = swap(to);
-  await sleep(20);
-  const held = stream(1, "swap-held");
-  const [rep, s] = await Promise.all([sw, held]);
+  // The old model serves while the new one loads, then requests are held
+  // during the drain: poll with one-token requests until the new one answers.
+  let first = null, polls = 0;
+  while (first === null && polls < 2000) {
+    const s = await stream(1, "swap-poll");
+    polls++;
+    if (s.model === to && s.times.length) first = s.times[0] - t0;
+    else await sleep(25);
+  }
+  const rep = await sw;
   console.log(JSON.stringify({ kind: "idle", to, cache: cold ? (dropped ? "cold" : "cold?") : "page",
-    load_s: rep.load_s, swap_s: rep.swap_s, first_token_s: s.times.length ? s.times[0] - t0 : null,
-    served_by: s.model }));
+    load_s: rep.load_s, swap_s: rep.swap_s, first_token_s: first, polls }));
 }
 
 async function across(to) {

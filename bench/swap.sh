@@ -28,7 +28,8 @@ done
 cmd="THREADS=$THREADS SHAPE=$SHAPE"
 bench_header bench/swap.sh "$cmd"
 BENCH_EST=90
-echo "estimate: about $(fmt_min $BENCH_EST)"
+echo "estimate: about $(fmt_min $BENCH_EST) (once the two models exist)"
+[ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
 key=$(mktemp /tmp/am-swap-key-XXXXXX)
 echo "bench-admin" >"$key"
 cache=$(mktemp -d /tmp/am-swap-cache-XXXXXX)
