@@ -512,9 +512,21 @@ static void step(am_sched *s) {
     int budget = s->p.step_tokens, n_rows = 0;
     double now = am_time_now();
     for (int i = 0; i < s->n_runs; i++) s->runs[i].batch_row = -1;
+    /* Prefill chunks go shortest remaining prompt first, so a short request
+     * arriving during a long prefill is done in the next step instead of
+     * waiting for the whole long prompt (the long one gets the rest). */
+    int ord[s->n_runs > 0 ? s->n_runs : 1];
+    for (int i = 0; i < s->n_runs; i++) {
+        int j = i, rem = s->runs[i].n_prompt - s->runs[i].n_done;
+        while (j > 0 && s->runs[ord[j - 1]].n_prompt - s->runs[ord[j - 1]].n_done > rem) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = i;
+    }
     for (int pass = 0; pass < 2; pass++) /* decodes first, then prefill chunks */
         for (int i = 0; i < s->n_runs && budget > 0; i++) {
-            sched_run *r = &s->runs[i];
+            sched_run *r = &s->runs[pass ? ord[i] : i];
             if (r->decoding != (pass == 0)) continue;
             int n = r->decoding ? 1 : AM_MIN(budget, r->n_prompt - r->n_done);
             int64_t need = am_kv_seq_blocks_needed(s->kv, r->seq, n);

@@ -5,6 +5,8 @@
  * engine loop (one sequence, token by token, greedy) gives for the same
  * prompt.
  */
+#include <time.h>
+
 #include "sched_test_util.h"
 
 /* Bug: tokens of different sequences mixed in one batch (wrong seq, wrong
@@ -204,6 +206,44 @@ static void test_cancel(void) {
     am_sched_free(s, 1000);
 }
 
+/* Bug: prefill chunks handed out in admission order, so a short request that
+ * arrives during a long prefill waits for the whole long prompt. With 64
+ * tokens a step, a 1500-token prompt takes ~24 steps; a 20-token request
+ * submitted after the long one started must be done (1 token) before the
+ * long one's first token. */
+static void test_short_during_long_prefill(void) {
+    int32_t lp[1500], sp[20];
+    make_prompt(lp, 1500, 21);
+    make_prompt(sp, 20, 22);
+    am_sched *s = make_sched(2, 0, NULL);
+    am_gen_request rl = {.prompt = lp, .n_prompt = 1500, .max_tokens = 1, .ignore_eos = true};
+    rl.sp = am_sampler_default_params();
+    snprintf(rl.agent, sizeof rl.agent, "long");
+    am_gen_request rs = {.prompt = sp, .n_prompt = 20, .max_tokens = 1, .ignore_eos = true};
+    rs.sp = am_sampler_default_params();
+    snprintf(rs.agent, sizeof rs.agent, "short");
+    am_req *ql = am_sched_submit(s, &rl, NULL);
+    /* let the long prefill get going: a few steps */
+    am_sched_stats st;
+    for (int i = 0; i < 2000; i++) {
+        am_sched_stats_get(s, &st);
+        if (st.steps >= 3) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    am_req *qs = am_sched_submit(s, &rs, NULL);
+    am_gen_event ev;
+    while (am_req_next(qs, &ev, 20000) == 1 && ev.kind != AM_EV_DONE) {}
+    CHECK(ev.kind == AM_EV_DONE && ev.n_generated == 1);
+    /* the long one has not produced its token yet */
+    CHECKF(am_req_next(ql, &ev, 0) == 0, "the long prompt finished prefill before the short request");
+    while (am_req_next(ql, &ev, 60000) == 1 && ev.kind != AM_EV_DONE) {}
+    CHECK(ev.kind == AM_EV_DONE);
+    am_req_release(qs);
+    am_req_release(ql);
+    am_sched_free(s, 1000);
+}
+
 /* Bug: bad requests reach the engine — each is refused with its code. */
 static void test_bad_requests(void) {
     am_sched *s = make_sched(1, 0, NULL);
@@ -281,6 +321,7 @@ int main(void) {
     if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
     AM_TEST_RUN(test_bad_requests);
     AM_TEST_RUN(test_cancel);
+    AM_TEST_RUN(test_short_during_long_prefill);
     /* Exact restore for every KV type: the same blocks and kernels give the
      * same answers as the live cache. */
     am_type types[] = {AM_TYPE_F16, AM_TYPE_Q8_0, AM_TYPE_Q4_0};
