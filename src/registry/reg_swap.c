@@ -228,18 +228,7 @@ static void add_stats(am_served *m, void *ctx) {
     o->kv_bytes_budget += st.kv_bytes_budget;
     o->agents_hot += st.agents_hot;
     o->agents_warm += st.agents_warm;
-    o->prompt_tokens_computed += st.prompt_tokens_computed;
-    o->prompt_tokens_cached += st.prompt_tokens_cached;
-    o->generated_tokens += st.generated_tokens;
-    o->cache_saves += st.cache_saves;
-    o->cache_save_bytes += st.cache_save_bytes;
-    o->cache_save_failures += st.cache_save_failures;
-    o->cache_restores += st.cache_restores;
-    o->cache_restore_bytes += st.cache_restore_bytes;
-    o->cache_restore_failures += st.cache_restore_failures;
-    o->evictions += st.evictions;
-    o->steps += st.steps;
-    o->shared_prefix_tokens += st.shared_prefix_tokens;
+    reg_add_counters(o, &st);
     o->disk_bytes += st.disk_bytes;
 }
 

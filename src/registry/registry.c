@@ -249,23 +249,26 @@ int reg_unload_served(am_registry *r, am_served *m, double deadline_s, json_t *l
     am_sched_stats_get(m->s, &st);
     am_sched_free(m->s, 0);
     pthread_mutex_lock(&r->mu);
-    am_sched_stats *o = &r->retired;
-    o->prompt_tokens_computed += st.prompt_tokens_computed;
-    o->prompt_tokens_cached += st.prompt_tokens_cached;
-    o->generated_tokens += st.generated_tokens;
-    o->cache_saves += st.cache_saves;
-    o->cache_save_bytes += st.cache_save_bytes;
-    o->cache_save_failures += st.cache_save_failures;
-    o->cache_restores += st.cache_restores;
-    o->cache_restore_bytes += st.cache_restore_bytes;
-    o->cache_restore_failures += st.cache_restore_failures;
-    o->evictions += st.evictions;
-    o->steps += st.steps;
-    o->shared_prefix_tokens += st.shared_prefix_tokens;
+    reg_add_counters(&r->retired, &st);
     pthread_mutex_unlock(&r->mu);
     am_bundle_unref(m->b);
     free(m);
     return written;
+}
+
+void reg_add_counters(am_sched_stats *o, const am_sched_stats *st) {
+    o->prompt_tokens_computed += st->prompt_tokens_computed;
+    o->prompt_tokens_cached += st->prompt_tokens_cached;
+    o->generated_tokens += st->generated_tokens;
+    o->cache_saves += st->cache_saves;
+    o->cache_save_bytes += st->cache_save_bytes;
+    o->cache_save_failures += st->cache_save_failures;
+    o->cache_restores += st->cache_restores;
+    o->cache_restore_bytes += st->cache_restore_bytes;
+    o->cache_restore_failures += st->cache_restore_failures;
+    o->evictions += st->evictions;
+    o->steps += st->steps;
+    o->shared_prefix_tokens += st->shared_prefix_tokens;
 }
 
 static int resident_count(am_registry *r, const reg_entry *skip, int64_t *bytes) {
