@@ -60,7 +60,8 @@ static void req_post(am_req *q, const am_gen_event *ev) {
             q->ev = am_xrealloc(q->ev, (size_t)q->ev_cap * sizeof *q->ev);
         }
     }
-    q->ev[q->ev_head + q->ev_n++] = *ev;
+    q->ev[q->ev_head + q->ev_n] = *ev;
+    q->ev[q->ev_head + q->ev_n++].t_emit = am_time_now();
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }

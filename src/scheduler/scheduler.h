@@ -137,6 +137,7 @@ typedef struct am_gen_event {
     char msg[256];
     int n_prompt, n_cached, n_generated; /* n_cached: prompt tokens reused, not computed */
     double t_queue, t_first, t_total;   /* seconds: waiting, to first token, in all */
+    double t_emit;                      /* am_time_now() when the scheduler posted the event */
 } am_gen_event;
 
 typedef struct am_req am_req;

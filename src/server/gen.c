@@ -162,7 +162,9 @@ int am_gen_step(am_gen_run *r, am_buf *dc, am_buf *dr) {
     const char *chunk;
     size_t n;
     if (ev.kind == AM_EV_TOKEN) {
-        double now = am_time_now();
+        /* latencies by when the scheduler made the token, not when this
+         * thread got to it (a busy reader would see bursts) */
+        double now = ev.t_emit > 0 ? ev.t_emit : am_time_now();
         if (!r->got_first) {
             r->got_first = true;
             am_metrics_ttft(&r->srv->metrics, now - r->t_start);
