@@ -113,14 +113,29 @@ int am_kv_block_n_filled(const am_kv *kv, int32_t id);
 
 /* ---- sequences --------------------------------------------------------- */
 
-/* Creates an empty sequence; returns its id (>= 0). Ids of removed sequences
- * are reused. */
+/* Sequence handles. `int seq` below is a handle, not an index: bits 0..15
+ * are a slot index (slots of removed sequences are reused), bits 16..30 the
+ * slot's generation, which advances on every remove. A handle kept after its
+ * sequence was removed is stale: it never reaches the slot's next sequence —
+ * functions that return a status fail with AM_E_INVALID, lookups answer as
+ * for no sequence (-1, NULL, false). (A generation repeats after 32767
+ * removes of one slot: a handle that old could match again.) */
+#define AM_KV_SEQ_IDX_BITS 16
+
+/* Creates an empty sequence; returns its handle (>= 0), or -1 when 65536
+ * sequences exist. */
 int am_kv_seq_create(am_kv *kv);
 /* Frees the sequence and drops its block references (a block is freed when
- * no other sequence holds it). Unknown ids are ignored. */
+ * no other sequence holds it). Stale or unknown handles are ignored. */
 void am_kv_seq_remove(am_kv *kv, int seq);
 bool am_kv_seq_valid(const am_kv *kv, int seq);
-int64_t am_kv_seq_len(const am_kv *kv, int seq);  /* filled slots */
+/* 0 if seq is a live sequence's handle; else -1 with AM_E_INVALID in err,
+ * saying whether it is stale (its sequence was removed) or no handle at all. */
+int am_kv_seq_check(const am_kv *kv, int seq, am_err *err);
+/* The slot index of a live handle (0 .. sequences ever alive at once - 1:
+ * dense, for arrays indexed per sequence), or -1. */
+int am_kv_seq_index(const am_kv *kv, int seq);
+int64_t am_kv_seq_len(const am_kv *kv, int seq);  /* filled slots; -1 for a stale or bad handle */
 int64_t am_kv_seq_pos0(const am_kv *kv, int seq); /* position of slot 0 (0 when empty) */
 /* Position the next appended token must have (pos0 + len), or -1 when the
  * sequence is empty (any position may start it). */

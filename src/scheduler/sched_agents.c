@@ -24,6 +24,11 @@ sched_agent *sched_agent_find(am_sched *s, uint64_t owner, const char *id) {
     return NULL;
 }
 
+sched_agent *sched_job_agent(am_sched *s, const persist_job *j) {
+    sched_agent *a = sched_agent_find(s, j->owner, j->agent);
+    return a && a->gen == j->agent_gen ? a : NULL;
+}
+
 sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id) {
     sched_agent *a = NULL;
     for (int i = 0; i < s->n_agents && !a; i++)
@@ -45,6 +50,7 @@ sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id) {
     memset(a, 0, sizeof *a);
     a->used = true;
     a->owner = owner;
+    a->gen = ++s->agent_gen;
     snprintf(a->id, sizeof a->id, "%s", id);
     a->seq = -1;
     a->last_used = (double)time(NULL);
@@ -81,6 +87,7 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a) {
     }
     snprintf(j->agent, sizeof j->agent, "%s", a->id);
     j->owner = a->owner;
+    j->agent_gen = a->gen;
     memcpy(j->h.fingerprint, s->fp, 16);
     j->h.g = s->geom;
     snprintf(j->h.agent, sizeof j->h.agent, "%s", a->id);

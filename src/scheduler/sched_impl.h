@@ -34,6 +34,8 @@ typedef struct sched_agent {
     bool used;
     char id[AM_KVF_AGENT_MAX + 1];
     uint64_t owner;
+    uint64_t gen;             /* unique per (re)creation: an id deleted and made
+                                 again is another agent to results in flight */
     int seq;                  /* KV sequence, -1 when not in the pool */
     int32_t *tokens;          /* [n_tokens] the ids whose K/V seq holds (hot only) */
     int64_t n_tokens, cap;
@@ -86,10 +88,13 @@ struct am_req {
 
 typedef enum { CMD_DELETE = 1, CMD_EVICT, CMD_FLUSH } sched_cmd_kind;
 
-/* A flush waiting for the persistence thread: it sits in the queue as a
- * marker job; when the persistence thread reaches it, every write queued
- * before it has finished. Owned by the flushing thread; fields under pmu. */
+/* A flush waiting for the persistence thread. It is registered (in
+ * am_sched.barriers) before the flush collects results and snapshots, so no
+ * write that finishes meanwhile escapes it, and it sits in the queue as a
+ * marker job: when the persistence thread reaches the marker, every write
+ * queued before has finished. Owned by the flushing thread; fields under pmu. */
 typedef struct persist_barrier {
+    struct persist_barrier *next; /* registered ones */
     bool done;
     int n_written;            /* cache writes that succeeded while it was queued */
     json_t *lost;             /* [{id, owner}]: agents whose last write before
@@ -114,6 +119,7 @@ typedef struct persist_job {
     char path[4096];
     char agent[AM_KVF_AGENT_MAX + 1];
     uint64_t owner;
+    uint64_t agent_gen;       /* sched_agent.gen of the agent it was made for */
     am_kvf_header h;
     am_kvf_update u;
     int32_t *tokens;
@@ -150,6 +156,7 @@ struct am_sched {
     sched_agent *agents;      /* [n_agents] */
     int n_agents, cap_agents;
     uint64_t lru_clock;
+    uint64_t agent_gen;       /* last sched_agent.gen handed out */
 
     /* scheduler thread only */
     sched_run *runs;          /* [parallel] active */
@@ -167,6 +174,7 @@ struct am_sched {
     bool pstop;
     char pbusy[4096];                 /* path being written, "" when idle */
     int64_t pq_bytes;
+    persist_barrier *barriers;        /* flushes waiting (see persist_barrier) */
 
     /* stats (atomics: read by HTTP threads) */
     _Atomic uint64_t st_prompt_computed, st_prompt_cached, st_generated, st_steps;
@@ -178,6 +186,9 @@ struct am_sched {
 
 /* sched_agents.c (agent table; callers hold amu where noted) */
 sched_agent *sched_agent_find(am_sched *s, uint64_t owner, const char *id);
+/* The agent a persistence job was made for, or NULL when it is gone —
+ * deleted, or deleted and created again under the same id (generation). */
+sched_agent *sched_job_agent(am_sched *s, const persist_job *j);
 sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id); /* amu held */
 void sched_agent_forget(am_sched *s, sched_agent *a);                      /* amu held; frees memory */
 void sched_agent_touch(am_sched *s, sched_agent *a);                        /* amu held */
@@ -201,6 +212,8 @@ int64_t sched_agent_mem_bytes(const am_sched *s, const sched_agent *a);
 void sched_persist_start(am_sched *s);
 void sched_persist_stop(am_sched *s);     /* finishes the queue first */
 void sched_persist_push(am_sched *s, persist_job *j);
+/* Registers a flush's barrier (results count from now on). */
+void sched_persist_register(am_sched *s, persist_barrier *b);
 /* Accounts finished jobs (scheduler thread). */
 void sched_persist_collect(am_sched *s);
 /* Waits until no queued or running job writes path. */

@@ -569,6 +569,7 @@ static void step(am_sched *s) {
 static void run_commands(am_sched *s, sched_cmd *list) {
     for (sched_cmd *c = list; c; c = c->next) {
         if (c->kind == CMD_FLUSH) {
+            sched_persist_register(s, c->barrier);
             sched_persist_collect(s); /* failed writes make their agents dirty again */
             sched_snapshot_dirty(s);
             persist_job *j = am_xcalloc(1, sizeof *j);
