@@ -8,7 +8,8 @@
  * freed when it drops to 0. Writes go only to blocks with one reference:
  * am_kv_seq_reserve copies a shared block before slots in it are handed out.
  */
-#include "kvcache/kv.h"
+#define AM_KV_ENGINE_PRIVATE
+#include "kvcache/kv_engine.h"
 
 #include <assert.h>
 #include <math.h>

@@ -492,6 +492,7 @@ static void step(am_sched *s) {
 
     am_batch_clear(&s->batch);
     int budget = s->p.step_tokens, n_rows = 0;
+    int64_t claimed = 0; /* blocks the runs packed so far will take in the forward pass */
     double now = am_time_now();
     for (int i = 0; i < s->n_runs; i++) s->runs[i].batch_row = -1;
     for (int pass = 0; pass < 2; pass++) /* decodes first, then prefill chunks */
@@ -500,10 +501,11 @@ static void step(am_sched *s) {
             if (r->decoding != (pass == 0)) continue;
             int n = r->decoding ? 1 : AM_MIN(budget, r->n_prompt - r->n_done);
             int64_t need = am_kv_seq_blocks_needed(s->kv, r->seq, n);
-            if (!ensure_blocks(s, need)) {
+            if (!ensure_blocks(s, claimed + need)) {
                 /* Try a smaller prefill chunk, else wait (bounded). */
-                while (n > 1 && !ensure_blocks(s, am_kv_seq_blocks_needed(s->kv, r->seq, n))) n /= 2;
-                if (!ensure_blocks(s, am_kv_seq_blocks_needed(s->kv, r->seq, n))) {
+                while (n > 1 && !ensure_blocks(s, claimed + am_kv_seq_blocks_needed(s->kv, r->seq, n))) n /= 2;
+                need = am_kv_seq_blocks_needed(s->kv, r->seq, n);
+                if (!ensure_blocks(s, claimed + need)) {
                     if (!r->t_kv_wait) r->t_kv_wait = now;
                     if ((now - r->t_kv_wait) * 1000 > s->p.kv_wait_ms)
                         finish_run(s, r, AM_FINISH_ERROR, AM_E_NO_KV, "no KV memory for this request: the pool is full");
@@ -511,7 +513,7 @@ static void step(am_sched *s) {
                 }
             }
             r->t_kv_wait = 0;
-            if (am_kv_seq_reserve(s->kv, r->seq, r->n_done, n, NULL) < 0) continue;
+            claimed += need; /* the engine reserves them, all or nothing, for the batch */
             if (r->decoding) {
                 run_push_tok(r, r->pending);
                 am_batch_add(&s->batch, r->pending, r->n_done, r->seq, true);
@@ -525,10 +527,6 @@ static void step(am_sched *s) {
             }
             budget -= n;
         }
-    /* Reserved above; the engine reserves again for the batch, so hand the
-     * blocks back first (reservation checks only the free count). */
-    for (int i = 0; i < s->n_runs; i++)
-        if (s->runs[i].q) am_kv_seq_unreserve(s->kv, s->runs[i].seq);
     compact_runs(s);
     if (s->batch.n == 0) return;
 

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvcache/kv.h"
+#define AM_KV_ENGINE_PRIVATE /* the pool's own tests append K/V directly */
+#include "kvcache/kv_engine.h"
 #include "test_util.h"
 
 static am_kv *make(int n_layer, const int *window, int64_t max_blocks) {

@@ -174,6 +174,47 @@ static void test_evict_restore_restart(void) {
     CHECK(access(path, F_OK) != 0 || count_files(mdir, ".amkv") == N); /* removed, then rewritten */
 }
 
+/* Bug: a step packs more runs than the pool holds blocks for (each run's
+ * need checked against the free count alone, not what the runs before it
+ * in the step take), so the engine refuses the whole batch — three agents
+ * that cross a block boundary in the same step, with room for two, must
+ * each get their answer (the third waits a step, then evicts an idle one). */
+static void test_tight_pool_parallel(void) {
+    enum { N = 3, LEN = 62, GEN = 12 };
+    static int32_t prompts[N][LEN], ref[N][GEN];
+    int n_ref[N];
+    for (int i = 0; i < N; i++) {
+        make_prompt(prompts[i], LEN, 500 + i);
+        n_ref[i] = ref_generate(prompts[i], LEN, GEN, ref[i]);
+    }
+    const am_hparams *hp = &g_b->model->hp;
+    int64_t per_token = (int64_t)hp->n_layer * hp->n_head_kv * am_type_row_bytes(g_kv, hp->head_dim) * 2;
+    am_sched_params p = am_sched_default_params();
+    p.parallel = N;
+    p.n_threads = 2;
+    p.kv_budget = per_token * 32 * 8; /* 8 blocks per layer: 3 agents of 3 do not fit at once */
+    p.kv_type = g_kv;
+    p.step_tokens = 256;              /* all three prompts in one step */
+    am_err err = {0};
+    am_sched *s = am_sched_create(g_b, &p, &err);
+    CHECKF(s, "%s", err.msg);
+    if (!s) return;
+    am_req *q[N];
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "tight-%d", i);
+        q[i] = submit(s, id, prompts[i], LEN, GEN);
+    }
+    for (int i = 0; i < N; i++) {
+        result r;
+        collect(q[i], &r);
+        am_req_release(q[i]);
+        CHECKF(r.done.finish != AM_FINISH_ERROR, "agent %d: %s", i, r.done.msg);
+        CHECKF(same(&r, ref[i], n_ref[i]), "agent %d: %d tokens vs %d", i, r.n, n_ref[i]);
+    }
+    am_sched_free(s, 1000);
+}
+
 /* Bug: a cancelled request keeps running or leaks its place — it must end
  * CANCELLED promptly and the agent must be reusable. */
 static void test_cancel(void) {
@@ -292,6 +333,7 @@ int main(void) {
         AM_TEST_RUN(test_evict_restore_restart);
         AM_TEST_RUN(test_shared_prefix);
     }
+    AM_TEST_RUN(test_tight_pool_parallel);
     /* Sliding-window layers (window 8): reuse only where their K/V exists. */
     g_kv = AM_TYPE_F16;
     if (load("models/gemma3-tiny/gemma3-tiny-q8_0.gguf") < 0) return 1;
