@@ -58,6 +58,7 @@ sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id) {
 }
 
 void sched_agent_forget(am_sched *s, sched_agent *a) {
+    sched_prefix_remove(s, a);
     if (a->seq >= 0) am_kv_seq_remove(s->kv, a->seq);
     free(a->tokens);
     free(a->logits_gen);
@@ -145,6 +146,7 @@ int sched_snapshot_dirty(am_sched *s) {
 void sched_agent_evict(am_sched *s, sched_agent *a) {
     if (a->seq < 0) return;
     if (s->mdir && a->clean_tokens < a->n_tokens) sched_agent_snapshot(s, a);
+    sched_prefix_remove(s, a);
     pthread_mutex_lock(&s->amu);
     am_kv_seq_remove(s->kv, a->seq);
     a->seq = -1;

@@ -51,7 +51,27 @@ typedef struct sched_agent {
     int64_t mem_bytes;        /* pool bytes held (kept current by the scheduler) */
     bool running;
     bool ephemeral;           /* never persisted, dropped at turn end */
+    int64_t prefix_blocks;    /* leading full blocks in the prefix index (0: not indexed) */
 } sched_agent;
+
+/* The shared-prefix index (sched_prefix.c): chained hash table of
+ * (hash of owner + tokens[0, nblk*block_tokens)) -> (agent index, gen, nblk). */
+typedef struct prefix_ent {
+    uint64_t h;
+    uint64_t gen;             /* the agent's generation when indexed */
+    int32_t agent;            /* index in am_sched.agents, -1 when the entry is free */
+    int32_t nblk;
+    int32_t next;             /* chain (or free list) link, -1 */
+} prefix_ent;
+
+typedef struct sched_prefix {
+    int32_t *heads;           /* [mask + 1] first entry of each chain, -1 */
+    uint32_t mask;
+    prefix_ent *e;            /* [cap_e] */
+    int32_t n_e, cap_e;
+    int32_t free1;            /* 1 + first free entry (0: none; zeroed state is empty) */
+    int64_t n_live;
+} sched_prefix;
 
 typedef struct sched_run {
     am_req *q;
@@ -159,6 +179,7 @@ struct am_sched {
     uint64_t agent_gen;       /* last sched_agent.gen handed out */
 
     /* scheduler thread only */
+    sched_prefix prefix;
     sched_run *runs;          /* [parallel] active */
     int n_runs;
     am_batch batch;
@@ -207,6 +228,18 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a);
 int sched_snapshot_dirty(am_sched *s);
 void sched_index_dir(am_sched *s);
 int64_t sched_agent_mem_bytes(const am_sched *s, const sched_agent *a);
+
+/* sched_prefix.c (scheduler thread) */
+/* Indexes a's full blocks (an idle hot agent: after its turn). */
+void sched_prefix_add(am_sched *s, sched_agent *a);
+/* Drops a's entries (before its tokens or blocks change or it goes). */
+void sched_prefix_remove(am_sched *s, sched_agent *a);
+/* Longest prefix of prompt, in whole blocks and shorter than n_prompt, that
+ * an indexed agent of a's owner other than a holds (verified by tokens, and
+ * shareable under sliding windows); *donor gets that agent. 0: none. */
+int64_t sched_prefix_find(am_sched *s, const sched_agent *a, const int32_t *prompt, int64_t n_prompt,
+                          sched_agent **donor);
+void sched_prefix_free(sched_prefix *p);
 
 /* sched_persist.c */
 void sched_persist_start(am_sched *s);

@@ -227,24 +227,15 @@ static sched_agent *agent_for(am_sched *s, am_req *q) {
 }
 
 /* Another agent of the same owner whose cache starts with more of this
- * prompt than ours does: its full blocks are shared (reference-counted,
- * copy-on-write) instead of recomputed, so ten agents behind one system
- * prompt hold it once. Returns the tokens now shared into a fresh sequence
- * (a multiple of the block size), or 0. Running agents are not donors: their
- * token list is being rewritten. */
+ * prompt than ours does (found through the prefix index, verified by
+ * tokens): its full blocks are shared (reference-counted, copy-on-write)
+ * instead of recomputed, so ten agents behind one system prompt hold it
+ * once. Returns the tokens now shared into a fresh sequence (a multiple of
+ * the block size), or 0. Running agents are not indexed, so never donors:
+ * their token list is being rewritten. */
 static int64_t share_from_donor(am_sched *s, sched_agent *a, const am_req *q, int64_t have) {
-    int64_t bt = s->geom.block_tokens, limit = q->r.n_prompt - 1, best = 0;
     sched_agent *donor = NULL;
-    for (int i = 0; i < s->n_agents; i++) {
-        sched_agent *d = &s->agents[i];
-        if (d == a || !d->used || d->running || d->seq < 0 || d->owner != a->owner || d->ephemeral) continue;
-        int64_t l = lcp(d->tokens, d->n_tokens, q->prompt, q->r.n_prompt);
-        l = (l < limit ? l : limit) / bt * bt;
-        if (l > best) {
-            best = l;
-            donor = d;
-        }
-    }
+    int64_t best = sched_prefix_find(s, a, q->prompt, q->r.n_prompt, &donor);
     if (!donor || best <= have) return 0;
     int seq = am_kv_seq_create(s->kv);
     if (am_kv_seq_share_prefix(s->kv, seq, donor->seq, best, NULL) < 0) {
@@ -284,6 +275,7 @@ static void admit(am_sched *s, am_req *q, sched_agent *a) {
     r->logits = am_xmalloc((size_t)s->n_vocab * sizeof(float));
     for (int i = 0; i < q->r.n_prompt; i++) run_push_tok(r, q->prompt[i]);
 
+    sched_prefix_remove(s, a); /* its tokens and blocks are about to change */
     pthread_mutex_lock(&s->amu);
     a->running = true;
     sched_agent_touch(s, a);
@@ -440,6 +432,7 @@ static void finish_run(am_sched *s, sched_run *r, am_finish fin, am_status code,
         pthread_mutex_unlock(&s->amu);
     } else {
         sched_agent_snapshot(s, a);
+        sched_prefix_add(s, a); /* idle and hot: a donor for others' prompts */
     }
     atomic_fetch_sub(&s->st_running, 1);
 
@@ -825,6 +818,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
     for (int i = 0; i < s->n_agents; i++)
         if (s->agents[i].used) sched_agent_forget(s, &s->agents[i]);
     free(s->agents);
+    sched_prefix_free(&s->prefix);
     free(s->runs);
     free(s->logits);
     am_batch_free(&s->batch);
