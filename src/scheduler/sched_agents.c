@@ -96,14 +96,17 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a) {
     j->h.owner = a->owner;
     j->tokens = am_xmalloc((size_t)a->n_tokens * sizeof(int32_t));
     memcpy(j->tokens, a->tokens, (size_t)a->n_tokens * sizeof(int32_t));
+    j->copy_bytes = (uint64_t)a->n_tokens * sizeof(int32_t);
     size_t lb = (size_t)s->n_vocab * sizeof(float);
     if (a->logits_gen) {
         j->logits_gen = am_xmalloc(lb);
         memcpy(j->logits_gen, a->logits_gen, lb);
+        j->copy_bytes += lb;
     }
     if (a->logits_last) {
         j->logits_last = am_xmalloc(lb);
         memcpy(j->logits_last, a->logits_last, lb);
+        j->copy_bytes += lb;
     }
     int64_t per = nb - first;
     j->blocks = am_xcalloc((size_t)(nl * (per > 0 ? per : 1)), sizeof(void *));

@@ -194,13 +194,14 @@ struct am_sched {
     persist_job *pdone;               /* finished, for the scheduler to account */
     bool pstop;
     char pbusy[4096];                 /* path being written, "" when idle */
-    int64_t pq_bytes;
+    int64_t pq_bytes;                 /* copies held by queued and running jobs */
+    int64_t pq_max, pq_peak;          /* the cap (persist_queue_max) and the most seen */
     persist_barrier *barriers;        /* flushes waiting (see persist_barrier) */
 
     /* stats (atomics: read by HTTP threads) */
     _Atomic uint64_t st_prompt_computed, st_prompt_cached, st_generated, st_steps;
     _Atomic uint64_t st_saves, st_save_bytes, st_save_fail, st_restores, st_restore_bytes, st_restore_fail;
-    _Atomic uint64_t st_evictions, st_shared_tokens;
+    _Atomic uint64_t st_evictions, st_shared_tokens, st_persist_waits;
     _Atomic int64_t st_running, st_disk_bytes, st_kv_used;
     _Atomic bool ready;
 };
@@ -244,6 +245,9 @@ void sched_prefix_free(sched_prefix *p);
 /* sched_persist.c */
 void sched_persist_start(am_sched *s);
 void sched_persist_stop(am_sched *s);     /* finishes the queue first */
+/* Queues j; a job with copies waits first while the queue holds more than
+ * pq_max with it (backpressure on the scheduler thread: memory stays bounded
+ * when the disk is slow). Call with no lock held. */
 void sched_persist_push(am_sched *s, persist_job *j);
 /* Registers a flush's barrier (results count from now on). */
 void sched_persist_register(am_sched *s, persist_barrier *b);

@@ -117,13 +117,19 @@ void sched_persist_stop(am_sched *s) {
 
 void sched_persist_push(am_sched *s, persist_job *j) {
     pthread_mutex_lock(&s->pmu);
+    int64_t add = (int64_t)j->copy_bytes;
+    if (add > 0 && s->pq_bytes > 0 && s->pq_bytes + add > s->pq_max) {
+        atomic_fetch_add(&s->st_persist_waits, 1);
+        while (s->pq_bytes > 0 && s->pq_bytes + add > s->pq_max) pthread_cond_wait(&s->pcv, &s->pmu);
+    }
     j->next = NULL;
     if (s->pq_tail)
         s->pq_tail->next = j;
     else
         s->pq_head = j;
     s->pq_tail = j;
-    s->pq_bytes += (int64_t)j->copy_bytes;
+    s->pq_bytes += add;
+    if (s->pq_bytes > s->pq_peak) s->pq_peak = s->pq_bytes;
     pthread_cond_broadcast(&s->pcv);
     pthread_mutex_unlock(&s->pmu);
 }

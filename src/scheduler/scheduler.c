@@ -763,6 +763,9 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     pthread_mutex_init(&s->amu, NULL);
     pthread_mutex_init(&s->pmu, NULL);
     pthread_cond_init(&s->pcv, NULL);
+    /* Write-behind memory: snapshots wait beyond this (sched_persist_push). */
+    int64_t kv_bytes = kp.max_blocks * (int64_t)am_kv_block_bytes(kv);
+    s->pq_max = p.persist_queue_max > 0 ? p.persist_queue_max : AM_MAX(kv_bytes / 8, (int64_t)64 << 20);
     if (s->p.cache_dir) {
         char md[4096];
         if (am_kvf_model_dir(s->p.cache_dir, s->fp, md, sizeof md) == 0) {
@@ -920,5 +923,11 @@ void am_sched_stats_get(am_sched *s, am_sched_stats *o) {
     o->steps = atomic_load(&s->st_steps);
     o->shared_prefix_tokens = atomic_load(&s->st_shared_tokens);
     o->disk_bytes = atomic_load(&s->st_disk_bytes);
+    pthread_mutex_lock(&s->pmu);
+    o->persist_queue_bytes = s->pq_bytes;
+    o->persist_queue_peak = s->pq_peak;
+    o->persist_queue_max = s->pq_max;
+    pthread_mutex_unlock(&s->pmu);
+    o->persist_waits = atomic_load(&s->st_persist_waits);
     o->ready = atomic_load(&s->ready);
 }

@@ -58,6 +58,10 @@ typedef struct am_sched_params {
     int64_t disk_budget;    /* bytes of cache files kept (<= 0: unlimited) */
     int kv_wait_ms;         /* how long a request may wait for KV blocks (default 10000) */
     bool hf_bf16_buffers;   /* engine option (default true) */
+    int64_t persist_queue_max; /* bytes of snapshot copies (blocks, tokens, logits) waiting
+                                  for the disk, the write in progress included; beyond it a
+                                  new snapshot waits (<= 0: KV budget / 8, at least 64 MiB;
+                                  one snapshot larger than the cap still goes, alone) */
 } am_sched_params;
 
 am_sched_params am_sched_default_params(void);
@@ -172,6 +176,8 @@ typedef struct am_sched_stats {
     uint64_t shared_prefix_tokens; /* prompt tokens reused from another agent's blocks */
     int64_t disk_bytes;
     bool ready;
+    int64_t persist_queue_bytes, persist_queue_peak, persist_queue_max; /* snapshot copies queued */
+    uint64_t persist_waits;        /* snapshots that waited for the queue to drain */
 } am_sched_stats;
 void am_sched_stats_get(am_sched *s, am_sched_stats *out);
 
