@@ -106,7 +106,7 @@ struct am_req {
     struct am_req *next;      /* submit queue link */
 };
 
-typedef enum { CMD_DELETE = 1, CMD_EVICT, CMD_FLUSH } sched_cmd_kind;
+typedef enum { CMD_DELETE = 1, CMD_EVICT, CMD_FLUSH, CMD_CHECK } sched_cmd_kind;
 
 /* A flush waiting for the persistence thread. It is registered (in
  * am_sched.barriers) before the flush collects results and snapshots, so no
@@ -241,6 +241,8 @@ void sched_prefix_remove(am_sched *s, sched_agent *a);
 int64_t sched_prefix_find(am_sched *s, const sched_agent *a, const int32_t *prompt, int64_t n_prompt,
                           sched_agent **donor);
 void sched_prefix_free(sched_prefix *p);
+/* Checks the index against the agents (am_sched_check). 0 or -1 with err. */
+int sched_prefix_check(am_sched *s, am_err *err);
 
 /* sched_persist.c */
 void sched_persist_start(am_sched *s);

@@ -141,6 +141,38 @@ int64_t sched_prefix_find(am_sched *s, const sched_agent *a, const int32_t *prom
     return k * bt;
 }
 
+int sched_prefix_check(am_sched *s, am_err *err) {
+    const sched_prefix *p = &s->prefix;
+    int64_t want = 0, live = 0;
+    int64_t bt = s->geom.block_tokens;
+    for (int i = 0; i < s->n_agents; i++) {
+        const sched_agent *a = &s->agents[i];
+        if (!a->used) continue;
+        bool donor = !a->ephemeral && !a->running && a->seq >= 0;
+        int64_t expect = donor ? a->n_tokens / bt : 0;
+        if (a->prefix_blocks != expect)
+            return am_err_setc(err, AM_E_INTERNAL, "prefix index: agent %s has %lld blocks indexed, %lld expected",
+                               a->id, (long long)a->prefix_blocks, (long long)expect);
+        want += expect;
+    }
+    for (int32_t i = 0; i < p->n_e; i++) {
+        const prefix_ent *e = &p->e[i];
+        if (e->agent < 0) continue;
+        live++;
+        const sched_agent *d = e->agent < s->n_agents ? &s->agents[e->agent] : NULL;
+        if (!d || !d->used || d->gen != e->gen || e->nblk < 1 || e->nblk > d->prefix_blocks)
+            return am_err_setc(err, AM_E_INTERNAL, "prefix index: entry %d names no indexed agent block", (int)i);
+        uint64_t *h = block_hashes(d->owner, d->tokens, e->nblk, bt);
+        bool ok = h[e->nblk - 1] == e->h;
+        free(h);
+        if (!ok) return am_err_setc(err, AM_E_INTERNAL, "prefix index: entry %d has a stale hash", (int)i);
+    }
+    if (live != want || live != p->n_live)
+        return am_err_setc(err, AM_E_INTERNAL, "prefix index: %lld entries (%lld counted), %lld expected",
+                           (long long)live, (long long)p->n_live, (long long)want);
+    return 0;
+}
+
 void sched_prefix_free(sched_prefix *p) {
     free(p->heads);
     free(p->e);

@@ -559,6 +559,18 @@ static void step(am_sched *s) {
 
 static void run_commands(am_sched *s, sched_cmd *list) {
     for (sched_cmd *c = list; c; c = c->next) {
+        if (c->kind == CMD_CHECK) {
+            c->rc = am_kvc_check(s->kv, &c->err);
+            for (int i = 0; i < s->n_agents && c->rc == 0; i++) {
+                const sched_agent *a = &s->agents[i];
+                if (a->used && !a->running && a->seq >= 0 && am_kv_seq_len(s->kv, a->seq) != a->n_tokens)
+                    c->rc = am_err_setc(&c->err, AM_E_INTERNAL, "agent %s: sequence of %lld tokens, agent %lld",
+                                        a->id, (long long)am_kv_seq_len(s->kv, a->seq), (long long)a->n_tokens);
+            }
+            if (c->rc == 0) c->rc = sched_prefix_check(s, &c->err);
+            if (c->rc < 0 && c->err.code == AM_E_INVALID) c->err.code = AM_E_INTERNAL;
+            continue;
+        }
         if (c->kind == CMD_FLUSH) {
             sched_persist_register(s, c->barrier);
             sched_persist_collect(s); /* failed writes make their agents dirty again */
@@ -847,6 +859,22 @@ int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evic
     if (!id || !am_agent_id_valid(id, strlen(id))) return am_err_setc(err, AM_E_NOT_FOUND, "no agent '%s'", id ? id : "");
     sched_cmd c = {.kind = evict_only ? CMD_EVICT : CMD_DELETE, .owner = owner};
     snprintf(c.id, sizeof c.id, "%s", id);
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
+    }
+    c.next = s->cmds;
+    s->cmds = &c;
+    pthread_cond_signal(&s->cv);
+    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (c.rc < 0 && err) *err = c.err;
+    return c.rc;
+}
+
+int am_sched_check(am_sched *s, am_err *err) {
+    sched_cmd c = {.kind = CMD_CHECK};
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);

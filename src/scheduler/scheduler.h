@@ -164,6 +164,14 @@ int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evic
  * Without a cache_dir it returns 0. */
 int am_sched_flush(am_sched *s, json_t **lost, am_err *err);
 
+/* For tests and debugging: verifies, on the scheduler thread (the call
+ * waits), the pool's invariants (am_kvc_check) and the scheduler's own:
+ * every idle hot agent's sequence holds exactly its token count, and the
+ * prefix index holds exactly the full blocks of the idle hot agents. Returns
+ * 0, or -1 with the first violation in err (AM_E_INTERNAL; AM_E_BUSY while
+ * stopping). Any thread but the scheduler's. */
+int am_sched_check(am_sched *s, am_err *err);
+
 /* Counters and gauges for /metrics (a consistent snapshot). */
 typedef struct am_sched_stats {
     int64_t queued, running;

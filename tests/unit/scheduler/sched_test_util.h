@@ -107,6 +107,13 @@ static inline am_sched *make_sched(int parallel, int64_t budget, const char *dir
     return s;
 }
 
+/* The pool's and the scheduler's invariants (am_kvc_check and the rest). */
+#define CHECK_SCHED(s)                                                                            \
+    do {                                                                                          \
+        am_err e_ = {0};                                                                          \
+        CHECKF(am_sched_check((s), &e_) == 0, "invariants: %s", e_.msg);                          \
+    } while (0)
+
 static inline bool same(const result *r, const int32_t *ref, int n_ref) {
     if (r->n != n_ref) return false;
     return !memcmp(r->toks, ref, (size_t)n_ref * sizeof(int32_t));

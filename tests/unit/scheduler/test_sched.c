@@ -32,6 +32,7 @@ static void test_concurrent_equals_alone(void) {
         CHECK(r.done.finish == (n_ref[i] == GEN ? AM_FINISH_LENGTH : AM_FINISH_STOP));
         CHECK(r.done.n_cached == 0 && r.done.n_prompt == LEN - i * 7);
         am_req_release(q[i]);
+        CHECK_SCHED(s);
     }
     am_sched_stats st;
     am_sched_stats_get(s, &st);
@@ -52,6 +53,7 @@ static void test_reuse_and_retry(void) {
     am_req *q = submit(s, "conv", p, LEN, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECK(same(&r, ref, nr));
 
     /* Retry: same prompt, answer must be the same, nothing recomputed. */
@@ -60,6 +62,7 @@ static void test_reuse_and_retry(void) {
     q = submit(s, "conv", p, LEN, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     am_sched_stats_get(s, &b);
     CHECK(same(&r, ref, nr));
     /* A sliding layer has dropped the window the prompt's end needs once the
@@ -78,6 +81,7 @@ static void test_reuse_and_retry(void) {
     q = submit(s, "conv", p, n2, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECK(same(&r, ref2, nr2));
     CHECKF(r.done.n_cached >= LEN + nr - 1, "cached %d of %d", r.done.n_cached, n2);
     am_sched_free(s, 1000);
@@ -113,6 +117,7 @@ static void test_evict_restore_restart(void) {
             am_req *q = submit(s, id, prompts[i], LEN, GEN);
             collect(q, &r);
             am_req_release(q);
+            CHECK_SCHED(s);
             CHECKF(same(&r, ref[i], n_ref[i]), "round %d agent %d", round, i);
             if (round == 1) CHECKF(r.done.n_cached == LEN, "round 1 agent %d cached %d", i, r.done.n_cached);
         }
@@ -142,6 +147,7 @@ static void test_evict_restore_restart(void) {
         am_req *q = submit(s, id, prompts[i], LEN, GEN);
         collect(q, &r);
         am_req_release(q);
+        CHECK_SCHED(s);
         CHECKF(same(&r, ref[i], n_ref[i]), "after restart agent %d", i);
         CHECKF(r.done.n_cached == LEN, "after restart agent %d cached %d", i, r.done.n_cached);
     }
@@ -166,6 +172,7 @@ static void test_evict_restore_restart(void) {
     am_req *q = submit(s, "ev-0", prompts[0], LEN, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECK(same(&r, ref[0], n_ref[0]));
     CHECK(r.done.n_cached == 0);
     am_sched_stats_get(s, &st);
@@ -209,6 +216,7 @@ static void test_tight_pool_parallel(void) {
         result r;
         collect(q[i], &r);
         am_req_release(q[i]);
+        CHECK_SCHED(s);
         CHECKF(r.done.finish != AM_FINISH_ERROR, "agent %d: %s", i, r.done.msg);
         CHECKF(same(&r, ref[i], n_ref[i]), "agent %d: %d tokens vs %d", i, r.n, n_ref[i]);
     }
@@ -239,6 +247,7 @@ static void test_cancel(void) {
     CHECKF(ev.n_generated < 2000, "%d tokens generated", ev.n_generated);
     CHECKF(am_time_now() - t_cancel < 1.0, "%.2f s from cancel to done", am_time_now() - t_cancel);
     am_req_release(q);
+    CHECK_SCHED(s);
     am_sched_stats st;
     am_sched_stats_get(s, &st);
     CHECK(st.running == 0);
@@ -292,6 +301,7 @@ static void test_shared_prefix(void) {
         am_req *q = submit(s, id, p[i], SYS + OWN, GEN);
         collect(q, &r);
         am_req_release(q);
+        CHECK_SCHED(s);
         CHECKF(same(&r, ref[i], n_ref[i]), "agent %d", i);
         if (i > 0) CHECKF(r.done.n_cached == SYS, "agent %d cached %d", i, r.done.n_cached);
     }
@@ -311,6 +321,7 @@ static void test_shared_prefix(void) {
         am_req *q = submit(s, id, p[i], SYS + OWN, GEN);
         collect(q, &r);
         am_req_release(q);
+        CHECK_SCHED(s);
         CHECKF(same(&r, ref[i], n_ref[i]), "agent %d again", i);
     }
     am_sched_free(s, 1000);

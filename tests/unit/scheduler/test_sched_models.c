@@ -26,6 +26,7 @@ static int turn(am_sched *s, const char *agent, const int32_t *p, int n, int gen
     am_req *q = submit(s, agent, p, n, gen);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECKF(same(&r, ref, nr), "agent %s: %d tokens vs %d", agent, r.n, nr);
     return r.done.n_cached;
 }

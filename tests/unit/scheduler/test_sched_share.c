@@ -26,6 +26,7 @@ static int turn(am_sched *s, const char *agent, uint64_t owner, const int32_t *p
     if (!q) return -1;
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECKF(same(&r, ref, nr), "agent %s: %d tokens vs %d", agent, r.n, nr);
     return r.done.n_cached;
 }
