@@ -7,6 +7,8 @@
 #define AM_ENGINE_IMPL_H
 
 #include "engine/forward.h"
+#define AM_KV_ENGINE_PRIVATE /* the engine appends K/V: kvcache/kv_engine.h */
+#include "kvcache/kv_engine.h"
 
 /* Query tokens of one sequence that attention handles together (they share
  * each K/V block conversion). */

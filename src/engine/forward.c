@@ -221,7 +221,8 @@ static void seq_scratch(am_engine *e, int max_seq) {
 enum { SEQ_UNSEEN, SEQ_SEEN, SEQ_RESERVED };
 
 /* Checks the batch, fills e->tok and reserves KV slots; on success
- * e->seq_count[s] holds the tokens of each batch sequence s (for commit). On
+ * e->seq_count[x] holds the tokens of each batch sequence of slot index x
+ * (am_kv_seq_index; for commit). On
  * failure nothing stays reserved. Returns the number of logit rows, or -1. */
 static int prepare(am_engine *e, const am_batch *b, am_err *err) {
     const am_hparams *hp = &e->m->hp;
@@ -233,53 +234,54 @@ static int prepare(am_engine *e, const am_batch *b, am_err *err) {
         if (t->token < 0 || t->token >= hp->n_vocab)
             return am_err_set(err, "batch token %d: id %d outside the vocabulary (%d)", i, t->token,
                               hp->n_vocab);
-        if (!am_kv_seq_valid(e->kv, t->seq))
-            return am_err_set(err, "batch token %d: no sequence %d", i, t->seq);
+        if (am_kv_seq_check(e->kv, t->seq, err) < 0) return -1;
         if (t->pos < 0) return am_err_set(err, "batch token %d: negative position %d", i, t->pos);
-        max_seq = AM_MAX(max_seq, t->seq);
+        max_seq = AM_MAX(max_seq, am_kv_seq_index(e->kv, t->seq));
         n_logits += t->want_logits;
     }
     seq_scratch(e, max_seq);
+    /* Scratch is indexed by the handles' slot indices (dense, small). */
     for (int i = 0; i < n; i++) {
-        e->seq_state[b->tok[i].seq] = SEQ_UNSEEN;
-        e->seq_count[b->tok[i].seq] = 0;
+        int x = am_kv_seq_index(e->kv, b->tok[i].seq);
+        e->seq_state[x] = SEQ_UNSEEN;
+        e->seq_count[x] = 0;
     }
     /* Positions continue each sequence; slots follow its length. */
     int64_t need = 0;
     for (int i = 0; i < n; i++) {
         const am_batch_token *t = &b->tok[i];
-        int s = t->seq;
-        if (e->seq_state[s] == SEQ_UNSEEN) {
-            e->seq_state[s] = SEQ_SEEN;
-            e->seq_next[s] = am_kv_seq_next_pos(e->kv, s); /* -1: empty, any start */
+        int s = t->seq, x = am_kv_seq_index(e->kv, s);
+        if (e->seq_state[x] == SEQ_UNSEEN) {
+            e->seq_state[x] = SEQ_SEEN;
+            e->seq_next[x] = am_kv_seq_next_pos(e->kv, s); /* -1: empty, any start */
         }
-        if (e->seq_next[s] >= 0 && t->pos != e->seq_next[s])
-            return am_err_set(err, "batch token %d: sequence %d continues at position %lld, not %d", i, s,
-                              (long long)e->seq_next[s], t->pos);
-        e->tok[i] = (eng_tok){.seq = s, .pos = t->pos, .slot = am_kv_seq_len(e->kv, s) + e->seq_count[s]};
-        e->seq_count[s]++;
-        e->seq_next[s] = (int64_t)t->pos + 1;
+        if (e->seq_next[x] >= 0 && t->pos != e->seq_next[x])
+            return am_err_set(err, "batch token %d: sequence %d continues at position %lld, not %d", i, x,
+                              (long long)e->seq_next[x], t->pos);
+        e->tok[i] = (eng_tok){.seq = s, .pos = t->pos, .slot = am_kv_seq_len(e->kv, s) + e->seq_count[x]};
+        e->seq_count[x]++;
+        e->seq_next[x] = (int64_t)t->pos + 1;
     }
     /* Reserve all or nothing: count first, then take. */
     for (int i = 0; i < n; i++) {
-        int s = b->tok[i].seq;
-        if (e->seq_state[s] == SEQ_SEEN) {
-            need += am_kv_seq_blocks_needed(e->kv, s, e->seq_count[s]);
-            e->seq_state[s] = SEQ_UNSEEN; /* counted once */
+        int s = b->tok[i].seq, x = am_kv_seq_index(e->kv, s);
+        if (e->seq_state[x] == SEQ_SEEN) {
+            need += am_kv_seq_blocks_needed(e->kv, s, e->seq_count[x]);
+            e->seq_state[x] = SEQ_UNSEEN; /* counted once */
         }
     }
     if (need > am_kv_n_blocks_free(e->kv))
         return am_err_set(err, "KV cache full: the batch needs %lld more blocks, %lld free", (long long)need,
                           (long long)am_kv_n_blocks_free(e->kv));
     for (int i = 0; i < n; i++) {
-        int s = b->tok[i].seq;
-        if (e->seq_state[s] == SEQ_RESERVED) continue;
+        int s = b->tok[i].seq, x = am_kv_seq_index(e->kv, s);
+        if (e->seq_state[x] == SEQ_RESERVED) continue;
         /* the first token of s in the batch carries its first position */
-        if (am_kv_seq_reserve(e->kv, s, b->tok[i].pos, e->seq_count[s], err) < 0) {
+        if (am_kv_seq_reserve(e->kv, s, b->tok[i].pos, e->seq_count[x], err) < 0) {
             for (int k = 0; k < i; k++) am_kv_seq_unreserve(e->kv, b->tok[k].seq);
             return -1;
         }
-        e->seq_state[s] = SEQ_RESERVED;
+        e->seq_state[x] = SEQ_RESERVED;
     }
     return n_logits;
 }
@@ -370,10 +372,10 @@ int am_engine_forward(am_engine *e, const am_batch *b, float *logits, am_err *er
     }
 
     for (int i = 0; i < n; i++) {
-        int s = b->tok[i].seq;
-        if (e->seq_count[s] > 0) {
-            am_kv_seq_commit(e->kv, s, e->seq_count[s]);
-            e->seq_count[s] = 0;
+        int s = b->tok[i].seq, x = am_kv_seq_index(e->kv, s);
+        if (e->seq_count[x] > 0) {
+            am_kv_seq_commit(e->kv, s, e->seq_count[x]);
+            e->seq_count[x] = 0;
         }
     }
     return n_logits;

@@ -68,7 +68,7 @@ am_engine_params am_engine_default_params(void);
 typedef struct am_batch_token {
     int32_t token;
     int32_t pos;
-    int32_t seq;
+    int32_t seq;        /* sequence handle (kv.h): a stale one fails the batch, AM_E_INVALID */
     bool want_logits;
 } am_batch_token;
 
@@ -102,7 +102,8 @@ am_kv *am_engine_kv(am_engine *e);
 am_pool *am_engine_pool(am_engine *e);
 int am_engine_max_batch(const am_engine *e);
 
-/* Sequences (thin wrappers over the KV pool). */
+/* Sequences (thin wrappers over the KV pool): handles, generation-checked
+ * (kv.h); am_engine_seq_len is -1 for a stale handle. */
 int am_engine_seq_create(am_engine *e);
 void am_engine_seq_remove(am_engine *e, int seq);
 int am_engine_seq_truncate(am_engine *e, int seq, int64_t n_tokens, am_err *err);

@@ -8,7 +8,8 @@
  * freed when it drops to 0. Writes go only to blocks with one reference:
  * am_kv_seq_reserve copies a shared block before slots in it are handed out.
  */
-#include "kvcache/kv.h"
+#define AM_KV_ENGINE_PRIVATE
+#include "kvcache/kv_engine.h"
 
 #include <assert.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 
 typedef struct kv_seq {
     bool used;
+    uint16_t gen;      /* generation of this slot's current (or next) handle, 1.. */
     int64_t pos0;
     int64_t len;       /* committed slots */
     int64_t reserved;  /* slots reserved past len */
@@ -298,24 +300,46 @@ static int32_t block_unshare(am_kv *kv, int32_t id) {
 
 /* ---- sequences --------------------------------------------------------- */
 
+/* A handle is (generation << AM_KV_SEQ_IDX_BITS) | slot index, so a handle
+ * kept after am_kv_seq_remove (its slot reused by a later create) no longer
+ * matches: generations start at 1 and advance on every remove. */
+#define SEQ_IDX_MASK ((1 << AM_KV_SEQ_IDX_BITS) - 1)
+#define SEQ_GEN_MAX (INT32_MAX >> AM_KV_SEQ_IDX_BITS)
+
 static kv_seq *get_seq(const am_kv *kv, int seq) {
-    if (seq < 0 || seq >= kv->n_seqs || !kv->seqs[seq].used) return NULL;
-    return &kv->seqs[seq];
+    if (seq < 0) return NULL;
+    int idx = seq & SEQ_IDX_MASK, gen = seq >> AM_KV_SEQ_IDX_BITS;
+    if (idx >= kv->n_seqs || !kv->seqs[idx].used || kv->seqs[idx].gen != gen) return NULL;
+    return &kv->seqs[idx];
 }
+
+int am_kv_seq_check(const am_kv *kv, int seq, am_err *err) {
+    if (get_seq(kv, seq)) return 0;
+    int idx = seq & SEQ_IDX_MASK;
+    if (seq >= 0 && seq >> AM_KV_SEQ_IDX_BITS != 0 && idx < kv->n_seqs)
+        return am_err_setc(err, AM_E_INVALID, "kv: stale sequence handle %#x (the sequence was removed)", seq);
+    return am_err_setc(err, AM_E_INVALID, "kv: %d is not a sequence handle", seq);
+}
+
+int am_kv_seq_index(const am_kv *kv, int seq) { return get_seq(kv, seq) ? (seq & SEQ_IDX_MASK) : -1; }
 
 int am_kv_seq_create(am_kv *kv) {
     int id = 0;
     while (id < kv->n_seqs && kv->seqs[id].used) id++;
+    if (id > SEQ_IDX_MASK) return -1;
     if (id == kv->n_seqs) {
         int n = kv->n_seqs ? kv->n_seqs * 2 : 8;
+        if (n > SEQ_IDX_MASK + 1) n = SEQ_IDX_MASK + 1;
         kv->seqs = am_xrealloc(kv->seqs, (size_t)n * sizeof *kv->seqs);
         memset(kv->seqs + kv->n_seqs, 0, (size_t)(n - kv->n_seqs) * sizeof *kv->seqs);
         kv->n_seqs = n;
     }
     kv_seq *s = &kv->seqs[id];
+    uint16_t gen = s->gen ? s->gen : 1;
     memset(s, 0, sizeof *s);
     s->used = true;
-    return id;
+    s->gen = gen;
+    return (int)gen << AM_KV_SEQ_IDX_BITS | id;
 }
 
 /* Frees every block at index >= from_b in every layer. */
@@ -333,14 +357,16 @@ void am_kv_seq_remove(am_kv *kv, int seq) {
     if (!s) return;
     free_blocks_from(kv, s, 0);
     free(s->tab);
+    uint16_t gen = s->gen == SEQ_GEN_MAX ? 1 : s->gen + 1;
     memset(s, 0, sizeof *s);
+    s->gen = gen;
 }
 
 bool am_kv_seq_valid(const am_kv *kv, int seq) { return get_seq(kv, seq) != NULL; }
 
 int64_t am_kv_seq_len(const am_kv *kv, int seq) {
     const kv_seq *s = get_seq(kv, seq);
-    return s ? s->len : 0;
+    return s ? s->len : -1;
 }
 
 int64_t am_kv_seq_pos0(const am_kv *kv, int seq) {
@@ -379,7 +405,7 @@ bool am_kv_seq_can_truncate(const am_kv *kv, int seq, int64_t n_tokens) {
 
 int am_kv_seq_truncate(am_kv *kv, int seq, int64_t n_tokens, am_err *err) {
     kv_seq *s = get_seq(kv, seq);
-    if (!s) return am_err_set(err, "kv: no sequence %d", seq);
+    if (!s) return am_kv_seq_check(kv, seq, err);
     if (!am_kv_seq_can_truncate(kv, seq, n_tokens))
         return am_err_set(err, "kv: sequence %d (%lld tokens) cannot be cut to %lld tokens%s", seq,
                           (long long)s->len, (long long)n_tokens,
@@ -429,7 +455,7 @@ static void grow_table(kv_seq *s, int n_layer, int64_t need) {
 
 int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_err *err) {
     kv_seq *s = get_seq(kv, seq);
-    if (!s) return am_err_set(err, "kv: no sequence %d", seq);
+    if (!s) return am_kv_seq_check(kv, seq, err);
     if (n_new <= 0) return 0;
     int64_t need = am_kv_seq_blocks_needed(kv, seq, n_new);
     if (need > kv->n_free)
@@ -454,7 +480,7 @@ int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_e
 
 int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const uint8_t *present, am_err *err) {
     kv_seq *s = get_seq(kv, seq);
-    if (!s) return am_err_setc(err, AM_E_NOT_FOUND, "kv: no sequence %d", seq);
+    if (!s) return am_kv_seq_check(kv, seq, err);
     if (s->len || s->reserved)
         return am_err_set(err, "kv: import into sequence %d, which is not empty", seq);
     if (n_tokens < 0 || pos0 < 0) return am_err_set(err, "kv: import of %lld tokens at %lld", (long long)n_tokens,
@@ -489,7 +515,7 @@ int am_kv_seq_import(am_kv *kv, int seq, int64_t pos0, int64_t n_tokens, const u
 
 int am_kv_seq_share_prefix(am_kv *kv, int dst, int src, int64_t n_tokens, am_err *err) {
     kv_seq *d = get_seq(kv, dst), *s = get_seq(kv, src);
-    if (!d || !s) return am_err_setc(err, AM_E_NOT_FOUND, "kv: no sequence %d", d ? src : dst);
+    if (!d || !s) return am_kv_seq_check(kv, d ? src : dst, err);
     if (dst == src || d->len || d->reserved)
         return am_err_setc(err, AM_E_INVALID, "kv: share into sequence %d, which is %s", dst,
                            dst == src ? "the source" : "not empty");
@@ -517,6 +543,7 @@ int am_kv_seq_share_prefix(am_kv *kv, int dst, int src, int64_t n_tokens, am_err
 }
 
 int32_t am_kv_seq_own_block(am_kv *kv, int seq, int layer, int64_t slot, am_err *err) {
+    if (!get_seq(kv, seq)) return am_kv_seq_check(kv, seq, err);
     int32_t id = am_kv_seq_block(kv, seq, layer, slot);
     if (id < 0) return am_err_setc(err, AM_E_NOT_FOUND, "kv: sequence %d holds no block at layer %d slot %lld", seq,
                                    layer, (long long)slot);

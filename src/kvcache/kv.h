@@ -37,6 +37,11 @@
  * Memory: block storage is allocated on first use and recycled through a free
  * list, never beyond max_blocks; am_kv_free releases everything.
  *
+ * Appending tokens (reserve, write K/V rows, commit) is the engine's alone:
+ * those calls are in kvcache/kv_engine.h, which only src/engine/ (and the
+ * pool's own tests) include. Everyone else sees the read view, import,
+ * share, truncate and remove, and plans with am_kv_seq_blocks_needed.
+ *
  * Threads: one owner thread mutates the pool and the tables (the engine's).
  * Block data may be read concurrently by worker threads during a forward pass
  * while the owner waits (am_pool_run), as long as no table changes meanwhile.
@@ -113,14 +118,29 @@ int am_kv_block_n_filled(const am_kv *kv, int32_t id);
 
 /* ---- sequences --------------------------------------------------------- */
 
-/* Creates an empty sequence; returns its id (>= 0). Ids of removed sequences
- * are reused. */
+/* Sequence handles. `int seq` below is a handle, not an index: bits 0..15
+ * are a slot index (slots of removed sequences are reused), bits 16..30 the
+ * slot's generation, which advances on every remove. A handle kept after its
+ * sequence was removed is stale: it never reaches the slot's next sequence —
+ * functions that return a status fail with AM_E_INVALID, lookups answer as
+ * for no sequence (-1, NULL, false). (A generation repeats after 32767
+ * removes of one slot: a handle that old could match again.) */
+#define AM_KV_SEQ_IDX_BITS 16
+
+/* Creates an empty sequence; returns its handle (>= 0), or -1 when 65536
+ * sequences exist. */
 int am_kv_seq_create(am_kv *kv);
 /* Frees the sequence and drops its block references (a block is freed when
- * no other sequence holds it). Unknown ids are ignored. */
+ * no other sequence holds it). Stale or unknown handles are ignored. */
 void am_kv_seq_remove(am_kv *kv, int seq);
 bool am_kv_seq_valid(const am_kv *kv, int seq);
-int64_t am_kv_seq_len(const am_kv *kv, int seq);  /* filled slots */
+/* 0 if seq is a live sequence's handle; else -1 with AM_E_INVALID in err,
+ * saying whether it is stale (its sequence was removed) or no handle at all. */
+int am_kv_seq_check(const am_kv *kv, int seq, am_err *err);
+/* The slot index of a live handle (0 .. sequences ever alive at once - 1:
+ * dense, for arrays indexed per sequence), or -1. */
+int am_kv_seq_index(const am_kv *kv, int seq);
+int64_t am_kv_seq_len(const am_kv *kv, int seq);  /* filled slots; -1 for a stale or bad handle */
 int64_t am_kv_seq_pos0(const am_kv *kv, int seq); /* position of slot 0 (0 when empty) */
 /* Position the next appended token must have (pos0 + len), or -1 when the
  * sequence is empty (any position may start it). */
@@ -134,18 +154,8 @@ int am_kv_seq_truncate(am_kv *kv, int seq, int64_t n_tokens, am_err *err);
 bool am_kv_seq_can_truncate(const am_kv *kv, int seq, int64_t n_tokens);
 
 /* Blocks that appending n_new slots to seq would allocate (all layers),
- * copies of shared blocks included. */
+ * copies of shared blocks included (what the engine's reserve will take). */
 int64_t am_kv_seq_blocks_needed(const am_kv *kv, int seq, int64_t n_new);
-/* Makes room for slots [len, len+n_new): allocates the blocks (all layers)
- * and sets pos0 if the sequence is empty. The new slots are written by the
- * caller and become part of the sequence with am_kv_seq_commit. Fails (-1)
- * with nothing allocated if the pool lacks blocks. */
-int am_kv_seq_reserve(am_kv *kv, int seq, int64_t pos_first, int64_t n_new, am_err *err);
-/* (If the first new slot falls in a shared block, that block is copied first
- * and the sequence's table points to the copy.) */
-/* Extends the sequence by n_new reserved slots and recycles sliding-window
- * blocks that no future token can see. */
-void am_kv_seq_commit(am_kv *kv, int seq, int64_t n_new);
 /* Restores a sequence's shape (e.g. from a cache file): the empty sequence
  * seq becomes n_tokens committed slots at positions pos0.., with block b of
  * layer l allocated (in the pool's default types) exactly where
@@ -169,15 +179,9 @@ int am_kv_seq_share_prefix(am_kv *kv, int dst, int src, int64_t n_tokens, am_err
  * and returns the (possibly new) block id; -1 (AM_E_NOT_FOUND: no block
  * there; AM_E_NO_KV: no free block). */
 int32_t am_kv_seq_own_block(am_kv *kv, int seq, int layer, int64_t slot, am_err *err);
-/* Drops reserved-but-uncommitted blocks (after a failed step). */
-void am_kv_seq_unreserve(am_kv *kv, int seq);
 
 /* Block id holding slot `slot` of layer `layer`, or -1 (dropped / not reserved). */
 int32_t am_kv_seq_block(const am_kv *kv, int seq, int layer, int64_t slot);
-/* Pointers to the K and V rows of (layer, slot, kv head) — slot must be in a
- * live block. */
-void *am_kv_k_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
-void *am_kv_v_row(am_kv *kv, int seq, int layer, int64_t slot, int head);
 /* First slot a sliding layer still holds (0 for full layers). */
 int64_t am_kv_seq_first_live(const am_kv *kv, int seq, int layer);
 

@@ -24,6 +24,11 @@ sched_agent *sched_agent_find(am_sched *s, uint64_t owner, const char *id) {
     return NULL;
 }
 
+sched_agent *sched_job_agent(am_sched *s, const persist_job *j) {
+    sched_agent *a = sched_agent_find(s, j->owner, j->agent);
+    return a && a->gen == j->agent_gen ? a : NULL;
+}
+
 sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id) {
     sched_agent *a = NULL;
     for (int i = 0; i < s->n_agents && !a; i++)
@@ -45,6 +50,7 @@ sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id) {
     memset(a, 0, sizeof *a);
     a->used = true;
     a->owner = owner;
+    a->gen = ++s->agent_gen;
     snprintf(a->id, sizeof a->id, "%s", id);
     a->seq = -1;
     a->last_used = (double)time(NULL);
@@ -52,6 +58,7 @@ sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id) {
 }
 
 void sched_agent_forget(am_sched *s, sched_agent *a) {
+    sched_prefix_remove(s, a);
     if (a->seq >= 0) am_kv_seq_remove(s->kv, a->seq);
     free(a->tokens);
     free(a->logits_gen);
@@ -81,6 +88,7 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a) {
     }
     snprintf(j->agent, sizeof j->agent, "%s", a->id);
     j->owner = a->owner;
+    j->agent_gen = a->gen;
     memcpy(j->h.fingerprint, s->fp, 16);
     j->h.g = s->geom;
     snprintf(j->h.agent, sizeof j->h.agent, "%s", a->id);
@@ -88,14 +96,17 @@ void sched_agent_snapshot(am_sched *s, sched_agent *a) {
     j->h.owner = a->owner;
     j->tokens = am_xmalloc((size_t)a->n_tokens * sizeof(int32_t));
     memcpy(j->tokens, a->tokens, (size_t)a->n_tokens * sizeof(int32_t));
+    j->copy_bytes = (uint64_t)a->n_tokens * sizeof(int32_t);
     size_t lb = (size_t)s->n_vocab * sizeof(float);
     if (a->logits_gen) {
         j->logits_gen = am_xmalloc(lb);
         memcpy(j->logits_gen, a->logits_gen, lb);
+        j->copy_bytes += lb;
     }
     if (a->logits_last) {
         j->logits_last = am_xmalloc(lb);
         memcpy(j->logits_last, a->logits_last, lb);
+        j->copy_bytes += lb;
     }
     int64_t per = nb - first;
     j->blocks = am_xcalloc((size_t)(nl * (per > 0 ? per : 1)), sizeof(void *));
@@ -138,6 +149,7 @@ int sched_snapshot_dirty(am_sched *s) {
 void sched_agent_evict(am_sched *s, sched_agent *a) {
     if (a->seq < 0) return;
     if (s->mdir && a->clean_tokens < a->n_tokens) sched_agent_snapshot(s, a);
+    sched_prefix_remove(s, a);
     pthread_mutex_lock(&s->amu);
     am_kv_seq_remove(s->kv, a->seq);
     a->seq = -1;

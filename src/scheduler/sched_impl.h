@@ -34,6 +34,8 @@ typedef struct sched_agent {
     bool used;
     char id[AM_KVF_AGENT_MAX + 1];
     uint64_t owner;
+    uint64_t gen;             /* unique per (re)creation: an id deleted and made
+                                 again is another agent to results in flight */
     int seq;                  /* KV sequence, -1 when not in the pool */
     int32_t *tokens;          /* [n_tokens] the ids whose K/V seq holds (hot only) */
     int64_t n_tokens, cap;
@@ -49,7 +51,27 @@ typedef struct sched_agent {
     int64_t mem_bytes;        /* pool bytes held (kept current by the scheduler) */
     bool running;
     bool ephemeral;           /* never persisted, dropped at turn end */
+    int64_t prefix_blocks;    /* leading full blocks in the prefix index (0: not indexed) */
 } sched_agent;
+
+/* The shared-prefix index (sched_prefix.c): chained hash table of
+ * (hash of owner + tokens[0, nblk*block_tokens)) -> (agent index, gen, nblk). */
+typedef struct prefix_ent {
+    uint64_t h;
+    uint64_t gen;             /* the agent's generation when indexed */
+    int32_t agent;            /* index in am_sched.agents, -1 when the entry is free */
+    int32_t nblk;
+    int32_t next;             /* chain (or free list) link, -1 */
+} prefix_ent;
+
+typedef struct sched_prefix {
+    int32_t *heads;           /* [mask + 1] first entry of each chain, -1 */
+    uint32_t mask;
+    prefix_ent *e;            /* [cap_e] */
+    int32_t n_e, cap_e;
+    int32_t free1;            /* 1 + first free entry (0: none; zeroed state is empty) */
+    int64_t n_live;
+} sched_prefix;
 
 typedef struct sched_run {
     am_req *q;
@@ -84,12 +106,15 @@ struct am_req {
     struct am_req *next;      /* submit queue link */
 };
 
-typedef enum { CMD_DELETE = 1, CMD_EVICT, CMD_FLUSH } sched_cmd_kind;
+typedef enum { CMD_DELETE = 1, CMD_EVICT, CMD_FLUSH, CMD_CHECK } sched_cmd_kind;
 
-/* A flush waiting for the persistence thread: it sits in the queue as a
- * marker job; when the persistence thread reaches it, every write queued
- * before it has finished. Owned by the flushing thread; fields under pmu. */
+/* A flush waiting for the persistence thread. It is registered (in
+ * am_sched.barriers) before the flush collects results and snapshots, so no
+ * write that finishes meanwhile escapes it, and it sits in the queue as a
+ * marker job: when the persistence thread reaches the marker, every write
+ * queued before has finished. Owned by the flushing thread; fields under pmu. */
 typedef struct persist_barrier {
+    struct persist_barrier *next; /* registered ones */
     bool done;
     int n_written;            /* cache writes that succeeded while it was queued */
     json_t *lost;             /* [{id, owner}]: agents whose last write before
@@ -114,6 +139,7 @@ typedef struct persist_job {
     char path[4096];
     char agent[AM_KVF_AGENT_MAX + 1];
     uint64_t owner;
+    uint64_t agent_gen;       /* sched_agent.gen of the agent it was made for */
     am_kvf_header h;
     am_kvf_update u;
     int32_t *tokens;
@@ -151,8 +177,10 @@ struct am_sched {
     sched_agent *agents;      /* [n_agents] */
     int n_agents, cap_agents;
     uint64_t lru_clock;
+    uint64_t agent_gen;       /* last sched_agent.gen handed out */
 
     /* scheduler thread only */
+    sched_prefix prefix;
     sched_run *runs;          /* [parallel] active */
     int n_runs;
     am_batch batch;
@@ -167,18 +195,23 @@ struct am_sched {
     persist_job *pdone;               /* finished, for the scheduler to account */
     bool pstop;
     char pbusy[4096];                 /* path being written, "" when idle */
-    int64_t pq_bytes;
+    int64_t pq_bytes;                 /* copies held by queued and running jobs */
+    int64_t pq_max, pq_peak;          /* the cap (persist_queue_max) and the most seen */
+    persist_barrier *barriers;        /* flushes waiting (see persist_barrier) */
 
     /* stats (atomics: read by HTTP threads) */
     _Atomic uint64_t st_prompt_computed, st_prompt_cached, st_generated, st_steps;
     _Atomic uint64_t st_saves, st_save_bytes, st_save_fail, st_restores, st_restore_bytes, st_restore_fail;
-    _Atomic uint64_t st_evictions, st_shared_tokens;
+    _Atomic uint64_t st_evictions, st_shared_tokens, st_persist_waits;
     _Atomic int64_t st_running, st_disk_bytes, st_kv_used;
     _Atomic bool ready;
 };
 
 /* sched_agents.c (agent table; callers hold amu where noted) */
 sched_agent *sched_agent_find(am_sched *s, uint64_t owner, const char *id);
+/* The agent a persistence job was made for, or NULL when it is gone —
+ * deleted, or deleted and created again under the same id (generation). */
+sched_agent *sched_job_agent(am_sched *s, const persist_job *j);
 sched_agent *sched_agent_add(am_sched *s, uint64_t owner, const char *id); /* amu held */
 void sched_agent_forget(am_sched *s, sched_agent *a);                      /* amu held; frees memory */
 void sched_agent_touch(am_sched *s, sched_agent *a);                        /* amu held */
@@ -198,10 +231,29 @@ int sched_snapshot_dirty(am_sched *s);
 void sched_index_dir(am_sched *s);
 int64_t sched_agent_mem_bytes(const am_sched *s, const sched_agent *a);
 
+/* sched_prefix.c (scheduler thread) */
+/* Indexes a's full blocks (an idle hot agent: after its turn). */
+void sched_prefix_add(am_sched *s, sched_agent *a);
+/* Drops a's entries (before its tokens or blocks change or it goes). */
+void sched_prefix_remove(am_sched *s, sched_agent *a);
+/* Longest prefix of prompt, in whole blocks and shorter than n_prompt, that
+ * an indexed agent of a's owner other than a holds (verified by tokens, and
+ * shareable under sliding windows); *donor gets that agent. 0: none. */
+int64_t sched_prefix_find(am_sched *s, const sched_agent *a, const int32_t *prompt, int64_t n_prompt,
+                          sched_agent **donor);
+void sched_prefix_free(sched_prefix *p);
+/* Checks the index against the agents (am_sched_check). 0 or -1 with err. */
+int sched_prefix_check(am_sched *s, am_err *err);
+
 /* sched_persist.c */
 void sched_persist_start(am_sched *s);
 void sched_persist_stop(am_sched *s);     /* finishes the queue first */
+/* Queues j; a job with copies waits first while the queue holds more than
+ * pq_max with it (backpressure on the scheduler thread: memory stays bounded
+ * when the disk is slow). Call with no lock held. */
 void sched_persist_push(am_sched *s, persist_job *j);
+/* Registers a flush's barrier (results count from now on). */
+void sched_persist_register(am_sched *s, persist_barrier *b);
 /* Accounts finished jobs (scheduler thread). */
 void sched_persist_collect(am_sched *s);
 /* Waits until no queued or running job writes path. */

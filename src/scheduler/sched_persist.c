@@ -41,17 +41,16 @@ static void run_job(persist_job *j) {
     if (j->rc) am_log_warn("cache save %s: %s", j->path, err.msg);
 }
 
-/* Records a finished write in every flush marker still queued (all of them
- * were queued after it): a success counts and removes the agent from their
- * lost lists (its file caught up), a failure adds it. pmu held. */
+/* Records a finished write in every registered flush: a success counts and
+ * removes the agent from their lost lists (its file caught up), a failure
+ * adds it. pmu held. */
 static void note_result(am_sched *s, const persist_job *j) {
     if (j->is_delete || j->barrier) return;
     char owner[17];
     snprintf(owner, sizeof owner, "%016llx", (unsigned long long)j->owner);
-    for (persist_job *m = s->pq_head; m; m = m->next) {
-        if (!m->barrier) continue;
-        json_t *lost = m->barrier->lost;
-        if (j->rc == 0) m->barrier->n_written++;
+    for (persist_barrier *m = s->barriers; m; m = m->next) {
+        json_t *lost = m->lost;
+        if (j->rc == 0) m->n_written++;
         size_t k = 0;
         for (; k < json_array_size(lost); k++) {
             json_t *e = json_array_get(lost, k);
@@ -76,6 +75,11 @@ static void *persist_main(void *arg) {
         s->pq_head = j->next;
         if (!s->pq_head) s->pq_tail = NULL;
         if (j->barrier) { /* everything before it has finished */
+            for (persist_barrier **pp = &s->barriers; *pp; pp = &(*pp)->next)
+                if (*pp == j->barrier) {
+                    *pp = j->barrier->next;
+                    break;
+                }
             j->barrier->done = true;
             free(j);
             pthread_cond_broadcast(&s->pcv);
@@ -113,14 +117,27 @@ void sched_persist_stop(am_sched *s) {
 
 void sched_persist_push(am_sched *s, persist_job *j) {
     pthread_mutex_lock(&s->pmu);
+    int64_t add = (int64_t)j->copy_bytes;
+    if (add > 0 && s->pq_bytes > 0 && s->pq_bytes + add > s->pq_max) {
+        atomic_fetch_add(&s->st_persist_waits, 1);
+        while (s->pq_bytes > 0 && s->pq_bytes + add > s->pq_max) pthread_cond_wait(&s->pcv, &s->pmu);
+    }
     j->next = NULL;
     if (s->pq_tail)
         s->pq_tail->next = j;
     else
         s->pq_head = j;
     s->pq_tail = j;
-    s->pq_bytes += (int64_t)j->copy_bytes;
+    s->pq_bytes += add;
+    if (s->pq_bytes > s->pq_peak) s->pq_peak = s->pq_bytes;
     pthread_cond_broadcast(&s->pcv);
+    pthread_mutex_unlock(&s->pmu);
+}
+
+void sched_persist_register(am_sched *s, persist_barrier *b) {
+    pthread_mutex_lock(&s->pmu);
+    b->next = s->barriers;
+    s->barriers = b;
     pthread_mutex_unlock(&s->pmu);
 }
 
@@ -171,7 +188,7 @@ void sched_persist_collect(am_sched *s) {
     for (persist_job *j = done, *nx; j; j = nx) {
         nx = j->next;
         if (!j->is_delete) {
-            sched_agent *a = sched_agent_find(s, j->owner, j->agent);
+            sched_agent *a = sched_job_agent(s, j); /* never a new agent of the same id */
             if (j->rc == 0) {
                 atomic_fetch_add(&s->st_saves, 1);
                 atomic_fetch_add(&s->st_save_bytes, j->written);

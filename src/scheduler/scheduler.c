@@ -228,24 +228,15 @@ static sched_agent *agent_for(am_sched *s, am_req *q) {
 }
 
 /* Another agent of the same owner whose cache starts with more of this
- * prompt than ours does: its full blocks are shared (reference-counted,
- * copy-on-write) instead of recomputed, so ten agents behind one system
- * prompt hold it once. Returns the tokens now shared into a fresh sequence
- * (a multiple of the block size), or 0. Running agents are not donors: their
- * token list is being rewritten. */
+ * prompt than ours does (found through the prefix index, verified by
+ * tokens): its full blocks are shared (reference-counted, copy-on-write)
+ * instead of recomputed, so ten agents behind one system prompt hold it
+ * once. Returns the tokens now shared into a fresh sequence (a multiple of
+ * the block size), or 0. Running agents are not indexed, so never donors:
+ * their token list is being rewritten. */
 static int64_t share_from_donor(am_sched *s, sched_agent *a, const am_req *q, int64_t have) {
-    int64_t bt = s->geom.block_tokens, limit = q->r.n_prompt - 1, best = 0;
     sched_agent *donor = NULL;
-    for (int i = 0; i < s->n_agents; i++) {
-        sched_agent *d = &s->agents[i];
-        if (d == a || !d->used || d->running || d->seq < 0 || d->owner != a->owner || d->ephemeral) continue;
-        int64_t l = lcp(d->tokens, d->n_tokens, q->prompt, q->r.n_prompt);
-        l = (l < limit ? l : limit) / bt * bt;
-        if (l > best) {
-            best = l;
-            donor = d;
-        }
-    }
+    int64_t best = sched_prefix_find(s, a, q->prompt, q->r.n_prompt, &donor);
     if (!donor || best <= have) return 0;
     int seq = am_kv_seq_create(s->kv);
     if (am_kv_seq_share_prefix(s->kv, seq, donor->seq, best, NULL) < 0) {
@@ -285,6 +276,7 @@ static void admit(am_sched *s, am_req *q, sched_agent *a) {
     r->logits = am_xmalloc((size_t)s->n_vocab * sizeof(float));
     for (int i = 0; i < q->r.n_prompt; i++) run_push_tok(r, q->prompt[i]);
 
+    sched_prefix_remove(s, a); /* its tokens and blocks are about to change */
     pthread_mutex_lock(&s->amu);
     a->running = true;
     sched_agent_touch(s, a);
@@ -441,6 +433,7 @@ static void finish_run(am_sched *s, sched_run *r, am_finish fin, am_status code,
         pthread_mutex_unlock(&s->amu);
     } else {
         sched_agent_snapshot(s, a);
+        sched_prefix_add(s, a); /* idle and hot: a donor for others' prompts */
     }
     atomic_fetch_sub(&s->st_running, 1);
 
@@ -511,6 +504,7 @@ static void step(am_sched *s) {
 
     am_batch_clear(&s->batch);
     int budget = s->p.step_tokens, n_rows = 0;
+    int64_t claimed = 0; /* blocks the runs packed so far will take in the forward pass */
     double now = am_time_now();
     for (int i = 0; i < s->n_runs; i++) s->runs[i].batch_row = -1;
     /* Prefill chunks go shortest remaining prompt first, so a short request
@@ -531,10 +525,11 @@ static void step(am_sched *s) {
             if (r->decoding != (pass == 0)) continue;
             int n = r->decoding ? 1 : AM_MIN(budget, r->n_prompt - r->n_done);
             int64_t need = am_kv_seq_blocks_needed(s->kv, r->seq, n);
-            if (!ensure_blocks(s, need)) {
+            if (!ensure_blocks(s, claimed + need)) {
                 /* Try a smaller prefill chunk, else wait (bounded). */
-                while (n > 1 && !ensure_blocks(s, am_kv_seq_blocks_needed(s->kv, r->seq, n))) n /= 2;
-                if (!ensure_blocks(s, am_kv_seq_blocks_needed(s->kv, r->seq, n))) {
+                while (n > 1 && !ensure_blocks(s, claimed + am_kv_seq_blocks_needed(s->kv, r->seq, n))) n /= 2;
+                need = am_kv_seq_blocks_needed(s->kv, r->seq, n);
+                if (!ensure_blocks(s, claimed + need)) {
                     if (!r->t_kv_wait) r->t_kv_wait = now;
                     if ((now - r->t_kv_wait) * 1000 > s->p.kv_wait_ms)
                         finish_run(s, r, AM_FINISH_ERROR, AM_E_NO_KV, "no KV memory for this request: the pool is full");
@@ -542,7 +537,7 @@ static void step(am_sched *s) {
                 }
             }
             r->t_kv_wait = 0;
-            if (am_kv_seq_reserve(s->kv, r->seq, r->n_done, n, NULL) < 0) continue;
+            claimed += need; /* the engine reserves them, all or nothing, for the batch */
             if (r->decoding) {
                 run_push_tok(r, r->pending);
                 am_batch_add(&s->batch, r->pending, r->n_done, r->seq, true);
@@ -556,10 +551,6 @@ static void step(am_sched *s) {
             }
             budget -= n;
         }
-    /* Reserved above; the engine reserves again for the batch, so hand the
-     * blocks back first (reservation checks only the free count). */
-    for (int i = 0; i < s->n_runs; i++)
-        if (s->runs[i].q) am_kv_seq_unreserve(s->kv, s->runs[i].seq);
     compact_runs(s);
     if (s->batch.n == 0) return;
 
@@ -602,7 +593,20 @@ static void step(am_sched *s) {
 
 static void run_commands(am_sched *s, sched_cmd *list) {
     for (sched_cmd *c = list; c; c = c->next) {
+        if (c->kind == CMD_CHECK) {
+            c->rc = am_kvc_check(s->kv, &c->err);
+            for (int i = 0; i < s->n_agents && c->rc == 0; i++) {
+                const sched_agent *a = &s->agents[i];
+                if (a->used && !a->running && a->seq >= 0 && am_kv_seq_len(s->kv, a->seq) != a->n_tokens)
+                    c->rc = am_err_setc(&c->err, AM_E_INTERNAL, "agent %s: sequence of %lld tokens, agent %lld",
+                                        a->id, (long long)am_kv_seq_len(s->kv, a->seq), (long long)a->n_tokens);
+            }
+            if (c->rc == 0) c->rc = sched_prefix_check(s, &c->err);
+            if (c->rc < 0 && c->err.code == AM_E_INVALID) c->err.code = AM_E_INTERNAL;
+            continue;
+        }
         if (c->kind == CMD_FLUSH) {
+            sched_persist_register(s, c->barrier);
             sched_persist_collect(s); /* failed writes make their agents dirty again */
             sched_snapshot_dirty(s);
             persist_job *j = am_xcalloc(1, sizeof *j);
@@ -806,6 +810,9 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     pthread_mutex_init(&s->amu, NULL);
     pthread_mutex_init(&s->pmu, NULL);
     pthread_cond_init(&s->pcv, NULL);
+    /* Write-behind memory: snapshots wait beyond this (sched_persist_push). */
+    int64_t kv_bytes = kp.max_blocks * (int64_t)am_kv_block_bytes(kv);
+    s->pq_max = p.persist_queue_max > 0 ? p.persist_queue_max : AM_MAX(kv_bytes / 8, (int64_t)64 << 20);
     if (s->p.cache_dir) {
         char md[4096];
         if (am_kvf_model_dir(s->p.cache_dir, s->fp, md, sizeof md) == 0) {
@@ -875,6 +882,7 @@ void am_sched_free(am_sched *s, int deadline_ms) {
     for (int i = 0; i < s->n_agents; i++)
         if (s->agents[i].used) sched_agent_forget(s, &s->agents[i]);
     free(s->agents);
+    sched_prefix_free(&s->prefix);
     free(s->runs);
     free(s->logits);
     am_batch_free(&s->batch);
@@ -900,6 +908,22 @@ int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evic
     if (!id || !am_agent_id_valid(id, strlen(id))) return am_err_setc(err, AM_E_NOT_FOUND, "no agent '%s'", id ? id : "");
     sched_cmd c = {.kind = evict_only ? CMD_EVICT : CMD_DELETE, .owner = owner};
     snprintf(c.id, sizeof c.id, "%s", id);
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
+    }
+    c.next = s->cmds;
+    s->cmds = &c;
+    pthread_cond_signal(&s->cv);
+    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (c.rc < 0 && err) *err = c.err;
+    return c.rc;
+}
+
+int am_sched_check(am_sched *s, am_err *err) {
+    sched_cmd c = {.kind = CMD_CHECK};
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
@@ -976,5 +1000,11 @@ void am_sched_stats_get(am_sched *s, am_sched_stats *o) {
     o->steps = atomic_load(&s->st_steps);
     o->shared_prefix_tokens = atomic_load(&s->st_shared_tokens);
     o->disk_bytes = atomic_load(&s->st_disk_bytes);
+    pthread_mutex_lock(&s->pmu);
+    o->persist_queue_bytes = s->pq_bytes;
+    o->persist_queue_peak = s->pq_peak;
+    o->persist_queue_max = s->pq_max;
+    pthread_mutex_unlock(&s->pmu);
+    o->persist_waits = atomic_load(&s->st_persist_waits);
     o->ready = atomic_load(&s->ready);
 }

@@ -59,6 +59,10 @@ typedef struct am_sched_params {
     int kv_wait_ms;         /* how long a request may wait for KV blocks (default 10000) */
     bool hf_bf16_buffers;   /* engine option (default true) */
     struct am_step_gate *gate; /* shared by the schedulers of several models, or NULL */
+    int64_t persist_queue_max; /* bytes of snapshot copies (blocks, tokens, logits) waiting
+                                  for the disk, the write in progress included; beyond it a
+                                  new snapshot waits (<= 0: KV budget / 8, at least 64 MiB;
+                                  one snapshot larger than the cap still goes, alone) */
 } am_sched_params;
 
 /* A fair lock that the schedulers of several loaded models take around each
@@ -185,6 +189,14 @@ int am_sched_drop_all(am_sched *s, int *busy, am_err *err);
  * Without a cache_dir it returns 0. */
 int am_sched_flush(am_sched *s, json_t **lost, am_err *err);
 
+/* For tests and debugging: verifies, on the scheduler thread (the call
+ * waits), the pool's invariants (am_kvc_check) and the scheduler's own:
+ * every idle hot agent's sequence holds exactly its token count, and the
+ * prefix index holds exactly the full blocks of the idle hot agents. Returns
+ * 0, or -1 with the first violation in err (AM_E_INTERNAL; AM_E_BUSY while
+ * stopping). Any thread but the scheduler's. */
+int am_sched_check(am_sched *s, am_err *err);
+
 /* Counters and gauges for /metrics (a consistent snapshot). */
 typedef struct am_sched_stats {
     int64_t queued, running;
@@ -197,6 +209,8 @@ typedef struct am_sched_stats {
     uint64_t shared_prefix_tokens; /* prompt tokens reused from another agent's blocks */
     int64_t disk_bytes;
     bool ready;
+    int64_t persist_queue_bytes, persist_queue_peak, persist_queue_max; /* snapshot copies queued */
+    uint64_t persist_waits;        /* snapshots that waited for the queue to drain */
 } am_sched_stats;
 void am_sched_stats_get(am_sched *s, am_sched_stats *out);
 

@@ -79,6 +79,19 @@ static void test_rejected_batches(void) {
     am_batch_add(&b, 1, 8, s + 7, true); /* no such sequence */
     CHECK(am_engine_forward(e, &b, lg, &err) < 0);
     am_batch_clear(&b);
+    {
+        /* Bug: a stale handle (its sequence removed, the slot reused) is fed
+         * as the new sequence — the batch must be refused as AM_E_INVALID. */
+        int gone = am_engine_seq_create(e);
+        am_engine_seq_remove(e, gone);
+        int reuse = am_engine_seq_create(e);
+        am_batch_add(&b, 1, 0, gone, true);
+        err.code = AM_OK;
+        CHECK(am_engine_forward(e, &b, lg, &err) < 0 && err.code == AM_E_INVALID && strstr(err.msg, "stale"));
+        CHECK(am_engine_seq_len(e, reuse) == 0 && am_kv_n_blocks_used(kv) == used);
+        am_engine_seq_remove(e, reuse);
+        am_batch_clear(&b);
+    }
     am_batch_add(&b, 1, 8, s, true); /* logits wanted, nowhere to put them */
     CHECK(am_engine_forward(e, &b, NULL, &err) < 0);
     CHECK(run(e, s, ids, 8, 25, lg, &err) < 0 && strstr(err.msg, "max_batch")); /* 17 > 16 */

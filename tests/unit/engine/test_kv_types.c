@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "engine/forward.h"
+#define AM_KV_ENGINE_PRIVATE /* writes V rows the way the engine does */
+#include "kvcache/kv_engine.h"
 #include "test_util.h"
 
 static am_model *load_f16(const char *model) {

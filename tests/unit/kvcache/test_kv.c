@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvcache/kv.h"
+#define AM_KV_ENGINE_PRIVATE /* the pool's own tests append K/V directly */
+#include "kvcache/kv_engine.h"
 #include "test_util.h"
 
 static am_kv *make(int n_layer, const int *window, int64_t max_blocks) {
@@ -87,11 +88,61 @@ static void test_blocks_and_truncate(void) {
     am_kv_seq_unreserve(kv, s);
     CHECK(am_kv_n_blocks_free(kv) == 2 && am_kv_seq_len(kv, s) == 0);
 
-    /* removal recycles, ids are reused */
+    /* removal recycles; the slot is reused under a new handle */
     am_kv_seq_remove(kv, s2);
     CHECK(!am_kv_seq_valid(kv, s2) && am_kv_n_blocks_free(kv) == 16);
-    CHECK(am_kv_seq_create(kv) == s2);
+    int s3 = am_kv_seq_create(kv);
+    CHECK(s3 != s2 && am_kv_seq_index(kv, s3) == (s2 & ((1 << AM_KV_SEQ_IDX_BITS) - 1)));
     am_kv_seq_remove(kv, 12345); /* ignored */
+    am_kv_free(kv);
+}
+
+/* Bug: a handle kept after its sequence was removed reaches the sequence
+ * that reuses the slot (reads its length, writes its blocks, frees it) —
+ * every use of the stale handle must fail with AM_E_INVALID or answer "no
+ * sequence", and the new sequence must stay as it was. */
+static void test_stale_handles(void) {
+    am_kv_params p = {.n_layer = 2, .n_head_kv = 1, .head_dim = 4, .block_tokens = 4, .max_blocks = 16,
+                      .type = AM_TYPE_F32};
+    am_err err = {0};
+    am_kv *kv = am_kv_create(&p, &err);
+    int old = am_kv_seq_create(kv);
+    CHECK(am_kv_seq_reserve(kv, old, 0, 6, &err) == 0);
+    am_kv_seq_commit(kv, old, 6);
+    am_kv_seq_remove(kv, old);
+    int now = am_kv_seq_create(kv); /* same slot, other generation */
+    CHECK(am_kv_seq_index(kv, now) == (old & ((1 << AM_KV_SEQ_IDX_BITS) - 1)) && now != old);
+    CHECK(am_kv_seq_reserve(kv, now, 100, 9, &err) == 0);
+    am_kv_seq_commit(kv, now, 9);
+    int64_t used = am_kv_n_blocks_used(kv);
+
+    CHECK(!am_kv_seq_valid(kv, old) && am_kv_seq_index(kv, old) == -1);
+    err.code = AM_OK;
+    CHECK(am_kv_seq_check(kv, old, &err) < 0 && err.code == AM_E_INVALID && strstr(err.msg, "stale"));
+    CHECK(am_kv_seq_len(kv, old) == -1 && am_kv_seq_next_pos(kv, old) == -1);
+    CHECK(am_kv_seq_block(kv, old, 0, 0) < 0 && am_kv_seq_blocks_needed(kv, old, 1) <= 0);
+    err.code = AM_OK;
+    CHECK(am_kv_seq_reserve(kv, old, 109, 1, &err) < 0 && err.code == AM_E_INVALID);
+    err.code = AM_OK;
+    CHECK(am_kv_seq_truncate(kv, old, 4, &err) < 0 && err.code == AM_E_INVALID);
+    err.code = AM_OK;
+    CHECK(am_kv_seq_own_block(kv, old, 0, 0, &err) < 0 && err.code == AM_E_INVALID);
+    int other = am_kv_seq_create(kv);
+    err.code = AM_OK;
+    CHECK(am_kv_seq_share_prefix(kv, other, old, 4, &err) < 0 && err.code == AM_E_INVALID);
+    err.code = AM_OK;
+    CHECK(am_kv_seq_share_prefix(kv, old, now, 4, &err) < 0 && err.code == AM_E_INVALID);
+    uint8_t present[2] = {1, 1};
+    err.code = AM_OK;
+    CHECK(am_kv_seq_import(kv, old, 0, 4, present, &err) < 0 && err.code == AM_E_INVALID);
+    am_kv_seq_unreserve(kv, old);
+    am_kv_seq_remove(kv, old); /* must not free `now` */
+    CHECK(am_kv_seq_valid(kv, now) && am_kv_seq_len(kv, now) == 9 && am_kv_seq_pos0(kv, now) == 100);
+    CHECK(am_kv_n_blocks_used(kv) == used);
+    CHECK(am_kvc_check(kv, &err) == 0);
+    /* Not a handle at all: a bare slot index. */
+    err.code = AM_OK;
+    CHECK(am_kv_seq_check(kv, 0, &err) < 0 && err.code == AM_E_INVALID && !am_kv_seq_valid(kv, 0));
     am_kv_free(kv);
 }
 
@@ -122,6 +173,7 @@ static void test_sliding_window(void) {
 int main(void) {
     AM_TEST_RUN(test_params);
     AM_TEST_RUN(test_blocks_and_truncate);
+    AM_TEST_RUN(test_stale_handles);
     AM_TEST_RUN(test_sliding_window);
     AM_TEST_EXIT();
 }

@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvcache/kv.h"
+#define AM_KV_ENGINE_PRIVATE /* the pool's own tests append K/V directly */
+#include "kvcache/kv_engine.h"
 #include "test_util.h"
 
 #define N_LAYER 4
@@ -33,12 +34,14 @@ static const int WINDOW[N_LAYER] = {0, 5, 0, 13};
 
 typedef struct {
     bool used;
+    int h;                    /* the pool's handle (stale once removed) */
     int64_t len, reserved, pos0;
     int64_t dropped[N_LAYER]; /* leading blocks a sliding layer gave back */
     uint32_t ser[N_LAYER][MAX_B]; /* serial of the block in each entry, 0 = none */
 } model_seq;
 
 static model_seq M[MAX_SEQ];
+#define H(s) (M[s].h)
 static uint32_t next_serial;
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -86,7 +89,7 @@ typedef struct {
 } stamp;
 
 static void stamp_block(am_kv *kv, int s, int l, int64_t b) {
-    int32_t id = am_kv_seq_block(kv, s, l, b * BT);
+    int32_t id = am_kv_seq_block(kv, H(s), l, b * BT);
     stamp st = {l, ++next_serial, b};
     memcpy(am_kv_block_data(kv, id), &st, sizeof st);
     M[s].ser[l][b] = st.serial;
@@ -115,17 +118,17 @@ static bool compare(am_kv *kv, int op, const char *what) {
     }
     ok &= am_kv_n_blocks_used(kv) == model_used();
     for (int s = 0; s < MAX_SEQ && ok; s++) {
-        ok &= am_kv_seq_valid(kv, s) == M[s].used;
+        ok &= am_kv_seq_valid(kv, H(s)) == M[s].used;
         if (!M[s].used) continue;
-        ok &= am_kv_seq_len(kv, s) == M[s].len;
-        ok &= am_kv_seq_pos0(kv, s) == (M[s].len ? M[s].pos0 : 0);
-        ok &= am_kv_seq_next_pos(kv, s) == (M[s].len ? M[s].pos0 + M[s].len : -1);
+        ok &= am_kv_seq_len(kv, H(s)) == M[s].len;
+        ok &= am_kv_seq_pos0(kv, H(s)) == (M[s].len ? M[s].pos0 : 0);
+        ok &= am_kv_seq_next_pos(kv, H(s)) == (M[s].len ? M[s].pos0 + M[s].len : -1);
         int64_t nb = cdiv(M[s].len + M[s].reserved, BT);
         for (int l = 0; l < N_LAYER && ok; l++) {
-            ok &= am_kv_seq_first_live(kv, s, l) == (WINDOW[l] > 0 ? M[s].dropped[l] * BT : 0) ||
+            ok &= am_kv_seq_first_live(kv, H(s), l) == (WINDOW[l] > 0 ? M[s].dropped[l] * BT : 0) ||
                   nb == M[s].dropped[l];
             for (int64_t b = 0; b < nb + 2; b++) {
-                int32_t id = am_kv_seq_block(kv, s, l, b * BT);
+                int32_t id = am_kv_seq_block(kv, H(s), l, b * BT);
                 bool want = b >= M[s].dropped[l] && b < nb;
                 if ((id >= 0) != want) {
                     ok = false;
@@ -138,7 +141,7 @@ static bool compare(am_kv *kv, int op, const char *what) {
                 ok &= am_kv_block_refs(kv, id) == model_refs(M[s].ser[l][b]);
             }
         }
-        for (int64_t n = 0; n <= M[s].len && ok; n++) ok &= am_kv_seq_can_truncate(kv, s, n) == model_can_truncate(s, n);
+        for (int64_t n = 0; n <= M[s].len && ok; n++) ok &= am_kv_seq_can_truncate(kv, H(s), n) == model_can_truncate(s, n);
     }
     if (!ok) fprintf(stderr, "op %d (%s): pool and model disagree\n", op, what);
     return ok;
@@ -165,9 +168,12 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             while (want < MAX_SEQ && M[want].used) want++;
             if (want == MAX_SEQ) continue;
             int got = am_kv_seq_create(kv);
-            CHECKF(got == want, "create gave %d, model %d", got, want);
+            CHECKF(am_kv_seq_index(kv, got) == want, "create gave slot %d, model %d", am_kv_seq_index(kv, got), want);
+            /* Bug: a reused slot answers to the handle of its last sequence. */
+            CHECK(M[want].h == 0 || (got != M[want].h && !am_kv_seq_valid(kv, M[want].h)));
             memset(&M[want], 0, sizeof M[want]);
             M[want].used = true;
+            M[want].h = got;
             n_ok[0]++;
         } else if (!M[s].used) {
             continue;
@@ -181,9 +187,9 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             if (partial) /* reserving into a shared block copies it */
                 for (int l = 0; l < N_LAYER; l++)
                     need += M[s].ser[l][have - 1] && model_refs(M[s].ser[l][have - 1]) > 1;
-            CHECK(am_kv_seq_blocks_needed(kv, s, n) == need);
+            CHECK(am_kv_seq_blocks_needed(kv, H(s), n) == need);
             bool fits = need <= max_blocks - model_used();
-            int rc = am_kv_seq_reserve(kv, s, pos, n, &err);
+            int rc = am_kv_seq_reserve(kv, H(s), pos, n, &err);
             CHECKF((rc == 0) == fits, "reserve %lld on seq %d: rc %d, model says %s", (long long)n, s, rc,
                    fits ? "fits" : "no room");
             if (rc < 0) {
@@ -200,7 +206,7 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             what = "commit";
             if (!M[s].reserved) continue;
             int64_t n = 1 + am_test_rand_u32() % M[s].reserved;
-            am_kv_seq_commit(kv, s, n);
+            am_kv_seq_commit(kv, H(s), n);
             M[s].len += n;
             M[s].reserved -= n;
             for (int l = 0; l < N_LAYER; l++) {
@@ -211,7 +217,7 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             n_ok[2]++;
         } else if (r < 77) {
             what = "unreserve";
-            am_kv_seq_unreserve(kv, s);
+            am_kv_seq_unreserve(kv, H(s));
             M[s].reserved = 0;
             model_clear_from(s, cdiv(M[s].len, BT));
             n_ok[3]++;
@@ -219,7 +225,7 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             what = "truncate";
             int64_t n = M[s].len ? (int64_t)(am_test_rand_u32() % (M[s].len + 2)) : 0;
             bool can = n <= M[s].len && model_can_truncate(s, n);
-            int rc = am_kv_seq_truncate(kv, s, n, &err);
+            int rc = am_kv_seq_truncate(kv, H(s), n, &err);
             CHECKF((rc == 0) == can, "truncate seq %d (%lld) to %lld: rc %d", s, (long long)M[s].len, (long long)n,
                    rc);
             if (rc < 0) continue;
@@ -237,7 +243,7 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
                                                : (int64_t)(am_test_rand_u32() % (M[src].len + 3));
             bool can = src != s && M[s].len == 0 && M[s].reserved == 0 && n % BT == 0 && n <= M[src].len &&
                        model_can_truncate(src, n);
-            int rc = am_kv_seq_share_prefix(kv, s, src, n, &err);
+            int rc = am_kv_seq_share_prefix(kv, H(s), H(src), n, &err);
             CHECKF((rc == 0) == can, "share %lld of seq %d (%lld) into %d: rc %d", (long long)n, src,
                    (long long)M[src].len, s, rc);
             if (rc < 0) {
@@ -255,8 +261,10 @@ static void run(unsigned long long seed, int64_t max_blocks, int n_ops) {
             n_ok[6]++;
         } else {
             what = "remove";
-            am_kv_seq_remove(kv, s);
+            am_kv_seq_remove(kv, H(s));
+            int h = M[s].h;
             memset(&M[s], 0, sizeof M[s]);
+            M[s].h = h; /* kept: compare() checks that it is stale */
             n_ok[5]++;
         }
         if (!compare(kv, op, what)) {

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvcache/kv.h"
+#define AM_KV_ENGINE_PRIVATE /* the pool's own tests append K/V directly */
+#include "kvcache/kv_engine.h"
 #include "test_util.h"
 
 #define BT 4

@@ -28,6 +28,7 @@ static inline int ref_generate(const int32_t *prompt, int n, int n_gen, int32_t 
     ep.n_threads = 1;
     ep.kv_tokens = 4096;
     ep.kv_type = g_kv;
+    ep.max_batch = n > 512 ? n : 512; /* the whole prompt in one pass */
     am_err err = {0};
     am_engine *e = am_engine_create(g_b->model, &ep, &err);
     if (!e) return -1;
@@ -36,7 +37,13 @@ static inline int ref_generate(const int32_t *prompt, int n, int n_gen, int32_t 
     am_batch b;
     am_batch_init(&b, n);
     for (int i = 0; i < n; i++) am_batch_add(&b, prompt[i], i, seq, i == n - 1);
-    am_engine_forward(e, &b, lg, &err);
+    if (am_engine_forward(e, &b, lg, &err) < 0) {
+        fprintf(stderr, "reference: %s\n", err.msg);
+        am_batch_free(&b);
+        free(lg);
+        am_engine_free(e);
+        return -1;
+    }
     int k = 0;
     for (; k < n_gen; k++) {
         int best = 0;
@@ -99,6 +106,13 @@ static inline am_sched *make_sched(int parallel, int64_t budget, const char *dir
     CHECKF(s, "%s", err.msg);
     return s;
 }
+
+/* The pool's and the scheduler's invariants (am_kvc_check and the rest). */
+#define CHECK_SCHED(s)                                                                            \
+    do {                                                                                          \
+        am_err e_ = {0};                                                                          \
+        CHECKF(am_sched_check((s), &e_) == 0, "invariants: %s", e_.msg);                          \
+    } while (0)
 
 static inline bool same(const result *r, const int32_t *ref, int n_ref) {
     if (r->n != n_ref) return false;

@@ -34,6 +34,7 @@ static void test_concurrent_equals_alone(void) {
         CHECK(r.done.finish == (n_ref[i] == GEN ? AM_FINISH_LENGTH : AM_FINISH_STOP));
         CHECK(r.done.n_cached == 0 && r.done.n_prompt == LEN - i * 7);
         am_req_release(q[i]);
+        CHECK_SCHED(s);
     }
     am_sched_stats st;
     am_sched_stats_get(s, &st);
@@ -54,6 +55,7 @@ static void test_reuse_and_retry(void) {
     am_req *q = submit(s, "conv", p, LEN, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECK(same(&r, ref, nr));
 
     /* Retry: same prompt, answer must be the same, nothing recomputed. */
@@ -62,6 +64,7 @@ static void test_reuse_and_retry(void) {
     q = submit(s, "conv", p, LEN, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     am_sched_stats_get(s, &b);
     CHECK(same(&r, ref, nr));
     /* A sliding layer has dropped the window the prompt's end needs once the
@@ -80,6 +83,7 @@ static void test_reuse_and_retry(void) {
     q = submit(s, "conv", p, n2, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECK(same(&r, ref2, nr2));
     CHECKF(r.done.n_cached >= LEN + nr - 1, "cached %d of %d", r.done.n_cached, n2);
     am_sched_free(s, 1000);
@@ -115,6 +119,7 @@ static void test_evict_restore_restart(void) {
             am_req *q = submit(s, id, prompts[i], LEN, GEN);
             collect(q, &r);
             am_req_release(q);
+            CHECK_SCHED(s);
             CHECKF(same(&r, ref[i], n_ref[i]), "round %d agent %d", round, i);
             if (round == 1) CHECKF(r.done.n_cached == LEN, "round 1 agent %d cached %d", i, r.done.n_cached);
         }
@@ -144,6 +149,7 @@ static void test_evict_restore_restart(void) {
         am_req *q = submit(s, id, prompts[i], LEN, GEN);
         collect(q, &r);
         am_req_release(q);
+        CHECK_SCHED(s);
         CHECKF(same(&r, ref[i], n_ref[i]), "after restart agent %d", i);
         CHECKF(r.done.n_cached == LEN, "after restart agent %d cached %d", i, r.done.n_cached);
     }
@@ -168,12 +174,55 @@ static void test_evict_restore_restart(void) {
     am_req *q = submit(s, "ev-0", prompts[0], LEN, GEN);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECK(same(&r, ref[0], n_ref[0]));
     CHECK(r.done.n_cached == 0);
     am_sched_stats_get(s, &st);
     CHECK(st.cache_restore_failures == 1);
     am_sched_free(s, 1000);
     CHECK(access(path, F_OK) != 0 || count_files(mdir, ".amkv") == N); /* removed, then rewritten */
+}
+
+/* Bug: a step packs more runs than the pool holds blocks for (each run's
+ * need checked against the free count alone, not what the runs before it
+ * in the step take), so the engine refuses the whole batch — three agents
+ * that cross a block boundary in the same step, with room for two, must
+ * each get their answer (the third waits a step, then evicts an idle one). */
+static void test_tight_pool_parallel(void) {
+    enum { N = 3, LEN = 62, GEN = 12 };
+    static int32_t prompts[N][LEN], ref[N][GEN];
+    int n_ref[N];
+    for (int i = 0; i < N; i++) {
+        make_prompt(prompts[i], LEN, 500 + i);
+        n_ref[i] = ref_generate(prompts[i], LEN, GEN, ref[i]);
+    }
+    const am_hparams *hp = &g_b->model->hp;
+    int64_t per_token = (int64_t)hp->n_layer * hp->n_head_kv * am_type_row_bytes(g_kv, hp->head_dim) * 2;
+    am_sched_params p = am_sched_default_params();
+    p.parallel = N;
+    p.n_threads = 2;
+    p.kv_budget = per_token * 32 * 8; /* 8 blocks per layer: 3 agents of 3 do not fit at once */
+    p.kv_type = g_kv;
+    p.step_tokens = 256;              /* all three prompts in one step */
+    am_err err = {0};
+    am_sched *s = am_sched_create(g_b, &p, &err);
+    CHECKF(s, "%s", err.msg);
+    if (!s) return;
+    am_req *q[N];
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "tight-%d", i);
+        q[i] = submit(s, id, prompts[i], LEN, GEN);
+    }
+    for (int i = 0; i < N; i++) {
+        result r;
+        collect(q[i], &r);
+        am_req_release(q[i]);
+        CHECK_SCHED(s);
+        CHECKF(r.done.finish != AM_FINISH_ERROR, "agent %d: %s", i, r.done.msg);
+        CHECKF(same(&r, ref[i], n_ref[i]), "agent %d: %d tokens vs %d", i, r.n, n_ref[i]);
+    }
+    am_sched_free(s, 1000);
 }
 
 /* Bug: a cancelled request keeps running or leaks its place — it must end
@@ -200,6 +249,7 @@ static void test_cancel(void) {
     CHECKF(ev.n_generated < 2000, "%d tokens generated", ev.n_generated);
     CHECKF(am_time_now() - t_cancel < 1.0, "%.2f s from cancel to done", am_time_now() - t_cancel);
     am_req_release(q);
+    CHECK_SCHED(s);
     am_sched_stats st;
     am_sched_stats_get(s, &st);
     CHECK(st.running == 0);
@@ -291,6 +341,7 @@ static void test_shared_prefix(void) {
         am_req *q = submit(s, id, p[i], SYS + OWN, GEN);
         collect(q, &r);
         am_req_release(q);
+        CHECK_SCHED(s);
         CHECKF(same(&r, ref[i], n_ref[i]), "agent %d", i);
         if (i > 0) CHECKF(r.done.n_cached == SYS, "agent %d cached %d", i, r.done.n_cached);
     }
@@ -310,6 +361,7 @@ static void test_shared_prefix(void) {
         am_req *q = submit(s, id, p[i], SYS + OWN, GEN);
         collect(q, &r);
         am_req_release(q);
+        CHECK_SCHED(s);
         CHECKF(same(&r, ref[i], n_ref[i]), "agent %d again", i);
     }
     am_sched_free(s, 1000);
@@ -333,6 +385,7 @@ int main(void) {
         AM_TEST_RUN(test_evict_restore_restart);
         AM_TEST_RUN(test_shared_prefix);
     }
+    AM_TEST_RUN(test_tight_pool_parallel);
     /* Sliding-window layers (window 8): reuse only where their K/V exists. */
     g_kv = AM_TYPE_F16;
     if (load("models/gemma3-tiny/gemma3-tiny-q8_0.gguf") < 0) return 1;

@@ -26,6 +26,7 @@ static int turn(am_sched *s, const char *agent, const int32_t *p, int n, int gen
     am_req *q = submit(s, agent, p, n, gen);
     collect(q, &r);
     am_req_release(q);
+    CHECK_SCHED(s);
     CHECKF(same(&r, ref, nr), "agent %s: %d tokens vs %d", agent, r.n, nr);
     return r.done.n_cached;
 }
@@ -155,6 +156,60 @@ static void test_flush_reports_lost(void) {
     CHECK(system(path) == 0);
 }
 
+/* Bug: write-behind memory grows without bound when the disk is slower
+ * than turns end (no cap on the queue's snapshot copies) — with the cap at
+ * one snapshot, a flush of 12 dirty agents queues them back to back: the
+ * queue must never hold more than the cap (snapshots waited instead), and
+ * every cache still reaches the disk. */
+static void test_persist_queue_cap(void) {
+    enum { N = 12, LEN = 100, GEN = 8 };
+    static int32_t p[N][LEN];
+    g_b = g_a;
+    const am_hparams *hp = &g_b->model->hp;
+    int64_t block = (int64_t)hp->n_head_kv * am_type_row_bytes(g_kv, hp->head_dim) * 2 * 32;
+    int64_t nb = (LEN + GEN + 31) / 32;
+    /* One whole snapshot: its blocks, token ids and two logits rows. */
+    int64_t one = nb * hp->n_layer * block + (LEN + GEN) * 4 + 2 * (int64_t)hp->n_vocab * 4;
+    char root[] = "/tmp/am-pqcap-XXXXXX", mdir[512], cmd[1200];
+    CHECK(mkdtemp(root) != NULL);
+    am_sched_params sp = am_sched_default_params();
+    sp.parallel = 1;
+    sp.n_threads = 2;
+    sp.kv_type = g_kv;
+    sp.cache_dir = root;
+    sp.persist_queue_max = one;
+    am_err err = {0};
+    am_sched *s = am_sched_create(g_b, &sp, &err);
+    CHECKF(s, "%s", err.msg);
+    if (!s) return;
+    snprintf(mdir, sizeof mdir, "%s", am_sched_model_dir(s));
+    snprintf(cmd, sizeof cmd, "rm -rf %s && : > %s", mdir, mdir);
+    CHECK(system(cmd) == 0); /* writes fail: every agent stays dirty */
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "pq-%d", i);
+        make_prompt(p[i], LEN, 800 + i);
+        turn(s, id, p[i], LEN, GEN);
+    }
+    CHECK(unlink(mdir) == 0 && mkdir(mdir, 0700) == 0);
+    json_t *lost = NULL;
+    int n = am_sched_flush(s, &lost, &err);
+    CHECKF(n == N && lost && json_array_size(lost) == 0, "flush wrote %d, lost %zu", n,
+           lost ? json_array_size(lost) : (size_t)0);
+    json_decref(lost);
+    am_sched_stats st;
+    am_sched_stats_get(s, &st);
+    CHECK(st.persist_queue_max == one);
+    CHECKF(st.persist_queue_peak <= one, "queue peaked at %lld bytes, cap %lld", (long long)st.persist_queue_peak,
+           (long long)one);
+    CHECKF(st.persist_waits > 0, "no snapshot ever waited"); /* the cap was reached, so it was tested */
+    CHECK(st.persist_queue_bytes == 0);
+    am_sched_free(s, 1000);
+    CHECK(count_files(mdir, ".amkv") == N);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/am-schedm-XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
@@ -164,6 +219,7 @@ int main(void) {
     AM_TEST_RUN(test_model_swap_keeps_both);
     AM_TEST_RUN(test_flat_file_migrates);
     AM_TEST_RUN(test_flush_reports_lost);
+    AM_TEST_RUN(test_persist_queue_cap);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd)) {
