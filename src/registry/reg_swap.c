@@ -230,6 +230,9 @@ static void add_stats(am_served *m, void *ctx) {
     o->agents_warm += st.agents_warm;
     reg_add_counters(o, &st);
     o->disk_bytes += st.disk_bytes;
+    o->persist_queue_bytes += st.persist_queue_bytes;
+    o->persist_queue_max += st.persist_queue_max;
+    o->persist_waits += st.persist_waits;
 }
 
 void am_reg_sched_stats(am_registry *r, am_sched_stats *out) {

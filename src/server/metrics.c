@@ -105,6 +105,11 @@ void am_metrics_render(am_srv_metrics *m, const am_metrics_sched *s, am_buf *o) 
     one(o, "agentmem_cache_evictions_total", "counter", "Agent caches dropped from memory.", (double)s->evictions);
     one(o, "agentmem_scheduler_steps_total", "counter", "Forward steps run.", (double)s->steps);
     one(o, "agentmem_disk_cache_bytes", "gauge", "Bytes of cache files on disk.", (double)s->disk_bytes);
+    one(o, "agentmem_cache_write_queue_bytes", "gauge", "Bytes of cache snapshots waiting to be written.",
+        (double)s->persist_queue_bytes);
+    one(o, "agentmem_cache_write_queue_max_bytes", "gauge", "Cap on those bytes.", (double)s->persist_queue_max);
+    one(o, "agentmem_cache_write_waits_total", "counter", "Turn ends that waited for the write queue.",
+        (double)s->persist_waits);
     one(o, "agentmem_ready", "gauge", "1 when the server accepts requests.", s->ready ? 1 : 0);
     one(o, "agentmem_models_registered", "gauge", "Models the server may load (the allowlist).",
         (double)s->models_registered);

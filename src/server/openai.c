@@ -328,6 +328,8 @@ enum MHD_Result am_route_metrics(am_conn *c, struct MHD_Connection *mc) {
         .cache_save_failures = st.cache_save_failures, .cache_restores = st.cache_restores,
         .cache_restore_bytes = st.cache_restore_bytes, .cache_restore_failures = st.cache_restore_failures,
         .evictions = st.evictions, .steps = st.steps, .ready = rs.ready && !c->srv->draining,
+        .persist_queue_bytes = st.persist_queue_bytes, .persist_queue_max = st.persist_queue_max,
+        .persist_waits = st.persist_waits,
         .models_registered = rs.models_registered, .models_loaded = rs.models_loaded,
         .weights_bytes_loaded = rs.weights_bytes_loaded, .model_loads = rs.loads,
         .model_load_failures = rs.load_failures, .model_unloads = rs.unloads, .model_swaps = rs.swaps,

@@ -139,6 +139,8 @@ typedef struct am_metrics_sched {
     uint64_t cache_saves, cache_save_bytes, cache_save_failures;
     uint64_t cache_restores, cache_restore_bytes, cache_restore_failures;
     uint64_t evictions, steps;
+    int64_t persist_queue_bytes, persist_queue_max;
+    uint64_t persist_waits;
     bool ready;
     /* the model registry */
     int models_registered, models_loaded;
