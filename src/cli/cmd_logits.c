@@ -5,10 +5,12 @@
  * the engine can be compared with any other implementation. --compare does
  * that comparison itself (relative error per position and top-1 agreement).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/file.h"
 
@@ -19,7 +21,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: agentmem logits --model PATH (--ids \"ID ID ...\" | --ids-file F)\n"
             "                       (--out FILE | --compare REF [--max-rel X]) [--start-pos N]\n"
-            "                       [--chunk N] [--threads N] [--kv f16|f32] [--f32-buffers]\n\n"
+            "                       [--chunk N] [-c N] [--threads N] [--kv f16|f32] [--f32-buffers]\n\n"
             "Runs the token ids through the model (one sequence, positions N, N+1, ...) and\n"
             "writes every position's logits to FILE as float32 little-endian [position][vocab].\n\n"
             "  --ids \"...\"         token ids separated by spaces or commas\n"
@@ -44,14 +46,30 @@ typedef struct {
 } compare_state;
 
 static int compare_open(compare_state *c, const char *path, int nv, int n) {
-    size_t size;
+    size_t size, row = (size_t)nv * sizeof(float);
     am_err err = {0};
-    c->ref = (float *)am_file_read_all(path, (size_t)n * nv * sizeof(float) + 1, &size, &err);
+    struct stat st;
+    /* the size says what is wrong before anything is read */
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        uint64_t sz = (uint64_t)st.st_size;
+        if (sz == 0 || sz % row) {
+            fprintf(stderr,
+                    "agentmem logits: %s: %llu bytes is not a whole number of rows of %d float32 logits: a "
+                    "reference of a model with another vocabulary?\n",
+                    path, (unsigned long long)sz, nv);
+            return -1;
+        }
+        if (sz / row > (uint64_t)n) {
+            fprintf(stderr, "agentmem logits: %s: %llu rows of logits, more than the %d positions given\n", path,
+                    (unsigned long long)(sz / row), n);
+            return -1;
+        }
+    }
+    c->ref = (float *)am_file_read_all(path, (size_t)n * row, &size, &err);
     if (!c->ref) {
         fprintf(stderr, "agentmem logits: %s\n", err.msg);
         return -1;
     }
-    size_t row = (size_t)nv * sizeof(float);
     if (size == 0 || size % row || size / row > (size_t)n) {
         fprintf(stderr, "agentmem logits: %s: %zu bytes is not 1..%d rows of %d float32 logits\n", path, size,
                 n, nv);
@@ -153,7 +171,17 @@ int am_cmd_logits(int argc, char **argv) {
     int rc = 1;
     if (chunk > ids.n) chunk = ids.n;
     am_model *m = am_run_load(&o, argv[0]);
-    am_engine *e = m ? am_run_engine(&o, argv[0], m, (int)chunk, ids.n) : NULL;
+    int64_t no_gen = 0;
+    bool fits = m && am_run_fit_ctx(&o, argv[0], m, start + ids.n, &no_gen) >= 0;
+    bool in_vocab = true;
+    for (int i = 0; fits && i < ids.n; i++)
+        if (ids.v[i] >= m->hp.n_vocab) {
+            fprintf(stderr, "agentmem logits: token id %d (number %d) is outside the model's vocabulary (0..%d)\n",
+                    ids.v[i], i + 1, m->hp.n_vocab - 1);
+            in_vocab = false;
+            break;
+        }
+    am_engine *e = fits && in_vocab ? am_run_engine(&o, argv[0], m, (int)chunk, ids.n) : NULL;
     if (!e) {
         am_model_free(m);
         am_ids_free(&ids);
@@ -169,7 +197,7 @@ int am_cmd_logits(int argc, char **argv) {
     if (out_path) {
         out = strcmp(out_path, "-") ? fopen(out_path, "wb") : stdout;
         if (!out) {
-            fprintf(stderr, "agentmem logits: %s: cannot create\n", out_path);
+            fprintf(stderr, "agentmem logits: %s: %s\n", out_path, strerror(errno));
             goto done;
         }
     }
