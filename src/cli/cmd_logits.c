@@ -33,8 +33,8 @@ static void usage(FILE *f) {
             "                      the last positions): prints the worst relative error\n"
             "                      |out-ref|/|ref| over positions and the top-1 agreement\n"
             "  --max-rel X         with --compare: exit 1 if the worst error exceeds X\n"
-            "%s",
-            AM_RUN_OPTS_USAGE);
+            "%s%s",
+            AM_RUN_CTX_USAGE, AM_RUN_OPTS_USAGE);
 }
 
 /* Comparison against a reference file whose rows are the last positions. */

@@ -177,13 +177,16 @@ void am_run_opts_init(am_run_opts *o) {
 const char AM_RUN_OPTS_USAGE[] =
     "  --model PATH        GGUF file or Hugging Face folder (config.json + safetensors)\n"
     "  --threads N         worker threads, 0..1024 (default 0: one per core)\n"
-    "  -c, --ctx N         context in tokens: prompt plus generated tokens must fit\n"
-    "                      (default: the model's trained context, capped by memory)\n"
-    "  --kv f16|f32|q8_0|q4_0  KV cache element type (default f16; q8_0 and q4_0\n"
-    "                      need head_dim % 32 == 0, see INTERNALS.md)\n"
+
+    "  --kv TYPE           KV cache element type: f16 (default), f32, q8_0 or q4_0\n"
+    "                      (q8_0 and q4_0 need head_dim % 32 == 0, see INTERNALS.md)\n"
     "  --f32-buffers       float32 RoPE frequencies and embedding scale as llama.cpp\n"
     "                      computes them (default: rounded to bf16 as Hugging Face\n"
     "                      transformers does for bf16 checkpoints)\n";
+
+const char AM_RUN_CTX_USAGE[] =
+    "  -c, --ctx N         context in tokens: prompt plus generated tokens must fit\n"
+    "                      (default: the model's trained context, capped by memory)\n";
 
 int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];

@@ -64,8 +64,10 @@ void am_run_opts_init(am_run_opts *o);
  * --f32-buffers -c/--ctx. Returns 1 if consumed, 0 if not ours, -1 on a bad value
  * (message printed, prefixed with cmd). */
 int am_run_opts_parse(am_run_opts *o, const char *cmd, int argc, char **argv, int *i);
-/* Usage lines for those options. */
+/* Usage lines for those options (-c/--ctx apart: perplexity gives it its
+ * own meaning, the chunk size). */
 extern const char AM_RUN_OPTS_USAGE[];
+extern const char AM_RUN_CTX_USAGE[];
 
 /* The context for a job of n_prompt tokens plus *n_gen generated ones
  * (*n_gen == -1: until the context is full, set here). Returns the context,
