@@ -128,7 +128,10 @@ int am_cmd_logits(int argc, char **argv) {
                                          : am_ids_read_file(&ids, argv[++i], &err);
             if (rc < 0) {
                 fprintf(stderr, "agentmem logits: %s\n", err.msg);
-                goto usage_err;
+                /* a bad --ids is a usage error; a bad or missing file is not */
+                if (!strcmp(a, "--ids")) goto usage_err;
+                am_ids_free(&ids);
+                return 1;
             }
             have_ids = true;
         } else if (!strcmp(a, "--out") && i + 1 < argc) {
@@ -215,12 +218,12 @@ int am_cmd_logits(int argc, char **argv) {
             for (int r = 0; r < n; r++) compare_row(&cmp, i + r, logits + (size_t)r * nv);
         /* float32 little-endian: the host order on every target we build for */
         if (out && fwrite(logits, sizeof(float) * (size_t)nv, (size_t)n, out) != (size_t)n) {
-            fprintf(stderr, "agentmem logits: %s: write failed\n", out_path);
+            fprintf(stderr, "agentmem logits: %s: %s\n", strcmp(out_path, "-") ? out_path : "stdout", strerror(errno));
             goto done;
         }
     }
     if (out && fflush(out) != 0) {
-        fprintf(stderr, "agentmem logits: %s: write failed\n", out_path);
+        fprintf(stderr, "agentmem logits: %s: %s\n", strcmp(out_path, "-") ? out_path : "stdout", strerror(errno));
         goto done;
     }
     rc = 0;
@@ -234,7 +237,7 @@ int am_cmd_logits(int argc, char **argv) {
     }
 done:
     if (out && out != stdout && fclose(out) != 0 && rc == 0) {
-        fprintf(stderr, "agentmem logits: %s: write failed\n", out_path);
+        fprintf(stderr, "agentmem logits: %s: %s\n", strcmp(out_path, "-") ? out_path : "stdout", strerror(errno));
         rc = 1;
     }
     am_batch_free(&b);
