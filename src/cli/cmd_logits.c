@@ -109,7 +109,7 @@ int am_cmd_logits(int argc, char **argv) {
     am_run_opts o;
     am_run_opts_init(&o);
     am_ids ids = {0};
-    const char *out_path = NULL, *ref_path = NULL;
+    const char *out_path = NULL, *ref_path = NULL, *ids_file = NULL;
     float max_rel = INFINITY;
     long start = 0, chunk = 512;
     bool have_ids = false;
@@ -124,6 +124,7 @@ int am_cmd_logits(int argc, char **argv) {
             am_ids_free(&ids);
             return 0;
         } else if ((!strcmp(a, "--ids") || !strcmp(a, "--ids-file")) && i + 1 < argc) {
+            if (strcmp(a, "--ids")) ids_file = argv[i + 1];
             int rc = !strcmp(a, "--ids") ? am_ids_parse(&ids, argv[++i], &err)
                                          : am_ids_read_file(&ids, argv[++i], &err);
             if (rc < 0) {
@@ -163,7 +164,12 @@ int am_cmd_logits(int argc, char **argv) {
         goto usage_err;
     }
     if (ids.n == 0) {
-        fprintf(stderr, "agentmem logits: no token ids given\n");
+        fprintf(stderr, "agentmem logits: %s%s\n", ids_file ? ids_file : "no token ids given",
+                ids_file ? ": no token ids in the file" : "");
+        if (ids_file) {
+            am_ids_free(&ids);
+            return 1;
+        }
         goto usage_err;
     }
     if (start + ids.n > INT32_MAX) {
