@@ -64,12 +64,17 @@ static void version(void) {
     printf("isa: %s\n", am_compute_isa());
 }
 
-/* argv with every `--name=value` before a lone `--` split in two. The
- * strings are the originals or copies owned by the returned array, which
- * lives until exit. */
-static char **split_eq(int argc, char **argv, int *argc_out) {
-    char **v = am_xmalloc(((size_t)argc * 2 + 1) * sizeof *v);
-    int n = 0;
+/* argv with every `--name=value` before a lone `--` split in two: v
+ * borrows argv's strings except the names, which it owns (names[0..n_names)). */
+typedef struct split_args {
+    char **v, **names;
+    int argc, n_names;
+} split_args;
+
+static void split_eq(int argc, char **argv, split_args *s) {
+    s->v = am_xmalloc(((size_t)argc * 2 + 1) * sizeof *s->v);
+    s->names = am_xmalloc(((size_t)argc + 1) * sizeof *s->names);
+    s->argc = s->n_names = 0;
     bool opts = true;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *eq = strchr(a, '=');
@@ -78,15 +83,20 @@ static char **split_eq(int argc, char **argv, int *argc_out) {
             char *name = am_xmalloc((size_t)(eq - a) + 1);
             memcpy(name, a, (size_t)(eq - a));
             name[eq - a] = 0;
-            v[n++] = name;
-            v[n++] = (char *)eq + 1;
+            s->names[s->n_names++] = name;
+            s->v[s->argc++] = name;
+            s->v[s->argc++] = (char *)eq + 1;
         } else {
-            v[n++] = argv[i];
+            s->v[s->argc++] = argv[i];
         }
     }
-    v[n] = NULL;
-    *argc_out = n;
-    return v;
+    s->v[s->argc] = NULL;
+}
+
+static void split_free(split_args *s) {
+    for (int i = 0; i < s->n_names; i++) free(s->names[i]);
+    free(s->names);
+    free(s->v);
 }
 
 int main(int argc, char **argv) {
@@ -104,9 +114,10 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; rc < 0 && i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) {
-            int n;
-            char **v = split_eq(argc - 1, argv + 1, &n);
-            rc = COMMANDS[i].fn(n, v);
+            split_args sa;
+            split_eq(argc - 1, argv + 1, &sa);
+            rc = COMMANDS[i].fn(sa.argc, sa.v);
+            split_free(&sa);
         }
     if (rc < 0) {
         fprintf(stderr, "agentmem: unknown command '%s'\n\n", argv[1]);
