@@ -223,6 +223,8 @@ int am_cmd_bench(int argc, char **argv) {
         free(default_model);
         return 1;
     }
+    am_log_debug("bench: %s: %s, %d layers, %d wide, vocabulary %d", model_path, am_arch_name(m->hp.arch),
+                 m->hp.n_layer, m->hp.n_embd, m->hp.n_vocab);
     am_engine_params ep = am_engine_default_params();
     ep.n_threads = threads;
     ep.max_batch = AM_MAX(pp, 1);
@@ -241,6 +243,7 @@ int am_cmd_bench(int argc, char **argv) {
         goto out;
     }
     threads = am_pool_n_threads(am_engine_pool(e));
+    am_log_debug("bench: %d threads, isa %s, pp%d tg%d x %d reps", threads, am_compute_isa(), pp, tg, reps);
 
     /* warm-up: page the weights in, size the scratch buffers */
     if ((pp && run_pp(e, &b, &rng, AM_MIN(pp, 32), logits, &err) < 0) ||
