@@ -130,20 +130,21 @@ char *am_default_path(const char *rel) {
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;
     /* build/agentmem -> the project; bin/agentmem -> ../share/agentmem */
-    const char *fmt[] = {"%s/%s", "%s/../%s", "%s/../share/agentmem/%s"};
+    const char *up[] = {"", "/..", "/../share/agentmem"};
     char *first = NULL;
-    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
-        size_t len = strlen(exe) + strlen(rel) + 32;
-        char *p = am_xmalloc(len);
-        snprintf(p, len, fmt[i], exe, rel);
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+        char dir[PATH_MAX + 32], real[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s%s", exe, up[i]);
+        if (!realpath(dir, real)) continue;
+        char *p = am_path_join(real, rel);
         if (am_file_exists(p)) {
             free(first);
             return p;
         }
-        if (i == 1) first = p;
+        if (i == 1 && !first) first = p;
         else free(p);
     }
-    return first;
+    return first ? first : am_xstrdup(rel);
 }
 
 char *am_read_input(const char *path, size_t max_bytes, size_t *len, am_err *err) {
