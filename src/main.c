@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         rc = 0;
-    } else if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v") || !strcmp(argv[1], "version")) {
+    } else if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         version();
         rc = 0;
     }

@@ -1,8 +1,10 @@
 /*
- * engine_opts.h — what the commands that run the model (logits, run,
- * perplexity) share: token-id lists from arguments or files, numeric option
- * parsing, and opening a model with an engine sized for the job.
- * Errors are returned with messages; nothing here exits.
+ * engine_opts.h — what the commands share: token-id lists from arguments or
+ * files, strict numeric option parsing with one --threads rule, default
+ * paths found from the binary, inputs from files or stdin; and, for the
+ * commands that run the model (logits, run, perplexity), the shared options,
+ * the context check (-c/--ctx) and opening a model with an engine sized for
+ * the job. Errors are returned with messages; nothing here exits.
  */
 #ifndef AM_CLI_ENGINE_OPTS_H
 #define AM_CLI_ENGINE_OPTS_H
