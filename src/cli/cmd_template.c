@@ -4,6 +4,7 @@
  * be compared byte for byte with transformers' apply_chat_template.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,7 @@ int am_cmd_template(int argc, char **argv) {
         goto done;
     }
     if (fwrite(out, 1, len, stdout) != len || fflush(stdout) != 0) {
-        fprintf(stderr, "agentmem template: write error\n");
+        fprintf(stderr, "agentmem template: writing the output: %s\n", strerror(errno));
         goto done;
     }
     rc = 0;

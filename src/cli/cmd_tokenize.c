@@ -11,6 +11,7 @@
 #include "base/base.h"
 #include "base/file.h"
 #include "cli/commands.h"
+#include "cli/engine_opts.h"
 #include "text/tokenizer.h"
 
 static void usage(FILE *f) {
@@ -20,7 +21,7 @@ static void usage(FILE *f) {
             "Encodes text into token ids exactly as the model's tokenizer does.\n\n"
             "  --tokenizer PATH   a GGUF file, a Hugging Face folder, a tokenizer.json\n"
             "                     or a SentencePiece tokenizer.model\n"
-            "  --text-file FILE   read the text from FILE (raw bytes)\n"
+            "  --text-file FILE   read the text from FILE (raw bytes; - for stdin)\n"
             "  --json             print {\"ids\":[...],\"pieces\":[...]}\n"
             "  --special          add BOS/EOS as the model's configuration says\n"
             "  --split-special    treat special-token text (e.g. <|im_start|>) as plain text\n"
@@ -145,7 +146,7 @@ int am_cmd_tokenize(int argc, char **argv) {
     char *buf = NULL;
     size_t n = 0;
     if (text_file) {
-        buf = am_file_read_all(text_file, AM_TOK_MAX_INPUT, &n, &err);
+        buf = am_read_input(text_file, AM_TOK_MAX_INPUT, &n, &err);
         if (!buf) {
             fprintf(stderr, "agentmem tokenize: %s\n", err.msg);
             return 1;
@@ -193,6 +194,6 @@ int am_cmd_tokenize(int argc, char **argv) {
 done:
     am_tokenizer_free(t);
     free(buf);
-    if (fflush(stdout)) rc = 1;
+    /* main() reports a failed write to stdout */
     return rc;
 }

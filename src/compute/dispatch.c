@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/base.h"
 #include "compute/kernels.h"
@@ -47,7 +48,7 @@ static int cpu_best_level(void) {
 
 static int level_by_name(const char *name) {
     for (int i = 0; i < 3; i++)
-        if (strcmp(name, LEVEL_NAMES[i]) == 0) return i;
+        if (strcasecmp(name, LEVEL_NAMES[i]) == 0) return i; /* AVX2 as well as avx2 */
     return -1;
 }
 

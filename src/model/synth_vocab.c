@@ -416,7 +416,19 @@ static const char *const *special_names(am_synth_vocab_style style, int which) {
     return style == AM_SYNTH_VOCAB_QWEN2 ? q[which] : style == AM_SYNTH_VOCAB_GEMMA ? g[which] : l[which];
 }
 
+static int32_t find_special_style(const strmap *m, am_synth_vocab_style style, int which);
+
+/* The shape's own names first, then the other families': a Llama 3
+ * vocabulary under a Gemma shape keeps <|begin_of_text|> as its BOS. */
 static int32_t find_special(const strmap *m, am_synth_vocab_style style, int which) {
+    int32_t id = find_special_style(m, style, which);
+    static const am_synth_vocab_style all[] = {AM_SYNTH_VOCAB_LLAMA3, AM_SYNTH_VOCAB_QWEN2, AM_SYNTH_VOCAB_GEMMA};
+    for (size_t i = 0; id < 0 && i < sizeof all / sizeof all[0]; i++)
+        if (all[i] != style) id = find_special_style(m, all[i], which);
+    return id;
+}
+
+static int32_t find_special_style(const strmap *m, am_synth_vocab_style style, int which) {
     for (const char *const *n = special_names(style, which); *n; n++) {
         int64_t id = map_get(m, *n);
         if (id >= 0) return (int32_t)id;

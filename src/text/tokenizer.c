@@ -12,6 +12,7 @@
  * Also: loading dispatch by path, finishing a loaded tokenizer (index, byte
  * ids, tries, fingerprint). Never modifies a tokenizer after tok_finish.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,7 +446,7 @@ am_tokenizer *am_tokenizer_load(const char *path, am_err *err) {
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        am_err_set(err, "%s: cannot open", path);
+        am_err_setc(err, errno == ENOENT ? AM_E_NOT_FOUND : AM_E_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
     unsigned char head[64];
@@ -455,5 +456,13 @@ am_tokenizer *am_tokenizer_load(const char *path, am_err *err) {
     size_t k = 0;
     while (k < hn && (head[k] == ' ' || head[k] == '\n' || head[k] == '\r' || head[k] == '\t')) k++;
     if (k < hn && head[k] == '{') return am_tokenizer_load_json(path, NULL, err);
+    /* a .json name is a tokenizer.json whatever it holds: say so, rather
+     * than what a SentencePiece protobuf reader makes of it */
+    size_t pl = strlen(path);
+    if (hn == 0 || (pl >= 5 && !strcmp(path + pl - 5, ".json"))) {
+        am_err_setc(err, AM_E_BAD_FILE, "%s: %s", path,
+                    hn == 0 ? "empty file, not a tokenizer" : "not JSON, so not a tokenizer.json");
+        return NULL;
+    }
     return am_tokenizer_load_spm(path, NULL, err);
 }

@@ -6,7 +6,7 @@ A=${AGENTMEM:-build/agentmem}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$A" bench --help | grep -q -- "--json"
-rc=0; "$A" bench --threads 0 2>/dev/null || rc=$?; [ "$rc" = 2 ]
+rc=0; "$A" bench --threads -1 2>/dev/null || rc=$?; [ "$rc" = 2 ]
 rc=0; "$A" bench --pp 0 --tg 0 2>/dev/null || rc=$?; [ "$rc" = 2 ]
 rc=0; "$A" bench --bogus 2>/dev/null || rc=$?; [ "$rc" = 2 ]
 rc=0; "$A" bench --model "$T/missing.gguf" 2>/dev/null || rc=$?; [ "$rc" = 1 ]
