@@ -35,7 +35,8 @@ static void usage(FILE *f) {
             "load when a request names them. --models-max (default 1) models stay loaded at once,\n"
             "within --weights-budget; the least recently used idle one is unloaded first (--pin: never).\n"
             "Keys also from AGENTMEM_API_KEY / AGENTMEM_ADMIN_KEY. --port 0 picks a free port.\n"
-            "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf; cache\n"
+            "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf (beside the binary's\n"
+            "project, or PREFIX/share/agentmem when installed); cache\n"
             "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem; KV budget half of the memory left\n"
             "after the weights (divided among --models-max); --cache-disk-budget deletes the least\n"
             "recently used cache files of a model beyond SIZE (default: no limit).\n");
@@ -206,7 +207,11 @@ int am_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!n_models && !models_dir) models[n_models++] = (am_reg_model_arg){NULL, "models/default.gguf"};
+    char *default_model = NULL; /* found from the binary's location, not the current directory */
+    if (!n_models && !models_dir) {
+        default_model = am_default_path("models/default.gguf");
+        models[n_models++] = (am_reg_model_arg){NULL, default_model};
+    }
     am_err err = {0};
     am_registry_params rp = {0};
     rp.models_dir = models_dir;
@@ -227,6 +232,7 @@ int am_cmd_serve(int argc, char **argv) {
     rp.sp.kv_type = kv_type;
     rp.sp.cache_dir = cache_dir;
     am_registry *reg = am_reg_create(&rp, &err);
+    free(default_model); /* the registry keeps its own real path */
     if (!reg) {
         fprintf(stderr, "agentmem serve: %s\n", err.msg);
         return 1;
