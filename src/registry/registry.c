@@ -211,7 +211,7 @@ static am_served *load_served(am_registry *r, reg_entry *e, am_err *err) {
     am_sched_params sp = r->p.sp;
     sp.gate = r->gate;
     int64_t total = sp.kv_budget > 0 ? sp.kv_budget : r->p.kv_budget_fn ? r->p.kv_budget_fn(b) : 0;
-    if (total > 0) sp.kv_budget = AM_MAX(total / AM_MAX(r->p.models_max, 1), (int64_t)16 << 20);
+    if (total > 0) sp.kv_budget = total / AM_MAX(r->p.models_max, 1);
     am_sched *s = am_sched_create(b, &sp, err);
     if (!s) {
         am_bundle_unref(b);

@@ -179,8 +179,11 @@ st -H "$AK" "$URL/admin/models" >/dev/null
 [ "$(js 'j.data.filter(m => m.state == "loaded").map(m => m.id).join()')" = qwen ] || bad "models-max 1: $(cat "$TMP/body")"
 stop_server
 
-# Bug: --pin is ignored and the pinned model is unloaded for another.
-MODEL="$D/llama.gguf" start_server --models-dir "$D" --pin llama --cache-dir "$TMP/c4"
+# Bug: --pin is ignored and the pinned model is unloaded for another; or an
+# explicit --kv-budget is changed (rounded up to a floor) on its way to the pool.
+MODEL="$D/llama.gguf" start_server --models-dir "$D" --pin llama --cache-dir "$TMP/c4" --kv-budget 3M
+b=$(curl -s "$URL/metrics" | sed -n 's/^agentmem_kv_bytes_budget //p')
+[ "$b" -le 3145728 ] && [ "$b" -gt 2000000 ] || bad "--kv-budget 3M gave a pool of $b bytes"
 s=$(chat qwen pin)
 [ "$s" = 503 ] || bad "a request needing the pinned model's slot answered $s"
 [ "$(chat llama pin)" = 200 ] && ok "--weights-budget, --models-max 1 and --pin hold" || bad "pinned model not serving"
