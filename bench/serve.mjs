@@ -197,6 +197,11 @@ async function interrupt(LONG, SHORTS) {
   const longText = await textOf(LONG, "long"), shortText = await textOf(16, "short");
   const alone = [];
   for (let i = 0; i < 3; i++) alone.push((await chat(`short-${tag}-a${i}`, [{ role: "user", content: shortText }], 4)).ttft);
+  // The chunk time: a long prompt of the same length alone (another text, so
+  // nothing is shared), its time to first token over its scheduler steps.
+  const c0 = await metric("agentmem_scheduler_steps_total");
+  const calib = await chat(`calib-${tag}`, [{ role: "user", content: await textOf(LONG, "calibration") }], 1);
+  const calibSteps = (await metric("agentmem_scheduler_steps_total")) - c0;
   const s0 = await metric("agentmem_scheduler_steps_total");
   let longDone = false;
   const longP = chat(`long-${tag}`, [{ role: "user", content: longText }], 1).then((r) => { longDone = true; return r; });
@@ -209,9 +214,7 @@ async function interrupt(LONG, SHORTS) {
   // Those sent before the long prompt's first token: they arrived during its prefill.
   const during = sent.filter((r) => r.t0 < long.first).map((r) => r.ttft);
   const steps = (await metric("agentmem_scheduler_steps_total")) - s0;
-  // The chunk time: the long prefill's scheduler steps (its chunks, shared with
-  // the short requests' steps) over its time to first token.
-  const stepMs = steps > 0 ? long.ttft / steps : null;
+  const stepMs = calibSteps > 0 ? calib.ttft / calibSteps : null;
   return {
     mode: "interrupt", long_tokens: LONG, long_ttft_ms: r1(long.ttft),
     short_alone_ttft_ms: r1(pct(alone, 0.5)), short_during_n: during.length,

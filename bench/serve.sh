@@ -145,7 +145,7 @@ if has interrupt; then
     printf '%12s %12s %8s %12s %12s %8s %9s\n' "$(get "$row" long_ttft_ms)" "$(get "$row" short_alone_ttft_ms)" \
         "$(get "$row" short_during_n)" "$(get "$row" short_during_p50_ms)" "$(get "$row" short_during_p95_ms)" \
         "$(get "$row" scheduler_steps)" "$(get "$row" step_ms)"
-    echo "chunk_ms: the long prompt's time to first token / scheduler steps during it (every step ran a chunk of it)"
+    echo "chunk_ms: a long prompt of the same length alone: its time to first token / its scheduler steps"
     x=$(get "$row" p95_over_step)
     [ "$x" = null ] && x=-
     echo "targets:"

@@ -90,6 +90,7 @@ typedef struct sched_run {
     float *logits_gen;        /* [n_vocab] logits at the end of the prompt */
     double t_admit, t_first, t_kv_wait;
     int batch_row;            /* logits row in this step, -1 */
+    bool held_back;           /* its prefill chunk was left out of the last step (see step) */
 } sched_run;
 
 struct am_req {

@@ -509,7 +509,12 @@ static void step(am_sched *s) {
     for (int i = 0; i < s->n_runs; i++) s->runs[i].batch_row = -1;
     /* Prefill chunks go shortest remaining prompt first, so a short request
      * arriving during a long prefill is done in the next step instead of
-     * waiting for the whole long prompt (the long one gets the rest). */
+     * waiting for the whole long prompt. And a step that finishes a prompt
+     * leaves out chunks of prompts it would not finish, so that step is
+     * short and the request's first token comes after about one chunk time
+     * in all; a prompt left out once is not left out in the next step, so a
+     * stream of short requests cannot starve a long one. */
+    bool finishing = false;
     int ord[s->n_runs > 0 ? s->n_runs : 1];
     for (int i = 0; i < s->n_runs; i++) {
         int j = i, rem = s->runs[i].n_prompt - s->runs[i].n_done;
@@ -524,6 +529,15 @@ static void step(am_sched *s) {
             sched_run *r = &s->runs[pass ? ord[i] : i];
             if (r->decoding != (pass == 0)) continue;
             int n = r->decoding ? 1 : AM_MIN(budget, r->n_prompt - r->n_done);
+            if (!r->decoding) {
+                bool finishes = n == r->n_prompt - r->n_done;
+                if (finishing && !finishes && !r->held_back) {
+                    r->held_back = true;
+                    continue;
+                }
+                r->held_back = false;
+                finishing |= finishes;
+            }
             int64_t need = am_kv_seq_blocks_needed(s->kv, r->seq, n);
             if (!ensure_blocks(s, claimed + need)) {
                 /* Try a smaller prefill chunk, else wait (bounded). */
