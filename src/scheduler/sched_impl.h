@@ -131,6 +131,7 @@ struct am_sched {
     int n_queued;
     sched_cmd *cmds;
     bool draining, stopping;
+    bool persist_done;        /* a file job finished: collect it (set by the persistence thread) */
     pthread_cond_t cmd_cv;    /* a command completed */
 
     pthread_mutex_t amu;
