@@ -24,13 +24,15 @@ static void usage(FILE *f) {
             "usage: agentmem serve [--model PATH] [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
             "       [--kv-budget SIZE] [--kv-type f16|q8_0|q4_0] [--ctx N] [--parallel N] [--threads N]\n"
             "       [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
-            "       [--max-body SIZE] [--cache-disk-budget SIZE] [--log-format text|json]\n"
+            "       [--max-body SIZE] [--cache-disk-budget SIZE] [--conn-timeout SECONDS]\n"
+            "       [--log-format text|json]\n"
             "Serves OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) APIs.\n"
             "Keys also from AGENTMEM_API_KEY / AGENTMEM_ADMIN_KEY. --port 0 picks a free port.\n"
             "SIZE: 512M, 4G, 1024K or bytes. Default model models/default.gguf; cache\n"
             "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem; KV budget half of the memory left\n"
             "after the weights; --cache-disk-budget deletes the least recently used cache files\n"
-            "beyond SIZE (default: no limit).\n");
+            "beyond SIZE (default: no limit); --conn-timeout closes a connection that sends\n"
+            "or takes nothing for that long (default 60).\n");
 }
 
 /* Half of the memory left after the weights (MemAvailable counts the page
@@ -69,7 +71,7 @@ static void fmt_size(int64_t b, char *out, size_t cap) {
 int am_cmd_serve(int argc, char **argv) {
     const char *model = "models/default.gguf", *host = "127.0.0.1", *cache_dir = NULL;
     const char *api_key_file = NULL, *admin_key_file = NULL, *log_format = "text";
-    long port = 8080, ctx = 0, parallel = 0, threads = 0;
+    long port = 8080, ctx = 0, parallel = 0, threads = 0, conn_timeout = 0;
     int64_t kv_budget = 0, max_body = 0, disk_budget = 0;
     float rate = 0;
     am_type kv_type = AM_TYPE_F16;
@@ -102,6 +104,7 @@ int am_cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--ctx")) ok = am_opt_int(v, 16, 1 << 22, &ctx);
         else if (!strcmp(a, "--parallel")) ok = am_opt_int(v, 1, 256, &parallel);
         else if (!strcmp(a, "--threads")) ok = am_opt_int(v, 0, 1024, &threads);
+        else if (!strcmp(a, "--conn-timeout")) ok = am_opt_int(v, 1, 86400, &conn_timeout);
         else if (!strcmp(a, "--api-key-file")) api_key_file = v;
         else if (!strcmp(a, "--admin-key-file")) admin_key_file = v;
         else if (!strcmp(a, "--cors-origin")) {
@@ -204,6 +207,7 @@ int am_cmd_serve(int argc, char **argv) {
     cfg.log_json = !strcmp(log_format, "json");
     cfg.rate_limit = rate;
     cfg.max_body = (size_t)max_body;
+    cfg.conn_timeout_s = (int)conn_timeout;
     cfg.n_ctx = am_sched_n_ctx(s);
     am_server *srv = am_server_start(s, &cfg, &err);
     if (!srv) {

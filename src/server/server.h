@@ -24,6 +24,7 @@ typedef struct am_server_config {
     bool log_json;
     double rate_limit;         /* requests per second per key (<= 0: off) */
     size_t max_body;           /* bytes (0: 8 MiB) */
+    int conn_timeout_s;        /* a client silent this long is cut (0: 60); waiting on the scheduler does not count */
     int n_ctx;                 /* the scheduler's context (for a missing max_tokens) */
 } am_server_config;
 
