@@ -31,7 +31,7 @@ export function body(api, content, maxTokens, stream) {
 }
 
 // One request. opts: {abortAfterEvents, abortAfterMs}. Returns {status,
-// text, aborted, usage}. The text is the concatenated deltas (streams) or
+// text, aborted, usage, error}. The text is the concatenated deltas (streams) or
 // the answer (whole responses).
 export async function request(api, agent, content, maxTokens, stream, opts = {}) {
   const ctl = new AbortController();
@@ -74,8 +74,10 @@ export async function request(api, agent, content, maxTokens, stream, opts = {})
       }
     }
   } catch (e) {
-    if (e.name !== "AbortError") throw e;
-    out.aborted = true;
+    // A connection the server cuts is a result to check, not a crash of
+    // the test: it comes back with error set (and the text so far).
+    if (e.name !== "AbortError") { out.error = String(e.cause || e); if (!out.status) out.status = -1; }
+    else out.aborted = true;
   } finally {
     if (timer) clearTimeout(timer);
   }
