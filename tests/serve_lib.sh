@@ -8,6 +8,7 @@ TMP=$(mktemp -d /tmp/am-serve-XXXXXX)
 trap 'kill -9 $PID 2>/dev/null; rm -rf "$TMP"' EXIT
 start_server() {
     LOG="$TMP/server.$$.$(date +%s%N).log"
+    : >"$LOG"
     "$A" serve --model "$MODEL" --port 0 --threads 2 "$@" >"$LOG" 2>&1 &
     PID=$!
     i=0

@@ -172,6 +172,7 @@ struct am_sched {
     sched_cmd *cmds;
     bool draining, stopping;
     atomic_bool cut;          /* am_sched_cut: end everything at the next step */
+    bool persist_done;        /* a file job finished: collect it (set by the persistence thread) */
     pthread_cond_t cmd_cv;    /* a command completed */
 
     pthread_mutex_t amu;

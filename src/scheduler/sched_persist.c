@@ -99,6 +99,15 @@ static void *persist_main(void *arg) {
         j->next = s->pdone;
         s->pdone = j;
         pthread_cond_broadcast(&s->pcv);
+        /* Wake an idle scheduler so the result is accounted now (saves,
+         * bytes_disk, the disk budget), not at the next request. pmu is
+         * dropped first: the lock order is mu before pmu. */
+        pthread_mutex_unlock(&s->pmu);
+        pthread_mutex_lock(&s->mu);
+        s->persist_done = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&s->pmu);
     }
     pthread_mutex_unlock(&s->pmu);
     return NULL;
@@ -152,9 +161,9 @@ void sched_persist_wait_path(am_sched *s, const char *path) {
     pthread_mutex_unlock(&s->pmu);
 }
 
-/* Deletes the least recently used files beyond the disk budget. */
+/* Deletes the least recently used files beyond the disk budget; keeps the
+ * disk-bytes gauge current with or without a budget. */
 static void enforce_disk_budget(am_sched *s) {
-    if (s->p.disk_budget <= 0) return;
     for (;;) {
         int64_t total = 0;
         sched_agent *old = NULL;
@@ -165,7 +174,7 @@ static void enforce_disk_budget(am_sched *s) {
             if (!a->running && (!old || a->lru < old->lru)) old = a;
         }
         atomic_store(&s->st_disk_bytes, total);
-        if (total <= s->p.disk_budget || !old) return;
+        if (s->p.disk_budget <= 0 || total <= s->p.disk_budget || !old) return;
         persist_job *j = am_xcalloc(1, sizeof *j);
         j->is_delete = true;
         am_kvf_path(s->mdir, old->owner, old->id, j->path, sizeof j->path);

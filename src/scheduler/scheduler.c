@@ -662,7 +662,9 @@ static void *sched_main(void *arg) {
     am_sched *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->stopping && !s->cmds && s->n_runs == 0 && !s->q_head) pthread_cond_wait(&s->cv, &s->mu);
+        while (!s->stopping && !s->cmds && s->n_runs == 0 && !s->q_head && !s->persist_done)
+            pthread_cond_wait(&s->cv, &s->mu);
+        s->persist_done = false;
         if (s->stopping) { /* queued requests end now; running ones at the next step */
             for (am_req *q = s->q_head, *nx; q; q = nx) {
                 nx = q->next;

@@ -18,6 +18,7 @@
 #include "server/server_impl.h"
 
 #define DEFAULT_MAX_BODY (8u << 20)
+#define DEFAULT_CONN_TIMEOUT_S 60
 
 static void log_line(am_conn *c, int status) {
     double ms = (am_time_now() - c->t0) * 1000;
@@ -332,6 +333,7 @@ am_server *am_server_start(am_registry *reg, const am_server_config *cfg, am_err
     srv->cfg = *cfg;
     if (!srv->cfg.host) srv->cfg.host = "127.0.0.1";
     if (!srv->cfg.max_body) srv->cfg.max_body = DEFAULT_MAX_BODY;
+    if (srv->cfg.conn_timeout_s <= 0) srv->cfg.conn_timeout_s = DEFAULT_CONN_TIMEOUT_S;
     am_metrics_init(&srv->metrics);
     am_ratelimit_init(&srv->rl, cfg->rate_limit);
     struct sockaddr_storage ss;
@@ -365,7 +367,7 @@ am_server *am_server_start(am_registry *reg, const am_server_config *cfg, am_err
     srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
                               (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_CONNECTION_LIMIT,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)512, MHD_OPTION_END);
     if (!srv->d) {
         free(srv);

@@ -134,8 +134,16 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max) {
         if (s->phase == 2) return MHD_CONTENT_READER_END_OF_STREAM;
         s->out.n = 0;
         s->off = 0;
+        /* Producing blocks until the scheduler has the next event: as long
+         * as the request waits in the queue or its prefill runs. MHD counts
+         * that time as the client's silence and would cut the stream once it
+         * passes the connection timeout, so the timeout is off while we wait
+         * and re-armed (which restarts MHD's timer) when there is something
+         * to send: only a client that stops reading is timed out. */
+        MHD_set_connection_option(s->mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         if (s->r.p.api == AM_API_ANTHROPIC) am_anthropic_produce(s);
         else openai_produce(s);
+        MHD_set_connection_option(s->mc, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->r.srv->cfg.conn_timeout_s);
     }
     size_t n = AM_MIN(max, s->out.n - s->off);
     memcpy(buf, s->out.p + s->off, n);
@@ -166,6 +174,7 @@ enum MHD_Result am_run_generation(am_conn *c, struct MHD_Connection *mc, am_gen_
     srv->in_flight++;
     if (p->stream) {
         stream_st *s = am_xcalloc(1, sizeof *s);
+        s->mc = mc;
         if (am_gen_start(srv, c, p, agent, &s->r, &e) < 0) {
             free(s);
             srv->in_flight--;

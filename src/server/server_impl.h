@@ -235,6 +235,7 @@ typedef struct am_gen_run {
 
 typedef struct stream_st {
     am_gen_run r;
+    struct MHD_Connection *mc; /* valid while MHD calls the reader */
     am_buf out;
     size_t off;
     int phase; /* 0 start, 1 running, 2 done */
