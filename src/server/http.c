@@ -4,9 +4,11 @@
  * ids, access logs, Host/CORS/auth/rate-limit checks, routing, and the
  * response helpers every route uses.
  */
+#define _GNU_SOURCE
 #define AM_SERVER_INTERNALS
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,17 @@ enum MHD_Result am_reply_stream(am_conn *c, struct MHD_Connection *mc, MHD_Conte
     am_metrics_request(&c->srv->metrics, c->route, 200);
     c->streamed = true; /* logged when the stream ends, with its whole time */
     return ok;
+}
+
+bool am_conn_gone(struct MHD_Connection *mc) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    struct pollfd pf = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pf, 1, 0) <= 0) return false;
+    if (pf.revents & (POLLHUP | POLLERR | POLLRDHUP)) return true;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0; /* EOF; > 0 is a pipelined request, < 0 nothing yet */
 }
 
 int am_conn_agent(struct MHD_Connection *mc, const am_gen_parsed *p, char out[129], am_http_err *e) {

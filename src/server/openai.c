@@ -187,8 +187,10 @@ enum MHD_Result am_run_generation(am_conn *c, struct MHD_Connection *mc, am_gen_
         srv->in_flight--;
         return am_reply_error(c, mc, api, &e);
     }
-    while (!am_gen_step(&r, NULL, NULL)) {
-    }
+    r.wait_ms = 100; /* look at the socket between events: a client that left cancels */
+    bool gone = false;
+    while (!am_gen_step(&r, NULL, NULL))
+        if (!gone && (gone = am_conn_gone(mc))) am_req_cancel(r.req); /* ends within a step */
     enum MHD_Result res;
     if (r.error) {
         gen_error(&r, &e);

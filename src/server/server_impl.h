@@ -214,6 +214,7 @@ typedef struct am_gen_run {
     am_server *srv;
     am_conn *conn;
     am_served *m;            /* the model, leased until am_gen_free */
+    int wait_ms;             /* am_gen_step waits this long for an event (<= 0: until one comes) */
     am_gen_parsed p;
     am_req *req;
     am_detok *dt;
@@ -270,6 +271,10 @@ void am_add_headers(am_conn *c, struct MHD_Response *r);
 /* Streams from a reader: st is freed by free_fn when the response ends. */
 enum MHD_Result am_reply_stream(am_conn *c, struct MHD_Connection *mc, MHD_ContentReaderCallback rd, void *st,
                                 MHD_ContentReaderFreeCallback free_fn);
+/* Whether the client closed its connection (EOF or an error on the socket):
+ * for whole answers, which block in the handler and write nothing until the
+ * end, so a disconnect is seen only by looking. */
+bool am_conn_gone(struct MHD_Connection *mc);
 /* The agent id from headers (X-Agent-Id / X-Session-Id) or the body. */
 int am_conn_agent(struct MHD_Connection *mc, const am_gen_parsed *p, char out[129], am_http_err *e);
 

@@ -22,6 +22,17 @@ for (let round = 0; round < 3; round++) {
   const ms = await settled(1000);
   check(ms >= 0, `round ${round}: nothing running, queued or marked running within 1 s of the disconnects (${ms} ms)`);
 }
+// Whole (non-stream) answers: the handler writes nothing until the end, so
+// the server must look at the socket to see the client leave. Bug it is
+// for: a non-stream request whose client went away runs to max_tokens.
+{
+  const jobs = apis.map((api, i) => request(api, `dcw-${i}`, "a whole answer nobody waits for " + i, 3900, false,
+                                            { abortAfterMs: 300 + 100 * i }));
+  const res = await Promise.all(jobs);
+  check(res.every((r) => r.aborted || r.status === 0), `whole answers cut by their clients: ${res.map((r) => r.status)}`);
+  const ms = await settled(1000);
+  check(ms >= 0, `non-stream requests whose clients left end within 1 s (${ms} ms)`);
+}
 const again = await request("chat", "dc-0-0", "Round 0 agent 0: hello again", 4, false);
 check(again.status === 200, "an agent whose stream was cut answers its next request");
 check((await fetch(url + "/health/ready")).status === 200, "server ready");
