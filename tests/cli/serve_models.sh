@@ -135,7 +135,7 @@ s=$(st -H "$AK" -H "$J" -d '{"model":"gemma-hf"}' "$URL/admin/models/swap")
 st -H "$AK" -H "$J" -d '{"model":"llama"}' "$URL/admin/models/swap" >/dev/null
 
 # Bug: two swaps run at once. The first waits on a running stream (drain).
-curl -s -N -H "$J" -H "$K" -H 'X-Agent-Id: long' -d '{"model":"llama","messages":[{"role":"user","content":"go"}],"max_tokens":1500,"ignore_eos":true,"stream":true}' "$URL/v1/chat/completions" >"$TMP/long.txt" &
+curl -s -N -H "$J" -H "$K" -H 'X-Agent-Id: long' -d '{"model":"llama","messages":[{"role":"user","content":"go"}],"max_tokens":8000,"ignore_eos":true,"stream":true}' "$URL/v1/chat/completions" >"$TMP/long.txt" &
 lp=$!
 sleep 0.3
 curl -s -o "$TMP/sw1" -w '%{http_code}' -H "$AK" -H "$J" -d '{"model":"qwen","drain_timeout_s":1}' "$URL/admin/models/swap" >"$TMP/sw1.st" &
