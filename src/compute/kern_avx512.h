@@ -23,6 +23,12 @@ AM_INLINE void hsum_halves(__m512 v, float *lo, float *hi) {
 }
 
 void am_avx512_init_q80(am_kernels *k);
+
+/* Q4_0 (q8 = 0) / Q8_0 (q8 = 1) rows [r0, r1) x tokens [t0, t1), for many tokens
+ * (kern_q80_gemm_avx512.c). Usable when am_avx512_q80_gemm_ok(a): 32 rows of W
+ * are within int32 byte offsets (gathers). */
+int am_avx512_q80_gemm_ok(const am_mm_args *a);
+void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1);
 void am_avx512_init_qk(am_kernels *k);
 
 #endif

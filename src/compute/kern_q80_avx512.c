@@ -11,7 +11,10 @@
  * lanes at -s or -16*s (8 lanes per row). Lanes are then scaled by
  * d_w * d_x in f32 and accumulated; lanes 0-7 / 8-15 are summed at the end.
  * Tile: up to 4 row pairs x 4 tokens, so each unpacked weight block serves 4
- * tokens and each activation block 8 rows.
+ * tokens and each activation block 8 rows. This is the decode path (and the
+ * fallback for rows too far apart for int32 gather offsets); 8 tokens or more
+ * go to kern_q80_gemm_avx512.c, whose one-row-per-lane layout needs no
+ * horizontal sums and does 8 vpdpbusd per block conversion.
  */
 #include "compute/kern_avx512.h"
 
@@ -104,102 +107,16 @@ AM_INLINE void q80_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end,
         }
 }
 
-/* ---- prefill: weights unpacked once per 8-row tile and k-block ---------------------- */
-
-#define KB 32  /* blocks per k-block: the unpacked tile is KB*QP*128 bytes = 16 KiB */
-#define TG 64  /* tokens per group: TG/QT accumulator tiles live in memory across k-blocks */
-
-typedef struct {
-    __m512i w;
-    __m512 dw;
-} qpk;
-
-/* acc (QP x T tiles, in memory) += unpacked blocks [0, nk) against tokens x[0..T) at block b0. */
-AM_INLINE void q80_packed(int kind, const qpk *buf, int nk, const am_q8a *const *x, int64_t b0, __m512 *accmem, int T) {
-    __m512 acc[QP][QT];
-    _Pragma("GCC unroll 16") for (int p = 0; p < QP; p++)
-        _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) acc[p][j] = accmem[p * QT + j];
-    for (int b = 0; b < nk; b++) {
-        __m512i xv[QT], init[QT];
-        _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) {
-            const am_q8a *xb = x[j] + b0 + b;
-            xv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)xb->qs));
-            init[j] = _mm512_set1_epi32(kind == QK_Q4_0 ? -xb->s : -16 * xb->s);
-        }
-        _Pragma("GCC unroll 16") for (int p = 0; p < QP; p++) {
-            const qpk *k = &buf[b * QP + p];
-            __m512i wv = k->w;
-            _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) {
-                __m512i d = _mm512_dpbusd_epi32(init[j], wv, xv[j]);
-                __m512 sc = _mm512_mul_ps(k->dw, _mm512_set1_ps(x[j][b0 + b].d));
-                acc[p][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, acc[p][j]);
-            }
-        }
-    }
-    _Pragma("GCC unroll 16") for (int p = 0; p < QP; p++)
-        _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) accmem[p * QT + j] = acc[p][j];
-}
-
-#define Q_PACKED(name, kind)                                                                                             \
-    static void name##_p1(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 1); } \
-    static void name##_p2(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 2); } \
-    static void name##_p3(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 3); } \
-    static void name##_p4(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 4); }
-
-typedef void (*packed_fn)(const qpk *, int, const am_q8a *const *, int64_t, __m512 *);
-
-AM_INLINE void q80_prefill(int kind, const packed_fn *fns, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
-    const size_t bs = kind == QK_Q4_0 ? sizeof(am_block_q4_0) : sizeof(am_block_q8_0);
-    const int64_t nb = a->n_in / AM_QK;
-    qpk buf[KB * QP] __attribute__((aligned(64)));
-    __m512 accs[TG / QT][QP * QT] __attribute__((aligned(64)));
-    for (int64_t r = r0; r < r1; r += 2 * QP) {
-        const uint8_t *w[2 * QP];
-        for (int i = 0; i < 2 * QP; i++) w[i] = a->w + (r + i < r1 ? r + i : r1 - 1) * a->w_stride;
-        for (int tg = t0; tg < t1; tg += TG) {
-            int nt = t1 - tg < TG ? t1 - tg : TG, ntiles = (nt + QT - 1) / QT;
-            const am_q8a *x[TG];
-            for (int j = 0; j < nt; j++) x[j] = (const am_q8a *)(a->x + (tg + j) * a->x_stride);
-            for (int i = 0; i < ntiles; i++)
-                for (int k = 0; k < QP * QT; k++) accs[i][k] = _mm512_setzero_ps();
-            for (int64_t kb = 0; kb < nb; kb += KB) {
-                int nk = nb - kb < KB ? (int)(nb - kb) : KB;
-                for (int b = 0; b < nk; b++)
-                    _Pragma("GCC unroll 4") for (int p = 0; p < QP; p++) {
-                        const uint8_t *ba = w[2 * p] + (kb + b) * bs, *bb = w[2 * p + 1] + (kb + b) * bs;
-                        buf[b * QP + p].w = unpack_pair(kind, ba, bb);
-                        buf[b * QP + p].dw = scales_pair(ba, bb);
-                    }
-                for (int i = 0; i < ntiles; i++) {
-                    int T = nt - i * QT < QT ? nt - i * QT : QT;
-                    fns[T](buf, nk, x + i * QT, kb, accs[i]);
-                }
-            }
-            for (int i = 0; i < ntiles; i++)
-                for (int j = 0; j < QT && i * QT + j < nt; j++)
-                    for (int p = 0; p < QP; p++) {
-                        float lo, hi;
-                        hsum_halves(accs[i][p * QT + j], &lo, &hi);
-                        float *yr = a->y + (tg + i * QT + j) * a->ldy + r + 2 * p;
-                        if (r + 2 * p < r1) yr[0] = lo;
-                        if (r + 2 * p + 1 < r1) yr[1] = hi;
-                    }
-        }
-    }
-}
-
 #define Q_TILES(name, kind)                                                                                         \
-    Q_PACKED(name, kind)                                                                                            \
     static void name##_t1(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 1); } \
     static void name##_t2(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 2); } \
     static void name##_t3(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 3); } \
     static void name##_t4(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 4); } \
     static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                    \
-        static const packed_fn packed[QT + 1] = {NULL, name##_p1, name##_p2, name##_p3, name##_p4};                   \
         static void (*const tiles[QT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
             NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
-        if (t1 - t0 >= 2 * QT) {                                                                                         \
-            q80_prefill(kind, packed, a, r0, r1, t0, t1);                                                                \
+        if (t1 - t0 >= 2 * QT && am_avx512_q80_gemm_ok(a)) {                                                            \
+            am_avx512_q80_gemm(kind == QK_Q8_0, a, r0, r1, t0, t1);                                                      \
             return;                                                                                                      \
         }                                                                                                                \
         for (int64_t r = r0; r < r1; r += 2 * QP)                                                                        \

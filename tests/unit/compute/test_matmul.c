@@ -103,6 +103,11 @@ static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, in
     free(wf), free(wd), free(wq), free(x), free(xe), free(y), free(ref_ex), free(ref_ph), free(s_terms);
 }
 
+/* Every level against the reference on ragged rows (1..130: tails of the 16- and 32-row
+ * tiles) and token counts on both sides of the decode/prefill switch (8 tokens). Bugs it is
+ * for: a wrong element order or offset in a kernel (e.g. the Q4_0 prefill repack taking the
+ * high nibbles as elements 4g.. instead of 16+4g.., or cancelling the +8 offset with -7s),
+ * and lost or extra tail rows (prefill stores masked by the wrong row count). */
 static void test_all_isas(void) {
     static const int toks[] = {1, 2, 3, 5, 17, 70};
     static const int64_t outs[] = {1, 7, 37, 130};
