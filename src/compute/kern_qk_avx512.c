@@ -14,7 +14,8 @@
  * -32 offset is folded into the integer sum the same way.
  * Per row pair and super-block the weights are unpacked once into an L1
  * buffer (levels, per-sub-block scale vectors) and used by every token of the
- * tile.
+ * tile. Q4_K/Q5_K with 8 tokens or more go to kern_qk_gemm_avx512.c (one row
+ * per lane, no horizontal sums); Q6_K prefill still runs here.
  */
 #include "compute/kern_avx512.h"
 
@@ -267,6 +268,10 @@ AM_INLINE void kq_prefill(int kind, const kpacked_fn *fns, const am_mm_args *a, 
         static const kpacked_fn packed[KT + 1] = {NULL, name##_p1, name##_p2, name##_p3, name##_p4};                  \
         static void (*const tiles[KT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
             NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
+        if (t1 - t0 >= 2 * KT && kind != KQ_Q6_K && am_avx512_qk_gemm_ok(a)) {                                         \
+            am_avx512_qk_gemm(kind == KQ_Q5_K, a, r0, r1, t0, t1);                                                       \
+            return;                                                                                                      \
+        }                                                                                                                \
         if (t1 - t0 >= 2 * KT) {                                                                                         \
             kq_prefill(kind, packed, a, r0, r1, t0, t1);                                                                 \
             return;                                                                                                      \

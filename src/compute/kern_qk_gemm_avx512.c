@@ -1,0 +1,172 @@
+/*
+ * kern_qk_gemm_avx512.c — Q4_K / Q5_K prefill (many tokens) with AVX-512 VNNI.
+ * Compiled with the AVX-512 flags; reached only from kern_qk_avx512.c.
+ *
+ * The layout of kern_q80_gemm_avx512.c applied to 256-element super-blocks:
+ * one int32 lane per row; a 16-row tile of one super-block is gathered into
+ * 64 zmm, w[8*sb + g] lane i = row i's levels 4g..4g+3 of sub-block sb (0..15,
+ * Q5_K 0..31), unsigned. 8 vpdpbusd against a token's broadcast activation
+ * bytes give each row's exact dot for a 32-element sub-block; vpmulld by the
+ * row's 6-bit sub-block scale and an add accumulate the super-block in int32.
+ * The mins term, sum_sb m_sb * (sum of the sub-block's activations), is 8
+ * vpdpwssd of (m, m) word pairs against the activation's 16-element sums.
+ * Then per super-block: acc += d*dx * isum - dmin*dx * msum in f32, the
+ * scalar kernel's order of float steps. Integer sums cannot overflow:
+ * |isum| <= 256 * 31 * 63 * 127.
+ */
+#include "compute/kern_avx512.h"
+
+#define GR 2   /* 16-row tiles per register tile */
+#define GT 4   /* tokens per register tile */
+#define GKB 2  /* super-blocks per k-block: buffer GKB*GR*3.2 KiB */
+#define GTG 128 /* tokens per accumulator group (a multiple of GT): 32 tiles, 16 KiB */
+
+typedef struct {
+    __m512i w[64]; /* w[8*sb + g] lane i: row i, sub-block sb, levels 4g..4g+3 */
+    __m512i sc[8]; /* lane i: row i's scale of sub-block sb (int32) */
+    __m512i mn[8]; /* lane i: row i's min of sub-block sb, in both words */
+    __m512 d, dmin;
+} kgpk;
+
+/* Super-block b of the 16 rows at byte offsets offs / o from w0 (q5: Q5_K). */
+AM_INLINE void pack16(int q5, const uint8_t *w0, __m512i offs, const int32_t *o, int64_t b, size_t bs, kgpk *k) {
+    const uint8_t *base = w0 + b * bs;
+    __m512i dd = _mm512_i32gather_epi32(offs, base, 1); /* f16 d | f16 dmin << 16 */
+    k->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+    k->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    uint8_t sc[8][16], mn[8][16];
+    for (int i = 0; i < 16; i++) {
+        uint8_t s, m;
+        for (int sb = 0; sb < 8; sb++) {
+            am_q4k_scale_min(sb, base + o[i] + 4, &s, &m);
+            sc[sb][i] = s;
+            mn[sb][i] = m;
+        }
+    }
+    _Pragma("GCC unroll 8") for (int sb = 0; sb < 8; sb++) {
+        k->sc[sb] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc[sb]));
+        __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)mn[sb]));
+        k->mn[sb] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+    }
+    const size_t qs_off = q5 ? offsetof(am_block_q5_k, qs) : offsetof(am_block_q4_k, qs);
+    const __m512i lo = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(0x01);
+    _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+        /* qh bytes 4g..4g+3: bit sb of each byte is bit 4 of sub-block sb's level */
+        __m512i qh = q5 ? _mm512_i32gather_epi32(offs, base + offsetof(am_block_q5_k, qh) + 4 * g, 1) : _mm512_setzero_si512();
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+            /* qs chunk c, bytes 4g..: low nibbles sub-block 2c, high nibbles 2c+1 */
+            __m512i v = _mm512_i32gather_epi32(offs, base + qs_off + 32 * c + 4 * g, 1);
+            __m512i l = _mm512_and_si512(v, lo), h = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo);
+            if (q5) {
+                l = _mm512_or_si512(l, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * c), one), 4));
+                h = _mm512_or_si512(h, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * c + 1), one), 4));
+            }
+            k->w[8 * (2 * c) + g] = l;
+            k->w[8 * (2 * c + 1) + g] = h;
+        }
+    }
+}
+
+/* acc[GR][T] (in memory) += packed super-blocks [0, nk) against tokens x[0..T) at b0. */
+AM_INLINE void gemm_tile(const kgpk *buf, int nk, const am_q8k *const *x, int64_t b0, __m512 *accmem, int T) {
+    __m512 acc[GR][GT];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
+        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[r][j] = accmem[r * GT + j];
+    for (int b = 0; b < nk; b++) {
+        const kgpk *k = &buf[b * GR];
+        __m512i is[GR][GT];
+        _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
+            _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) is[r][j] = _mm512_setzero_si512();
+        for (int sb = 0; sb < 8; sb++) {
+            __m512i s[GR][GT];
+            _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
+                _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) s[r][j] = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++)
+                _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++) {
+                    __m512i wv = _mm512_load_si512(&k[r].w[8 * sb + g]);
+                    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
+                        int32_t xq;
+                        memcpy(&xq, x[j][b0 + b].qs + 32 * sb + 4 * g, 4);
+                        s[r][j] = _mm512_dpbusd_epi32(s[r][j], wv, _mm512_set1_epi32(xq));
+                    }
+                }
+            _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++) {
+                __m512i scv = _mm512_load_si512(&k[r].sc[sb]);
+                _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
+                    is[r][j] = _mm512_add_epi32(is[r][j], _mm512_mullo_epi32(s[r][j], scv));
+            }
+        }
+        _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
+            _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
+                const am_q8k *xb = x[j] + b0 + b;
+                __m512i ms = _mm512_setzero_si512();
+                _Pragma("GCC unroll 8") for (int sb = 0; sb < 8; sb++) {
+                    int32_t bp; /* bsums[2sb], bsums[2sb+1]: sub-block sb's two 16-sums */
+                    memcpy(&bp, &xb->bsums[2 * sb], 4);
+                    ms = _mm512_dpwssd_epi32(ms, k[r].mn[sb], _mm512_set1_epi32(bp));
+                }
+                __m512 dx = _mm512_set1_ps(xb->d);
+                __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][j]), _mm512_mul_ps(k[r].d, dx), acc[r][j]);
+                acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(k[r].dmin, dx), f);
+            }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
+        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) accmem[r * GT + j] = acc[r][j];
+}
+
+typedef void (*tile_fn)(const kgpk *, int, const am_q8k *const *, int64_t, __m512 *);
+
+static void tile_1(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 1); }
+static void tile_2(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 2); }
+static void tile_3(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 3); }
+static void tile_4(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 4); }
+_Static_assert(GT == 4, "one tile function per token count 1..GT");
+static const tile_fn TILE_FNS[GT + 1] = {NULL, tile_1, tile_2, tile_3, tile_4};
+
+int am_avx512_qk_gemm_ok(const am_mm_args *a) {
+    return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* gather offsets are int32 */
+}
+
+void am_avx512_qk_gemm(int q5, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    const size_t bs = q5 ? sizeof(am_block_q5_k) : sizeof(am_block_q4_k);
+    const int64_t nb = a->n_in / AM_QKK;
+    kgpk buf[GKB * GR] __attribute__((aligned(64)));
+    __m512 accs[GTG / GT][GR * GT] __attribute__((aligned(64)));
+    for (int64_t r = r0; r < r1; r += 16 * GR) {
+        const uint8_t *w0 = a->w + r * a->w_stride;
+        int32_t o[GR][16];
+        __m512i offs[GR];
+        __mmask16 keep[GR];
+        for (int rt = 0; rt < GR; rt++) {
+            keep[rt] = 0;
+            for (int i = 0; i < 16; i++) {
+                int64_t row = r + 16 * rt + i;
+                if (row < r1) keep[rt] |= (__mmask16)(1u << i);
+                o[rt][i] = (int32_t)(((row < r1 ? row : r1 - 1) - r) * (int64_t)a->w_stride); /* tail rows repeat the last */
+            }
+            offs[rt] = _mm512_loadu_si512(o[rt]);
+        }
+        for (int tg = t0; tg < t1; tg += GTG) {
+            int nt = t1 - tg < GTG ? t1 - tg : GTG, ntiles = (nt + GT - 1) / GT;
+            const am_q8k *x[GTG];
+            for (int j = 0; j < nt; j++) x[j] = (const am_q8k *)(a->x + (size_t)(tg + j) * a->x_stride);
+            for (int i = 0; i < ntiles; i++)
+                for (int k = 0; k < GR * GT; k++) accs[i][k] = _mm512_setzero_ps();
+            for (int64_t kb = 0; kb < nb; kb += GKB) {
+                int nk = nb - kb < GKB ? (int)(nb - kb) : GKB;
+                for (int b = 0; b < nk; b++)
+                    for (int rt = 0; rt < GR; rt++) pack16(q5, w0, offs[rt], o[rt], kb + b, bs, &buf[b * GR + rt]);
+                for (int i = 0; i < ntiles; i++) {
+                    int T = nt - i * GT < GT ? nt - i * GT : GT;
+                    TILE_FNS[T](buf, nk, x + i * GT, kb, accs[i]);
+                }
+            }
+            for (int i = 0; i < ntiles; i++)
+                for (int j = 0; j < GT && i * GT + j < nt; j++) {
+                    float *yr = a->y + (int64_t)(tg + i * GT + j) * a->ldy + r;
+                    for (int rt = 0; rt < GR; rt++)
+                        if (keep[rt]) _mm512_mask_storeu_ps(yr + 16 * rt, keep[rt], accs[i][rt * GT + j]);
+                }
+        }
+    }
+}
