@@ -31,9 +31,9 @@ int am_avx512_q80_gemm_ok(const am_mm_args *a);
 void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1);
 void am_avx512_init_qk(am_kernels *k);
 
-/* Q4_K (q5 = 0) / Q5_K (q5 = 1), the same for many tokens (kern_qk_gemm_avx512.c),
- * under the same condition am_avx512_qk_gemm_ok(a). */
+/* Q4_K (kind 0) / Q5_K (1) / Q6_K (2), the same for many tokens
+ * (kern_qk_gemm_avx512.c), under the same condition am_avx512_qk_gemm_ok(a). */
 int am_avx512_qk_gemm_ok(const am_mm_args *a);
-void am_avx512_qk_gemm(int q5, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1);
+void am_avx512_qk_gemm(int kind, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1);
 
 #endif

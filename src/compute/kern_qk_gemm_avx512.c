@@ -1,5 +1,5 @@
 /*
- * kern_qk_gemm_avx512.c — Q4_K / Q5_K prefill (many tokens) with AVX-512 VNNI.
+ * kern_qk_gemm_avx512.c — Q4_K / Q5_K / Q6_K prefill (many tokens) with AVX-512 VNNI.
  * Compiled with the AVX-512 flags; reached only from kern_qk_avx512.c.
  *
  * The layout of kern_q80_gemm_avx512.c applied to 256-element super-blocks:
@@ -13,24 +13,66 @@
  * Then per super-block: acc += d*dx * isum - dmin*dx * msum in f32, the
  * scalar kernel's order of float steps. Integer sums cannot overflow:
  * |isum| <= 256 * 31 * 63 * 127.
+ * Q6_K: 16 sub-blocks of 16 (4 vpdpbusd each) with signed 8-bit scales, levels
+ * 0..63; the -32 offset, -32 * sum_sb sc_sb * (sub-block activation sum), is
+ * 8 vpdpwssd of (-32 sc, -32 sc') word pairs into the same int32 sum (same
+ * scale d): |isum| <= 256 * 63 * 128 * 127 + 256 * 32 * 128 * 127 < 2^31.
  */
 #include "compute/kern_avx512.h"
 
 #define GR 2   /* 16-row tiles per register tile */
 #define GT 4   /* tokens per register tile */
-#define GKB 2  /* super-blocks per k-block: buffer GKB*GR*3.2 KiB */
+#define GKB 1   /* super-blocks per k-block: buffer GKB*GR*5.8 KiB (2 measured no faster) */
 #define GTG 128 /* tokens per accumulator group (a multiple of GT): 32 tiles, 16 KiB */
 
+enum { GK_Q4_K, GK_Q5_K, GK_Q6_K };
+
 typedef struct {
-    __m512i w[64]; /* w[8*sb + g] lane i: row i, sub-block sb, levels 4g..4g+3 */
-    __m512i sc[8]; /* lane i: row i's scale of sub-block sb (int32) */
-    __m512i mn[8]; /* lane i: row i's min of sub-block sb, in both words */
+    __m512i w[64];  /* w[G] lane i: row i, levels 4G..4G+3 (sub-block G/8, Q6_K G/4) */
+    __m512i sc[16]; /* lane i: row i's scale of sub-block sb (int32); Q4_K/Q5_K: 8 */
+    __m512i mn[8];  /* Q4_K/Q5_K: row i's min of sub-block p in both words;
+                     * Q6_K: -32 * (scale 2p, scale 2p+1) as words */
     __m512 d, dmin;
 } kgpk;
 
+/* Q6_K: elements 4G.. with G = 32h + 8q + g: nibbles of ql dword 16h + g (q = 0, 2: low,
+ * high) or 16h + 8 + g (q = 1, 3), high bits 2q, 2q+1 of qh dword 8h + g's bytes. */
+AM_INLINE void pack16_q6(const uint8_t *base, __m512i offs, kgpk *k) {
+    __m512i dd = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, d) - 2, 1); /* d in the high word */
+    k->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    k->dmin = _mm512_setzero_ps();
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+        __m512i v = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, scales) + 4 * c, 1);
+        _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++)
+            k->sc[4 * c + b] = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * b), 24);
+    }
+    const __m512i m32 = _mm512_set1_epi32(-32), lo16 = _mm512_set1_epi32(0xFFFF);
+    _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++)
+        k->mn[p] = _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi32(k->sc[2 * p], m32), lo16),
+                                   _mm512_slli_epi32(_mm512_mullo_epi32(k->sc[2 * p + 1], m32), 16));
+    const __m512i lo = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(0x03);
+    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+            __m512i a = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, ql) + 64 * h + 4 * g, 1);
+            __m512i b = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, ql) + 64 * h + 32 + 4 * g, 1);
+            __m512i qh = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, qh) + 32 * h + 4 * g, 1);
+            __m512i nib[4] = {_mm512_and_si512(a, lo), _mm512_and_si512(b, lo), _mm512_and_si512(_mm512_srli_epi32(a, 4), lo),
+                              _mm512_and_si512(_mm512_srli_epi32(b, 4), lo)};
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+                __m512i hb = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * q), three), 4);
+                k->w[32 * h + 8 * q + g] = _mm512_or_si512(nib[q], hb);
+            }
+        }
+}
+
 /* Super-block b of the 16 rows at byte offsets offs / o from w0 (q5: Q5_K). */
-AM_INLINE void pack16(int q5, const uint8_t *w0, __m512i offs, const int32_t *o, int64_t b, size_t bs, kgpk *k) {
+AM_INLINE void pack16(int kind, const uint8_t *w0, __m512i offs, const int32_t *o, int64_t b, size_t bs, kgpk *k) {
     const uint8_t *base = w0 + b * bs;
+    if (kind == GK_Q6_K) {
+        pack16_q6(base, offs, k);
+        return;
+    }
+    const int q5 = kind == GK_Q5_K;
     __m512i dd = _mm512_i32gather_epi32(offs, base, 1); /* f16 d | f16 dmin << 16 */
     k->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
     k->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
@@ -68,7 +110,8 @@ AM_INLINE void pack16(int q5, const uint8_t *w0, __m512i offs, const int32_t *o,
 }
 
 /* acc[GR][T] (in memory) += packed super-blocks [0, nk) against tokens x[0..T) at b0. */
-AM_INLINE void gemm_tile(const kgpk *buf, int nk, const am_q8k *const *x, int64_t b0, __m512 *accmem, int T) {
+AM_INLINE void gemm_tile(int q6, const kgpk *buf, int nk, const am_q8k *const *x, int64_t b0, __m512 *accmem, int T) {
+    const int nsb = q6 ? 16 : 8, gps = q6 ? 4 : 8; /* sub-blocks, 4-element groups per sub-block */
     __m512 acc[GR][GT];
     _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
         _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[r][j] = accmem[r * GT + j];
@@ -77,16 +120,17 @@ AM_INLINE void gemm_tile(const kgpk *buf, int nk, const am_q8k *const *x, int64_
         __m512i is[GR][GT];
         _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
             _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) is[r][j] = _mm512_setzero_si512();
-        for (int sb = 0; sb < 8; sb++) {
+        for (int sb = 0; sb < nsb; sb++) {
             __m512i s[GR][GT];
             _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
                 _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) s[r][j] = _mm512_setzero_si512();
-            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++)
+            _Pragma("GCC unroll 8") for (int g = 0; g < gps; g++)
                 _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++) {
-                    __m512i wv = _mm512_load_si512(&k[r].w[8 * sb + g]);
+                    const int G = gps * sb + g;
+                    __m512i wv = _mm512_load_si512(&k[r].w[G]);
                     _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
                         int32_t xq;
-                        memcpy(&xq, x[j][b0 + b].qs + 32 * sb + 4 * g, 4);
+                        memcpy(&xq, x[j][b0 + b].qs + 4 * G, 4);
                         s[r][j] = _mm512_dpbusd_epi32(s[r][j], wv, _mm512_set1_epi32(xq));
                     }
                 }
@@ -99,15 +143,21 @@ AM_INLINE void gemm_tile(const kgpk *buf, int nk, const am_q8k *const *x, int64_
         _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
             _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
                 const am_q8k *xb = x[j] + b0 + b;
-                __m512i ms = _mm512_setzero_si512();
-                _Pragma("GCC unroll 8") for (int sb = 0; sb < 8; sb++) {
-                    int32_t bp; /* bsums[2sb], bsums[2sb+1]: sub-block sb's two 16-sums */
-                    memcpy(&bp, &xb->bsums[2 * sb], 4);
-                    ms = _mm512_dpwssd_epi32(ms, k[r].mn[sb], _mm512_set1_epi32(bp));
+                /* word pairs of mn against bsums pairs: Q4_K/Q5_K p = sub-block (both words its
+                 * min, the pair its two 16-sums); Q6_K p = sub-blocks 2p, 2p+1 */
+                __m512i ms = q6 ? is[r][j] : _mm512_setzero_si512();
+                _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++) {
+                    int32_t bp;
+                    memcpy(&bp, &xb->bsums[2 * p], 4);
+                    ms = _mm512_dpwssd_epi32(ms, k[r].mn[p], _mm512_set1_epi32(bp));
                 }
                 __m512 dx = _mm512_set1_ps(xb->d);
-                __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][j]), _mm512_mul_ps(k[r].d, dx), acc[r][j]);
-                acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(k[r].dmin, dx), f);
+                if (q6) {
+                    acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(k[r].d, dx), acc[r][j]);
+                } else {
+                    __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][j]), _mm512_mul_ps(k[r].d, dx), acc[r][j]);
+                    acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(k[r].dmin, dx), f);
+                }
             }
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < GR; r++)
@@ -116,19 +166,23 @@ AM_INLINE void gemm_tile(const kgpk *buf, int nk, const am_q8k *const *x, int64_
 
 typedef void (*tile_fn)(const kgpk *, int, const am_q8k *const *, int64_t, __m512 *);
 
-static void tile_1(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 1); }
-static void tile_2(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 2); }
-static void tile_3(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 3); }
-static void tile_4(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(b, n, x, k, m, 4); }
+#define TILES(q6)                                                                                                   \
+    static void tile##q6##_1(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(q6, b, n, x, k, m, 1); } \
+    static void tile##q6##_2(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(q6, b, n, x, k, m, 2); } \
+    static void tile##q6##_3(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(q6, b, n, x, k, m, 3); } \
+    static void tile##q6##_4(const kgpk *b, int n, const am_q8k *const *x, int64_t k, __m512 *m) { gemm_tile(q6, b, n, x, k, m, 4); }
+TILES(0)
+TILES(1)
 _Static_assert(GT == 4, "one tile function per token count 1..GT");
-static const tile_fn TILE_FNS[GT + 1] = {NULL, tile_1, tile_2, tile_3, tile_4};
+static const tile_fn TILE_FNS[2][GT + 1] = {{NULL, tile0_1, tile0_2, tile0_3, tile0_4}, {NULL, tile1_1, tile1_2, tile1_3, tile1_4}};
 
 int am_avx512_qk_gemm_ok(const am_mm_args *a) {
     return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* gather offsets are int32 */
 }
 
-void am_avx512_qk_gemm(int q5, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
-    const size_t bs = q5 ? sizeof(am_block_q5_k) : sizeof(am_block_q4_k);
+void am_avx512_qk_gemm(int kind, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    const size_t bs = kind == GK_Q6_K ? sizeof(am_block_q6_k) : kind == GK_Q5_K ? sizeof(am_block_q5_k) : sizeof(am_block_q4_k);
+    const tile_fn *fns = TILE_FNS[kind == GK_Q6_K];
     const int64_t nb = a->n_in / AM_QKK;
     kgpk buf[GKB * GR] __attribute__((aligned(64)));
     __m512 accs[GTG / GT][GR * GT] __attribute__((aligned(64)));
@@ -155,10 +209,10 @@ void am_avx512_qk_gemm(int q5, const am_mm_args *a, int64_t r0, int64_t r1, int 
             for (int64_t kb = 0; kb < nb; kb += GKB) {
                 int nk = nb - kb < GKB ? (int)(nb - kb) : GKB;
                 for (int b = 0; b < nk; b++)
-                    for (int rt = 0; rt < GR; rt++) pack16(q5, w0, offs[rt], o[rt], kb + b, bs, &buf[b * GR + rt]);
+                    for (int rt = 0; rt < GR; rt++) pack16(kind, w0, offs[rt], o[rt], kb + b, bs, &buf[b * GR + rt]);
                 for (int i = 0; i < ntiles; i++) {
                     int T = nt - i * GT < GT ? nt - i * GT : GT;
-                    TILE_FNS[T](buf, nk, x + i * GT, kb, accs[i]);
+                    fns[T](buf, nk, x + i * GT, kb, accs[i]);
                 }
             }
             for (int i = 0; i < ntiles; i++)
