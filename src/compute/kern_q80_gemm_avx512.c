@@ -3,7 +3,7 @@
  * Compiled with the AVX-512 flags; reached only from kern_q80_avx512.c.
  *
  * Layout: one int32 lane per row. A 16-row tile of one 32-element block is
- * repacked (gathered) into 8 zmm, w[g] lane i = row i's elements 4g..4g+3 as
+ * repacked (transposed) into 8 zmm, w[g] lane i = row i's elements 4g..4g+3 as
  * unsigned bytes (Q4_0 nibbles 0..15, Q8_0 bytes xor 0x80), plus the 16 row
  * scales as f32. A token's 4 activation bytes of group g are broadcast to all
  * lanes, so 8 vpdpbusd leave each lane with the exact int32 block dot of its
@@ -30,22 +30,48 @@ typedef struct {
     __m512 d;     /* lane i: row i's block scale */
 } gpk;
 
-/* Block b of the 16 rows at byte offsets offs from w0. */
-AM_INLINE void pack16(int q8, const uint8_t *w0, __m512i offs, int64_t b, size_t bs, gpk *o) {
-    const uint8_t *base = w0 + b * bs;
-    __m512i d = _mm512_i32gather_epi32(offs, base, 1); /* low 16 bits: the f16 scale */
-    o->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+/* 16 bytes at p[i] + off for rows i = 0..15 -> t[g] lane i = dword g of row i: zmm k holds
+ * rows k, k+4, k+8, k+12 in its 128-bit lanes, and a 4x4 dword transpose within lanes puts
+ * dword g of rows 4l..4l+3 into lane l of t[g]. (Loads and shuffles: 16-lane gathers were
+ * a quarter of the prefill time.) */
+AM_INLINE void load16x16(const uint8_t *const *p, size_t off, __m512i t[4]) {
+    __m512i z[4];
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[k] + off)));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[k + 4] + off)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[k + 8] + off)), 2);
+        z[k] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[k + 12] + off)), 3);
+    }
+    __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    t[0] = _mm512_unpacklo_epi64(t0, t2);
+    t[1] = _mm512_unpackhi_epi64(t0, t2);
+    t[2] = _mm512_unpacklo_epi64(t1, t3);
+    t[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Block b of the 16 rows at byte offsets o from w0. */
+AM_INLINE void pack16(int q8, const uint8_t *w0, const int32_t *o, int64_t b, size_t bs, gpk *k) {
+    const uint8_t *p[16];
+    uint16_t d[16];
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) {
+        p[i] = w0 + o[i] + b * bs;
+        memcpy(&d[i], p[i], 2);
+    }
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+    __m512i t[4];
+    load16x16(p, 2, t);
     if (q8) {
         const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
-        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++)
-            o->w[g] = _mm512_xor_si512(_mm512_i32gather_epi32(offs, base + 2 + 4 * g, 1), flip);
+        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) k->w[g] = _mm512_xor_si512(t[g], flip);
+        load16x16(p, 18, t);
+        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) k->w[g + 4] = _mm512_xor_si512(t[g], flip);
     } else {
         /* qs dword g: low nibbles are elements 4g.., high nibbles elements 16+4g.. */
         const __m512i lo = _mm512_set1_epi8(0x0F);
         _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
-            __m512i v = _mm512_i32gather_epi32(offs, base + 2 + 4 * g, 1);
-            o->w[g] = _mm512_and_si512(v, lo);
-            o->w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo);
+            k->w[g] = _mm512_and_si512(t[g], lo);
+            k->w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(t[g], 4), lo);
         }
     }
 }
@@ -109,17 +135,15 @@ void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int
     __m512 accs[GTG / GT][GR * GT] __attribute__((aligned(64)));
     for (int64_t r = r0; r < r1; r += 16 * GR) {
         const uint8_t *w0 = a->w + r * a->w_stride;
-        __m512i offs[GR];
+        int32_t o[GR][16];
         __mmask16 keep[GR];
         for (int rt = 0; rt < GR; rt++) {
-            int32_t o[16];
             keep[rt] = 0;
             for (int i = 0; i < 16; i++) {
                 int64_t row = r + 16 * rt + i;
                 if (row < r1) keep[rt] |= (__mmask16)(1u << i);
-                o[i] = (int32_t)(((row < r1 ? row : r1 - 1) - r) * (int64_t)a->w_stride); /* tail rows repeat the last */
+                o[rt][i] = (int32_t)(((row < r1 ? row : r1 - 1) - r) * (int64_t)a->w_stride); /* tail rows repeat the last */
             }
-            offs[rt] = _mm512_loadu_si512(o);
         }
         for (int tg = t0; tg < t1; tg += GTG) {
             int nt = t1 - tg < GTG ? t1 - tg : GTG, ntiles = (nt + GT - 1) / GT;
@@ -130,7 +154,7 @@ void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int
             for (int64_t kb = 0; kb < nb; kb += GKB) {
                 int nk = nb - kb < GKB ? (int)(nb - kb) : GKB;
                 for (int b = 0; b < nk; b++)
-                    for (int rt = 0; rt < GR; rt++) pack16(q8, w0, offs[rt], kb + b, bs, &buf[b * GR + rt]);
+                    for (int rt = 0; rt < GR; rt++) pack16(q8, w0, o[rt], kb + b, bs, &buf[b * GR + rt]);
                 for (int i = 0; i < ntiles; i++) {
                     int T = nt - i * GT < GT ? nt - i * GT : GT;
                     fns[T](buf, nk, x + i * GT, kb, accs[i]);
