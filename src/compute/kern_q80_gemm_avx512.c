@@ -30,26 +30,6 @@ typedef struct {
     __m512 d;     /* lane i: row i's block scale */
 } gpk;
 
-/* 16 bytes at p[i] + off for rows i = 0..15 -> t[g] lane i = dword g of row i: zmm k holds
- * rows k, k+4, k+8, k+12 in its 128-bit lanes, and a 4x4 dword transpose within lanes puts
- * dword g of rows 4l..4l+3 into lane l of t[g]. (Loads and shuffles: 16-lane gathers were
- * a quarter of the prefill time.) */
-AM_INLINE void load16x16(const uint8_t *const *p, size_t off, __m512i t[4]) {
-    __m512i z[4];
-    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
-        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[k] + off)));
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[k + 4] + off)), 1);
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[k + 8] + off)), 2);
-        z[k] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[k + 12] + off)), 3);
-    }
-    __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    t[0] = _mm512_unpacklo_epi64(t0, t2);
-    t[1] = _mm512_unpackhi_epi64(t0, t2);
-    t[2] = _mm512_unpacklo_epi64(t1, t3);
-    t[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
 /* Block b of the 16 rows at byte offsets o from w0. */
 AM_INLINE void pack16(int q8, const uint8_t *w0, const int32_t *o, int64_t b, size_t bs, gpk *k) {
     const uint8_t *p[16];
@@ -124,7 +104,7 @@ static const tile_fn TILE_FNS[2][GT + 1] = {
 };
 
 int am_avx512_q80_gemm_ok(const am_mm_args *a) {
-    return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* gather offsets are int32 */
+    return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* row offsets are int32 */
 }
 
 void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {

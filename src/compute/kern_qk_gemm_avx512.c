@@ -3,7 +3,7 @@
  * Compiled with the AVX-512 flags; reached only from kern_qk_avx512.c.
  *
  * The layout of kern_q80_gemm_avx512.c applied to 256-element super-blocks:
- * one int32 lane per row; a 16-row tile of one super-block is gathered into
+ * one int32 lane per row; a 16-row tile of one super-block is transposed into
  * 64 zmm, w[8*sb + g] lane i = row i's levels 4g..4g+3 of sub-block sb (0..15,
  * Q5_K 0..31), unsigned. 8 vpdpbusd against a token's broadcast activation
  * bytes give each row's exact dot for a 32-element sub-block; vpmulld by the
@@ -37,54 +37,62 @@ typedef struct {
 
 /* Q6_K: elements 4G.. with G = 32h + 8q + g: nibbles of ql dword 16h + g (q = 0, 2: low,
  * high) or 16h + 8 + g (q = 1, 3), high bits 2q, 2q+1 of qh dword 8h + g's bytes. */
-AM_INLINE void pack16_q6(const uint8_t *base, __m512i offs, kgpk *k) {
-    __m512i dd = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, d) - 2, 1); /* d in the high word */
-    k->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+AM_INLINE void pack16_q6(const uint8_t *const *p, kgpk *k) {
+    uint16_t d[16];
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) memcpy(&d[i], p[i] + offsetof(am_block_q6_k, d), 2);
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
     k->dmin = _mm512_setzero_ps();
-    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, scales) + 4 * c, 1);
+    __m512i t[4];
+    load16x16(p, offsetof(am_block_q6_k, scales), t); /* t[c] lane i: row i's scales 4c..4c+3 */
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
         _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++)
-            k->sc[4 * c + b] = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * b), 24);
-    }
+            k->sc[4 * c + b] = _mm512_srai_epi32(_mm512_slli_epi32(t[c], 24 - 8 * b), 24);
     const __m512i m32 = _mm512_set1_epi32(-32), lo16 = _mm512_set1_epi32(0xFFFF);
-    _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++)
-        k->mn[p] = _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi32(k->sc[2 * p], m32), lo16),
-                                   _mm512_slli_epi32(_mm512_mullo_epi32(k->sc[2 * p + 1], m32), 16));
+    _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++)
+        k->mn[q] = _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi32(k->sc[2 * q], m32), lo16),
+                                   _mm512_slli_epi32(_mm512_mullo_epi32(k->sc[2 * q + 1], m32), 16));
     const __m512i lo = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(0x03);
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)
-        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
-            __m512i a = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, ql) + 64 * h + 4 * g, 1);
-            __m512i b = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, ql) + 64 * h + 32 + 4 * g, 1);
-            __m512i qh = _mm512_i32gather_epi32(offs, base + offsetof(am_block_q6_k, qh) + 32 * h + 4 * g, 1);
-            __m512i nib[4] = {_mm512_and_si512(a, lo), _mm512_and_si512(b, lo), _mm512_and_si512(_mm512_srli_epi32(a, 4), lo),
-                              _mm512_and_si512(_mm512_srli_epi32(b, 4), lo)};
-            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-                __m512i hb = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * q), three), 4);
-                k->w[32 * h + 8 * q + g] = _mm512_or_si512(nib[q], hb);
+        _Pragma("GCC unroll 2") for (int g4 = 0; g4 < 8; g4 += 4) {
+            __m512i ta[4], tb[4], th[4];
+            load16x16(p, offsetof(am_block_q6_k, ql) + 64 * h + 4 * g4, ta);
+            load16x16(p, offsetof(am_block_q6_k, ql) + 64 * h + 32 + 4 * g4, tb);
+            load16x16(p, offsetof(am_block_q6_k, qh) + 32 * h + 4 * g4, th);
+            _Pragma("GCC unroll 4") for (int gg = 0; gg < 4; gg++) {
+                __m512i a = ta[gg], b = tb[gg];
+                __m512i nib[4] = {_mm512_and_si512(a, lo), _mm512_and_si512(b, lo), _mm512_and_si512(_mm512_srli_epi32(a, 4), lo),
+                                  _mm512_and_si512(_mm512_srli_epi32(b, 4), lo)};
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+                    __m512i hb = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(th[gg], 2 * q), three), 4);
+                    k->w[32 * h + 8 * q + g4 + gg] = _mm512_or_si512(nib[q], hb);
+                }
             }
         }
 }
 
-/* Super-block b of the 16 rows at byte offsets offs / o from w0 (q5: Q5_K). */
-AM_INLINE void pack16(int kind, const uint8_t *w0, __m512i offs, const int32_t *o, int64_t b, size_t bs, kgpk *k) {
-    const uint8_t *base = w0 + b * bs;
+/* Super-block b of the 16 rows at byte offsets o from w0 (transposed by load16x16). */
+AM_INLINE void pack16(int kind, const uint8_t *w0, const int32_t *o, int64_t b, size_t bs, kgpk *k) {
+    const uint8_t *p[16];
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) p[i] = w0 + o[i] + b * bs;
     if (kind == GK_Q6_K) {
-        pack16_q6(base, offs, k);
+        pack16_q6(p, k);
         return;
     }
     const int q5 = kind == GK_Q5_K;
-    __m512i dd = _mm512_i32gather_epi32(offs, base, 1); /* f16 d | f16 dmin << 16 */
-    k->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
-    k->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    uint32_t dd[16]; /* f16 d | f16 dmin << 16 */
     uint8_t sc[8][16], mn[8][16];
     for (int i = 0; i < 16; i++) {
+        memcpy(&dd[i], p[i], 4);
         uint8_t s, m;
         for (int sb = 0; sb < 8; sb++) {
-            am_q4k_scale_min(sb, base + o[i] + 4, &s, &m);
+            am_q4k_scale_min(sb, p[i] + 4, &s, &m);
             sc[sb][i] = s;
             mn[sb][i] = m;
         }
     }
+    __m512i ddv = _mm512_loadu_si512(dd);
+    k->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(ddv));
+    k->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(ddv, 16)));
     _Pragma("GCC unroll 8") for (int sb = 0; sb < 8; sb++) {
         k->sc[sb] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc[sb]));
         __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)mn[sb]));
@@ -92,19 +100,23 @@ AM_INLINE void pack16(int kind, const uint8_t *w0, __m512i offs, const int32_t *
     }
     const size_t qs_off = q5 ? offsetof(am_block_q5_k, qs) : offsetof(am_block_q4_k, qs);
     const __m512i lo = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(0x01);
-    _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+    _Pragma("GCC unroll 2") for (int g4 = 0; g4 < 8; g4 += 4) {
         /* qh bytes 4g..4g+3: bit sb of each byte is bit 4 of sub-block sb's level */
-        __m512i qh = q5 ? _mm512_i32gather_epi32(offs, base + offsetof(am_block_q5_k, qh) + 4 * g, 1) : _mm512_setzero_si512();
+        __m512i th[4];
+        if (q5) load16x16(p, offsetof(am_block_q5_k, qh) + 4 * g4, th);
         _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
             /* qs chunk c, bytes 4g..: low nibbles sub-block 2c, high nibbles 2c+1 */
-            __m512i v = _mm512_i32gather_epi32(offs, base + qs_off + 32 * c + 4 * g, 1);
-            __m512i l = _mm512_and_si512(v, lo), h = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo);
-            if (q5) {
-                l = _mm512_or_si512(l, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * c), one), 4));
-                h = _mm512_or_si512(h, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh, 2 * c + 1), one), 4));
+            __m512i t[4];
+            load16x16(p, qs_off + 32 * c + 4 * g4, t);
+            _Pragma("GCC unroll 4") for (int gg = 0; gg < 4; gg++) {
+                __m512i l = _mm512_and_si512(t[gg], lo), h = _mm512_and_si512(_mm512_srli_epi32(t[gg], 4), lo);
+                if (q5) {
+                    l = _mm512_or_si512(l, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(th[gg], 2 * c), one), 4));
+                    h = _mm512_or_si512(h, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(th[gg], 2 * c + 1), one), 4));
+                }
+                k->w[8 * (2 * c) + g4 + gg] = l;
+                k->w[8 * (2 * c + 1) + g4 + gg] = h;
             }
-            k->w[8 * (2 * c) + g] = l;
-            k->w[8 * (2 * c + 1) + g] = h;
         }
     }
 }
@@ -177,7 +189,7 @@ _Static_assert(GT == 4, "one tile function per token count 1..GT");
 static const tile_fn TILE_FNS[2][GT + 1] = {{NULL, tile0_1, tile0_2, tile0_3, tile0_4}, {NULL, tile1_1, tile1_2, tile1_3, tile1_4}};
 
 int am_avx512_qk_gemm_ok(const am_mm_args *a) {
-    return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* gather offsets are int32 */
+    return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* row offsets are int32 */
 }
 
 void am_avx512_qk_gemm(int kind, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
@@ -189,7 +201,6 @@ void am_avx512_qk_gemm(int kind, const am_mm_args *a, int64_t r0, int64_t r1, in
     for (int64_t r = r0; r < r1; r += 16 * GR) {
         const uint8_t *w0 = a->w + r * a->w_stride;
         int32_t o[GR][16];
-        __m512i offs[GR];
         __mmask16 keep[GR];
         for (int rt = 0; rt < GR; rt++) {
             keep[rt] = 0;
@@ -198,7 +209,6 @@ void am_avx512_qk_gemm(int kind, const am_mm_args *a, int64_t r0, int64_t r1, in
                 if (row < r1) keep[rt] |= (__mmask16)(1u << i);
                 o[rt][i] = (int32_t)(((row < r1 ? row : r1 - 1) - r) * (int64_t)a->w_stride); /* tail rows repeat the last */
             }
-            offs[rt] = _mm512_loadu_si512(o[rt]);
         }
         for (int tg = t0; tg < t1; tg += GTG) {
             int nt = t1 - tg < GTG ? t1 - tg : GTG, ntiles = (nt + GT - 1) / GT;
@@ -209,7 +219,7 @@ void am_avx512_qk_gemm(int kind, const am_mm_args *a, int64_t r0, int64_t r1, in
             for (int64_t kb = 0; kb < nb; kb += GKB) {
                 int nk = nb - kb < GKB ? (int)(nb - kb) : GKB;
                 for (int b = 0; b < nk; b++)
-                    for (int rt = 0; rt < GR; rt++) pack16(kind, w0, offs[rt], o[rt], kb + b, bs, &buf[b * GR + rt]);
+                    for (int rt = 0; rt < GR; rt++) pack16(kind, w0, o[rt], kb + b, bs, &buf[b * GR + rt]);
                 for (int i = 0; i < ntiles; i++) {
                     int T = nt - i * GT < GT ? nt - i * GT : GT;
                     fns[T](buf, nk, x + i * GT, kb, accs[i]);
