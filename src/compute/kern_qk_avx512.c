@@ -8,7 +8,8 @@
  * halves. Weights are unsigned levels (0..15, 0..31, 0..63), so vpmaddubsw
  * gives 16-bit sums of two products (at most 63*127*2, no saturation) and
  * vpdpwssd multiplies them by the 16-bit sub-block scales and accumulates in
- * int32: one super-block's integer dot per lane, exact. Then one f32 step per
+ * int32: one super-block's integer dot per lane, exact, summed per row
+ * (hsum8_epi32, so the f32 steps are the prefill kernel's). Then one f32 step per
  * super-block: * d*dx, and for Q4_K/Q5_K minus dmin*dx * sum(min_j * bsum_j)
  * (vpdpwssd of the mins against the activation's 16-element sums); Q6_K's
  * -32 offset is folded into the integer sum the same way.
@@ -155,10 +156,10 @@ AM_INLINE void kq_token(int kind, const kpk *buf, int P, const am_q8k *xb, __m51
             ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(k->w[i], xv[i]), k->sc[i]);
             ai2 = _mm512_dpwssd_epi32(ai2, _mm512_maddubs_epi16(k->w[i + 1], xv[i + 1]), k->sc[i + 1]);
         }
-        ai = _mm512_add_epi32(ai, ai2);
+        ai = hsum8_epi32(_mm512_add_epi32(ai, ai2)); /* per row, as kern_qk_gemm_avx512.c has it */
         __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_mul_ps(k->d, dx), acc[p][j]);
         if (kind != KQ_Q6_K) {
-            __m512i mi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), k->mn, bsv);
+            __m512i mi = hsum8_epi32(_mm512_dpwssd_epi32(_mm512_setzero_si512(), k->mn, bsv));
             f = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi), _mm512_mul_ps(k->dmin, dx), f);
         }
         acc[p][j] = f;
@@ -192,7 +193,7 @@ AM_INLINE void kq_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, 
     _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
         _Pragma("GCC unroll 8") for (int p = 0; p < P; p++) {
             float lo, hi;
-            hsum_halves(acc[p][j], &lo, &hi);
+            lanes_0_8(acc[p][j], &lo, &hi);
             float *yr = a->y + (t + j) * a->ldy + r + 2 * p;
             if (r + 2 * p < r_end) yr[0] = lo;
             if (r + 2 * p + 1 < r_end) yr[1] = hi;
