@@ -175,8 +175,8 @@ static void test_decode_equals_prefill(void) {
             am_quantize_row(qt[ti], row, wq + r * rb, n_in);
         }
         am_tensor w = {.name = "w", .type = qt[ti], .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = wq, .nbytes = rb * n_out};
-        static const char *levels[] = {"scalar", "avx512"}; /* the levels that promise it */
-        for (int l = 0; l < 2; l++) {
+        static const char *levels[] = {"scalar", "avx2", "avx512"};
+        for (int l = 0; l < 3; l++) {
             if (am_compute_set_isa(levels[l]) != 0) continue;
             am_matmul(NULL, &w, x, n_tok, ya);
             for (int t = 0; t < n_tok; t++) {
