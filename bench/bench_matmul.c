@@ -10,7 +10,10 @@
  * bound for the engine, which also does attention and norms.
  *
  *   build/bench/bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,f16,...]
- *                            [--quick] [--cpu] [--only tg|pp]
+ *                            [--quick] [--cpu] [--only tg|pp] [--batch N]
+ *
+ * --batch N runs the decode shapes with N tokens (N sequences decoding in one step, weights
+ * still from DRAM); tg is then steps/s, each step N tokens.
  *
  * BENCH_HOT=1 in the environment uses one copy for matvec too (weights from cache: kernel
  * cost without DRAM).
@@ -65,10 +68,10 @@ static double clock_now(void) {
 }
 
 /* Seconds per call (best of a few repetitions of a timed loop). */
-static double time_matmul(am_pool *pool, am_type t, shape s, int n_tok, double min_time) {
+static double time_matmul(am_pool *pool, am_type t, shape s, int n_tok, int from_dram, double min_time) {
     size_t one;
     int copies = 1;
-    if (n_tok == 1 && !getenv("BENCH_HOT")) {
+    if (from_dram && !getenv("BENCH_HOT")) {
         size_t rb = am_type_row_bytes(t, s.n_in) * (size_t)s.n_out;
         copies = (int)((512ull << 20) / rb) + 1;
     }
@@ -101,11 +104,11 @@ static double time_matmul(am_pool *pool, am_type t, shape s, int n_tok, double m
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick] [--cpu] [--only tg|pp]\n");
+    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick] [--cpu] [--only tg|pp] [--batch N]\n");
 }
 
 int main(int argc, char **argv) {
-    int threads = 2;
+    int threads = 2, batch = 1;
     double min_time = 0.3;
     const char *only = "";
     char types_arg[256] = "q4_0,q8_0,f16,q4_k";
@@ -120,6 +123,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) min_time = 0.1;
         else if (!strcmp(argv[i], "--cpu")) use_cpu_clock = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            batch = atoi(argv[++i]);
+            if (batch < 1 || batch > 64) {
+                fprintf(stderr, "--batch: 1..64\n");
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -155,15 +165,16 @@ int main(int argc, char **argv) {
             shape s;
             int n_tok;
             double sec;
-        } runs[] = {{sq, 1, 0}, {up, 1, 0}, {down, 1, 0}, {kv, 1, 0}, {head, 1, 0},
+        } runs[] = {{sq, batch, 0}, {up, batch, 0}, {down, batch, 0}, {kv, batch, 0}, {head, batch, 0},
                     {sq, 512, 0}, {up, 512, 0}, {down, 512, 0}, {kv, 512, 0}};
+        const int n_dec = 5; /* runs[0..n_dec) are the decode shapes */
         int n_runs = sizeof runs / sizeof runs[0];
         for (int r = 0; r < n_runs; r++) {
-            if ((!strcmp(only, "tg") && runs[r].n_tok != 1) || (!strcmp(only, "pp") && runs[r].n_tok == 1)) {
+            if ((!strcmp(only, "tg") && r >= n_dec) || (!strcmp(only, "pp") && r < n_dec)) {
                 runs[r].sec = 1e30;
                 continue;
             }
-            runs[r].sec = time_matmul(pool, t, runs[r].s, runs[r].n_tok, min_time);
+            runs[r].sec = time_matmul(pool, t, runs[r].s, runs[r].n_tok, r < n_dec, min_time);
             double bytes = (double)am_type_row_bytes(t, runs[r].s.n_in) * runs[r].s.n_out;
             double flop = 2.0 * runs[r].s.n_in * runs[r].s.n_out * runs[r].n_tok;
             char sh[32];
@@ -175,7 +186,10 @@ int main(int argc, char **argv) {
         /* per layer: q,o = sq; k,v = kv; gate,up = up; down */
         double tg = 16 * (2 * runs[0].sec + 2 * runs[3].sec + 2 * runs[1].sec + runs[2].sec) + runs[4].sec;
         double pp = 16 * (2 * runs[5].sec + 2 * runs[8].sec + 2 * runs[6].sec + runs[7].sec) + runs[4].sec;
-        printf("%-5s llama-1b matmuls only: tg %.1f tok/s, pp512 %.1f tok/s\n\n", tok, 1 / tg, 512 / pp);
+        if (batch > 1)
+            printf("%-5s llama-1b matmuls only: tg x%d %.1f tok/s, pp512 %.1f tok/s\n\n", tok, batch, batch / tg, 512 / pp);
+        else
+            printf("%-5s llama-1b matmuls only: tg %.1f tok/s, pp512 %.1f tok/s\n\n", tok, 1 / tg, 512 / pp);
     }
     am_pool_free(pool);
     return 0;

@@ -8,10 +8,14 @@
  * bytes xor 0x80, i.e. w+128). The token's 32 activation bytes are broadcast
  * to both halves, vpdpbusd sums 4 products per int32 lane, and the weights'
  * offset (8 or 128 times the activation sum) is cancelled by starting the
- * lanes at -s or -16*s (8 lanes per row). Lanes are then scaled by
- * d_w * d_x in f32 and accumulated; lanes 0-7 / 8-15 are summed at the end.
+ * lanes at -s or -16*s (8 lanes per row). The 4 row pairs' lanes are then
+ * reduced to one exact int32 per row (reduce8), scaled by d_w * d_x in f32
+ * and accumulated.
  * Tile: up to 4 row pairs x 4 tokens, so each unpacked weight block serves 4
- * tokens and each activation block 8 rows.
+ * tokens and each activation block 8 rows. This is the decode path (and the
+ * fallback for rows too far apart for int32 gather offsets); 8 tokens or more
+ * go to kern_q80_gemm_avx512.c, whose one-row-per-lane layout needs no
+ * horizontal sums and does 8 vpdpbusd per block conversion.
  */
 #include "compute/kern_avx512.h"
 
@@ -39,167 +43,89 @@ AM_INLINE __m512i unpack_pair(int kind, const uint8_t *ra, const uint8_t *rb) {
     return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
 }
 
-/* [d_a x8, d_b x8] as f32; d is the block's first field in both formats. */
-AM_INLINE __m512 scales_pair(const uint8_t *ra, const uint8_t *rb) {
-    uint16_t da, db;
-    memcpy(&da, ra, 2);
-    memcpy(&db, rb, 2);
-    __m256i h = _mm256_mask_set1_epi16(_mm256_set1_epi16((short)da), 0xFF00, (short)db);
-    return _mm512_cvtph_ps(h);
+/* The 8 rows' block dots, reduced from 4 row pairs (d[p]: lanes 0-7 partials of row 2p,
+ * 8-15 of row 2p+1) by a transpose-and-add: result lanes 0-3 and 4-7 = rows 0, 2, 4, 6,
+ * lanes 8-11 and 12-15 = rows 1, 3, 5, 7. Exact; 8 ops for 8 rows where reducing each
+ * pair alone took 6 per pair. */
+AM_INLINE __m512i reduce8(const __m512i d[4]) {
+    __m512i e01 = _mm512_add_epi32(_mm512_unpacklo_epi32(d[0], d[1]), _mm512_unpackhi_epi32(d[0], d[1]));
+    __m512i e23 = _mm512_add_epi32(_mm512_unpacklo_epi32(d[2], d[3]), _mm512_unpackhi_epi32(d[2], d[3]));
+    __m512i f = _mm512_add_epi32(_mm512_unpacklo_epi64(e01, e23), _mm512_unpackhi_epi64(e01, e23));
+    return _mm512_add_epi32(f, _mm512_shuffle_i64x2(f, f, 0xB1));
 }
 
+/* Lane order of reduce8, as rows of the tile. */
+static const int ROW_OF_LANE[16] = {0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7};
+
+/* Row pairs x T tokens of 8 rows. Each row's block dot is reduced to one int32 before it is
+ * scaled (reduce8), so every row gets exactly the float steps of the prefill kernel
+ * (kern_q80_gemm_avx512.c): acc = fma(dot_b, d_w * d_x, acc) block by block; decode and
+ * prefill therefore give bit-identical outputs, and a greedy answer does not depend on
+ * how its tokens were batched. */
 AM_INLINE void q80_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, int P, int t, int T) {
     const size_t bs = kind == QK_Q4_0 ? sizeof(am_block_q4_0) : sizeof(am_block_q8_0);
     const uint8_t *w[2 * QP];
     _Pragma("GCC unroll 16")
-    for (int i = 0; i < 2 * P; i++) w[i] = a->w + (r + i < r_end ? r + i : r_end - 1) * a->w_stride;
+    for (int i = 0; i < 2 * QP; i++) w[i] = a->w + (r + i < r_end ? r + i : r_end - 1) * a->w_stride;
     const am_q8a *x[QT];
     _Pragma("GCC unroll 16")
     for (int j = 0; j < T; j++) x[j] = (const am_q8a *)(a->x + (t + j) * a->x_stride);
-    __m512 acc[QP][QT];
+    __m512 acc[QT];
     _Pragma("GCC unroll 16")
-    for (int p = 0; p < P; p++)
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < T; j++) acc[p][j] = _mm512_setzero_ps();
+    for (int j = 0; j < T; j++) acc[j] = _mm512_setzero_ps();
     const int64_t nb = a->n_in / AM_QK;
     /* Decode streams weights from DRAM; the hardware prefetcher does not run far enough
      * ahead of 8 interleaved rows, so fetch the next tile's rows (a contiguous region of
      * 2P rows) evenly over this tile's iterations. */
-    const size_t pf_step = 2 * (size_t)P * bs;
-    const uint8_t *pf = a->w + (r + PF_TILES * 2 * P) * a->w_stride;
-    const int do_pf = T <= 2 && r + PF_TILES * 2 * P < r_end;
+    const size_t pf_step = 2 * (size_t)QP * bs;
+    const uint8_t *pf = a->w + (r + PF_TILES * 2 * QP) * a->w_stride;
+    const int do_pf = T <= 2 && r + PF_TILES * 2 * QP < r_end;
+    (void)P;
+    const __m512i lane_rows = _mm512_loadu_si512(ROW_OF_LANE);
     for (int64_t b = 0; b < nb; b++) {
         if (do_pf)
             for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)pf + b * pf_step + o, _MM_HINT_T0);
-        __m512i xv[QT], init[QT];
-        __m512 dx[QT];
+        __m512i wv[QP];
+        uint16_t dh[8];
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < QP; p++) wv[p] = unpack_pair(kind, w[2 * p] + b * bs, w[2 * p + 1] + b * bs);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < 8; i++) memcpy(&dh[i], w[i] + b * bs, 2); /* d leads both formats */
+        __m512 dw = _mm512_permutexvar_ps(lane_rows, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh))));
         _Pragma("GCC unroll 16")
         for (int j = 0; j < T; j++) {
-            xv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[j][b].qs));
+            __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[j][b].qs));
             int s = x[j][b].s;
-            init[j] = _mm512_set1_epi32(kind == QK_Q4_0 ? -s : -16 * s);
-            dx[j] = _mm512_set1_ps(x[j][b].d);
-        }
-        _Pragma("GCC unroll 16")
-        for (int p = 0; p < P; p++) {
-            const uint8_t *ba = w[2 * p] + b * bs, *bb = w[2 * p + 1] + b * bs;
-            __m512i wv = unpack_pair(kind, ba, bb);
-            __m512 dw = scales_pair(ba, bb);
+            __m512i init = _mm512_set1_epi32(kind == QK_Q4_0 ? -s : -16 * s);
+            __m512i d[QP];
             _Pragma("GCC unroll 16")
-            for (int j = 0; j < T; j++) {
-                __m512i d = _mm512_dpbusd_epi32(init[j], wv, xv[j]);
-                acc[p][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dw, dx[j]), acc[p][j]);
-            }
+            for (int p = 0; p < QP; p++) d[p] = _mm512_dpbusd_epi32(init, wv[p], xv);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce8(d)), _mm512_mul_ps(dw, _mm512_set1_ps(x[j][b].d)), acc[j]);
         }
     }
     _Pragma("GCC unroll 16")
-    for (int j = 0; j < T; j++)
+    for (int j = 0; j < T; j++) {
+        float v[16];
+        _mm512_storeu_ps(v, acc[j]);
+        float *yr = a->y + (t + j) * a->ldy + r;
         _Pragma("GCC unroll 16")
-        for (int p = 0; p < P; p++) {
-            float lo, hi;
-            hsum_halves(acc[p][j], &lo, &hi);
-            float *yr = a->y + (t + j) * a->ldy + r + 2 * p;
-            if (r + 2 * p < r_end) yr[0] = lo;
-            if (r + 2 * p + 1 < r_end) yr[1] = hi;
-        }
-}
-
-/* ---- prefill: weights unpacked once per 8-row tile and k-block ---------------------- */
-
-#define KB 32  /* blocks per k-block: the unpacked tile is KB*QP*128 bytes = 16 KiB */
-#define TG 64  /* tokens per group: TG/QT accumulator tiles live in memory across k-blocks */
-
-typedef struct {
-    __m512i w;
-    __m512 dw;
-} qpk;
-
-/* acc (QP x T tiles, in memory) += unpacked blocks [0, nk) against tokens x[0..T) at block b0. */
-AM_INLINE void q80_packed(int kind, const qpk *buf, int nk, const am_q8a *const *x, int64_t b0, __m512 *accmem, int T) {
-    __m512 acc[QP][QT];
-    _Pragma("GCC unroll 16") for (int p = 0; p < QP; p++)
-        _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) acc[p][j] = accmem[p * QT + j];
-    for (int b = 0; b < nk; b++) {
-        __m512i xv[QT], init[QT];
-        _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) {
-            const am_q8a *xb = x[j] + b0 + b;
-            xv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)xb->qs));
-            init[j] = _mm512_set1_epi32(kind == QK_Q4_0 ? -xb->s : -16 * xb->s);
-        }
-        _Pragma("GCC unroll 16") for (int p = 0; p < QP; p++) {
-            const qpk *k = &buf[b * QP + p];
-            __m512i wv = k->w;
-            _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) {
-                __m512i d = _mm512_dpbusd_epi32(init[j], wv, xv[j]);
-                __m512 sc = _mm512_mul_ps(k->dw, _mm512_set1_ps(x[j][b0 + b].d));
-                acc[p][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sc, acc[p][j]);
-            }
-        }
-    }
-    _Pragma("GCC unroll 16") for (int p = 0; p < QP; p++)
-        _Pragma("GCC unroll 16") for (int j = 0; j < T; j++) accmem[p * QT + j] = acc[p][j];
-}
-
-#define Q_PACKED(name, kind)                                                                                             \
-    static void name##_p1(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 1); } \
-    static void name##_p2(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 2); } \
-    static void name##_p3(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 3); } \
-    static void name##_p4(const qpk *b, int nk, const am_q8a *const *x, int64_t b0, __m512 *m) { q80_packed(kind, b, nk, x, b0, m, 4); }
-
-typedef void (*packed_fn)(const qpk *, int, const am_q8a *const *, int64_t, __m512 *);
-
-AM_INLINE void q80_prefill(int kind, const packed_fn *fns, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
-    const size_t bs = kind == QK_Q4_0 ? sizeof(am_block_q4_0) : sizeof(am_block_q8_0);
-    const int64_t nb = a->n_in / AM_QK;
-    qpk buf[KB * QP] __attribute__((aligned(64)));
-    __m512 accs[TG / QT][QP * QT] __attribute__((aligned(64)));
-    for (int64_t r = r0; r < r1; r += 2 * QP) {
-        const uint8_t *w[2 * QP];
-        for (int i = 0; i < 2 * QP; i++) w[i] = a->w + (r + i < r1 ? r + i : r1 - 1) * a->w_stride;
-        for (int tg = t0; tg < t1; tg += TG) {
-            int nt = t1 - tg < TG ? t1 - tg : TG, ntiles = (nt + QT - 1) / QT;
-            const am_q8a *x[TG];
-            for (int j = 0; j < nt; j++) x[j] = (const am_q8a *)(a->x + (tg + j) * a->x_stride);
-            for (int i = 0; i < ntiles; i++)
-                for (int k = 0; k < QP * QT; k++) accs[i][k] = _mm512_setzero_ps();
-            for (int64_t kb = 0; kb < nb; kb += KB) {
-                int nk = nb - kb < KB ? (int)(nb - kb) : KB;
-                for (int b = 0; b < nk; b++)
-                    _Pragma("GCC unroll 4") for (int p = 0; p < QP; p++) {
-                        const uint8_t *ba = w[2 * p] + (kb + b) * bs, *bb = w[2 * p + 1] + (kb + b) * bs;
-                        buf[b * QP + p].w = unpack_pair(kind, ba, bb);
-                        buf[b * QP + p].dw = scales_pair(ba, bb);
-                    }
-                for (int i = 0; i < ntiles; i++) {
-                    int T = nt - i * QT < QT ? nt - i * QT : QT;
-                    fns[T](buf, nk, x + i * QT, kb, accs[i]);
-                }
-            }
-            for (int i = 0; i < ntiles; i++)
-                for (int j = 0; j < QT && i * QT + j < nt; j++)
-                    for (int p = 0; p < QP; p++) {
-                        float lo, hi;
-                        hsum_halves(accs[i][p * QT + j], &lo, &hi);
-                        float *yr = a->y + (tg + i * QT + j) * a->ldy + r + 2 * p;
-                        if (r + 2 * p < r1) yr[0] = lo;
-                        if (r + 2 * p + 1 < r1) yr[1] = hi;
-                    }
+        for (int l = 0; l < 8; l++) {
+            int row = ROW_OF_LANE[l < 4 ? l : l + 4];
+            if (r + row < r_end) yr[row] = v[l < 4 ? l : l + 4];
         }
     }
 }
 
 #define Q_TILES(name, kind)                                                                                         \
-    Q_PACKED(name, kind)                                                                                            \
     static void name##_t1(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 1); } \
     static void name##_t2(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 2); } \
     static void name##_t3(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 3); } \
     static void name##_t4(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 4); } \
     static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                    \
-        static const packed_fn packed[QT + 1] = {NULL, name##_p1, name##_p2, name##_p3, name##_p4};                   \
         static void (*const tiles[QT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
             NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
-        if (t1 - t0 >= 2 * QT) {                                                                                         \
-            q80_prefill(kind, packed, a, r0, r1, t0, t1);                                                                \
+        if (t1 - t0 >= 2 * QT && am_avx512_q80_gemm_ok(a)) {                                                            \
+            am_avx512_q80_gemm(kind == QK_Q8_0, a, r0, r1, t0, t1);                                                      \
             return;                                                                                                      \
         }                                                                                                                \
         for (int64_t r = r0; r < r1; r += 2 * QP)                                                                        \

@@ -8,17 +8,20 @@
  * halves. Weights are unsigned levels (0..15, 0..31, 0..63), so vpmaddubsw
  * gives 16-bit sums of two products (at most 63*127*2, no saturation) and
  * vpdpwssd multiplies them by the 16-bit sub-block scales and accumulates in
- * int32: one super-block's integer dot per lane, exact. Then one f32 step per
+ * int32: one super-block's integer dot per lane, exact, summed per row
+ * (hsum8_epi32, so the f32 steps are the prefill kernel's). Then one f32 step per
  * super-block: * d*dx, and for Q4_K/Q5_K minus dmin*dx * sum(min_j * bsum_j)
  * (vpdpwssd of the mins against the activation's 16-element sums); Q6_K's
  * -32 offset is folded into the integer sum the same way.
- * Per row pair and super-block the weights are unpacked once into an L1
- * buffer (levels, per-sub-block scale vectors) and used by every token of the
- * tile.
+ * Per row pair and super-block the weights are unpacked once (levels,
+ * per-sub-block scale vectors) and used by every token of the tile. This is
+ * the decode path (and the fallback for rows too far apart for int32 gather
+ * offsets); 8 tokens or more go to kern_qk_gemm_avx512.c (one row per lane,
+ * no horizontal sums).
  */
 #include "compute/kern_avx512.h"
 
-enum { KQ_Q4_K, KQ_Q5_K, KQ_Q6_K };
+enum { KQ_Q4_K, KQ_Q5_K, KQ_Q6_K }; /* as am_avx512_qk_gemm numbers them */
 
 #define KP 2 /* row pairs per tile */
 #define KT 4 /* tokens per tile */
@@ -153,10 +156,10 @@ AM_INLINE void kq_token(int kind, const kpk *buf, int P, const am_q8k *xb, __m51
             ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(k->w[i], xv[i]), k->sc[i]);
             ai2 = _mm512_dpwssd_epi32(ai2, _mm512_maddubs_epi16(k->w[i + 1], xv[i + 1]), k->sc[i + 1]);
         }
-        ai = _mm512_add_epi32(ai, ai2);
+        ai = hsum8_epi32(_mm512_add_epi32(ai, ai2)); /* per row, as kern_qk_gemm_avx512.c has it */
         __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_mul_ps(k->d, dx), acc[p][j]);
         if (kind != KQ_Q6_K) {
-            __m512i mi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), k->mn, bsv);
+            __m512i mi = hsum8_epi32(_mm512_dpwssd_epi32(_mm512_setzero_si512(), k->mn, bsv));
             f = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi), _mm512_mul_ps(k->dmin, dx), f);
         }
         acc[p][j] = f;
@@ -190,85 +193,23 @@ AM_INLINE void kq_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, 
     _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
         _Pragma("GCC unroll 8") for (int p = 0; p < P; p++) {
             float lo, hi;
-            hsum_halves(acc[p][j], &lo, &hi);
+            lanes_0_8(acc[p][j], &lo, &hi);
             float *yr = a->y + (t + j) * a->ldy + r + 2 * p;
             if (r + 2 * p < r_end) yr[0] = lo;
             if (r + 2 * p + 1 < r_end) yr[1] = hi;
         }
 }
 
-/* ---- prefill: row pairs unpacked once per k-block for every token of the chunk ----- */
-
-#define KKB 8  /* super-blocks per k-block: KKB*KP unpacked = 19.5 KiB */
-#define KTG 64 /* tokens per group (accumulators in memory across k-blocks) */
-
-AM_INLINE void kq_packed(int kind, const kpk *buf, int nk, const am_q8k *const *x, int64_t b0, __m512 *accmem, int T) {
-    __m512 acc[KP][KT];
-    _Pragma("GCC unroll 8") for (int p = 0; p < KP; p++)
-        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[p][j] = accmem[p * KT + j];
-    for (int b = 0; b < nk; b++)
-        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) kq_token(kind, buf + b * KP, KP, x[j] + b0 + b, acc, j);
-    _Pragma("GCC unroll 8") for (int p = 0; p < KP; p++)
-        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) accmem[p * KT + j] = acc[p][j];
-}
-
-typedef void (*kpacked_fn)(const kpk *, int, const am_q8k *const *, int64_t, __m512 *);
-
-AM_INLINE void kq_prefill(int kind, const kpacked_fn *fns, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
-    const size_t bs = kind == KQ_Q4_K ? sizeof(am_block_q4_k) : kind == KQ_Q5_K ? sizeof(am_block_q5_k) : sizeof(am_block_q6_k);
-    const int64_t nb = a->n_in / AM_QKK;
-    kpk buf[KKB * KP] __attribute__((aligned(64)));
-    __m512 accs[KTG / KT][KP * KT] __attribute__((aligned(64)));
-    for (int64_t r = r0; r < r1; r += 2 * KP) {
-        const uint8_t *w[2 * KP];
-        for (int i = 0; i < 2 * KP; i++) w[i] = a->w + (r + i < r1 ? r + i : r1 - 1) * a->w_stride;
-        for (int tg = t0; tg < t1; tg += KTG) {
-            int nt = t1 - tg < KTG ? t1 - tg : KTG, ntiles = (nt + KT - 1) / KT;
-            const am_q8k *x[KTG];
-            for (int j = 0; j < nt; j++) x[j] = (const am_q8k *)(a->x + (tg + j) * a->x_stride);
-            for (int i = 0; i < ntiles; i++)
-                for (int k = 0; k < KP * KT; k++) accs[i][k] = _mm512_setzero_ps();
-            for (int64_t kb = 0; kb < nb; kb += KKB) {
-                int nk = nb - kb < KKB ? (int)(nb - kb) : KKB;
-                for (int b = 0; b < nk; b++)
-                    for (int p = 0; p < KP; p++) {
-                        const uint8_t *pa = w[2 * p] + (kb + b) * bs, *pb = w[2 * p + 1] + (kb + b) * bs;
-                        if (kind == KQ_Q6_K) unpack_k6(pa, pb, &buf[b * KP + p]);
-                        else unpack_k45(kind, pa, pb, &buf[b * KP + p]);
-                    }
-                for (int i = 0; i < ntiles; i++) {
-                    int T = nt - i * KT < KT ? nt - i * KT : KT;
-                    fns[T](buf, nk, x + i * KT, kb, accs[i]);
-                }
-            }
-            for (int i = 0; i < ntiles; i++)
-                for (int j = 0; j < KT && i * KT + j < nt; j++)
-                    for (int p = 0; p < KP; p++) {
-                        float lo, hi;
-                        hsum_halves(accs[i][p * KT + j], &lo, &hi);
-                        float *yr = a->y + (tg + i * KT + j) * a->ldy + r + 2 * p;
-                        if (r + 2 * p < r1) yr[0] = lo;
-                        if (r + 2 * p + 1 < r1) yr[1] = hi;
-                    }
-        }
-    }
-}
-
 #define K_TILES(name, kind)                                                                                         \
-    static void name##_p1(const kpk *b, int nk, const am_q8k *const *x, int64_t b0, __m512 *m) { kq_packed(kind, b, nk, x, b0, m, 1); } \
-    static void name##_p2(const kpk *b, int nk, const am_q8k *const *x, int64_t b0, __m512 *m) { kq_packed(kind, b, nk, x, b0, m, 2); } \
-    static void name##_p3(const kpk *b, int nk, const am_q8k *const *x, int64_t b0, __m512 *m) { kq_packed(kind, b, nk, x, b0, m, 3); } \
-    static void name##_p4(const kpk *b, int nk, const am_q8k *const *x, int64_t b0, __m512 *m) { kq_packed(kind, b, nk, x, b0, m, 4); } \
     static void name##_t1(const am_mm_args *a, int64_t r, int64_t e, int t) { kq_tile(kind, a, r, e, KP, t, 1); } \
     static void name##_t2(const am_mm_args *a, int64_t r, int64_t e, int t) { kq_tile(kind, a, r, e, KP, t, 2); } \
     static void name##_t3(const am_mm_args *a, int64_t r, int64_t e, int t) { kq_tile(kind, a, r, e, KP, t, 3); } \
     static void name##_t4(const am_mm_args *a, int64_t r, int64_t e, int t) { kq_tile(kind, a, r, e, KP, t, 4); } \
     static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                    \
-        static const kpacked_fn packed[KT + 1] = {NULL, name##_p1, name##_p2, name##_p3, name##_p4};                  \
         static void (*const tiles[KT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
             NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
-        if (t1 - t0 >= 2 * KT) {                                                                                         \
-            kq_prefill(kind, packed, a, r0, r1, t0, t1);                                                                 \
+        if (t1 - t0 >= 2 * KT && am_avx512_qk_gemm_ok(a)) {                                         \
+            am_avx512_qk_gemm(kind, a, r0, r1, t0, t1);                                                       \
             return;                                                                                                      \
         }                                                                                                                \
         for (int64_t r = r0; r < r1; r += 2 * KP)                                                                        \

@@ -103,6 +103,11 @@ static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, in
     free(wf), free(wd), free(wq), free(x), free(xe), free(y), free(ref_ex), free(ref_ph), free(s_terms);
 }
 
+/* Every level against the reference on ragged rows (1..130: tails of the 16- and 32-row
+ * tiles) and token counts on both sides of the decode/prefill switch (8 tokens). Bugs it is
+ * for: a wrong element order or offset in a kernel (e.g. the Q4_0 prefill repack taking the
+ * high nibbles as elements 4g.. instead of 16+4g.., or cancelling the +8 offset with -7s),
+ * and lost or extra tail rows (prefill stores masked by the wrong row count). */
 static void test_all_isas(void) {
     static const int toks[] = {1, 2, 3, 5, 17, 70};
     static const int64_t outs[] = {1, 7, 37, 130};
@@ -149,6 +154,40 @@ static void test_large(void) {
         check_case(pool, TYPES[ti], 512, 300, 150, &st);
     }
     am_pool_free(pool);
+}
+
+/* Bug: decode (< 8 tokens) and prefill kernels of one level that round differently. Then a
+ * token's outputs depend on how many tokens shared its call, and a greedy answer computed
+ * by decode steps differs from the same text prefilled (the scheduler's cached-turn tests
+ * see that). Each token alone must give the bytes it gets among 20. */
+static void test_decode_equals_prefill(void) {
+    static const am_type qt[] = {AM_TYPE_Q4_0, AM_TYPE_Q8_0, AM_TYPE_Q4_K, AM_TYPE_Q5_K, AM_TYPE_Q6_K};
+    const int64_t n_in = 512, n_out = 37;
+    const int n_tok = 20;
+    float *row = malloc(sizeof(float) * n_in), *x = malloc(sizeof(float) * n_in * n_tok);
+    float *ya = malloc(sizeof(float) * n_out * n_tok), *y1 = malloc(sizeof(float) * n_out);
+    for (int64_t k = 0; k < n_in * n_tok; k++) x[k] = am_test_gauss();
+    for (size_t ti = 0; ti < AM_ARRAY_LEN_(qt); ti++) {
+        size_t rb = am_type_row_bytes(qt[ti], n_in);
+        uint8_t *wq = malloc(rb * n_out);
+        for (int64_t r = 0; r < n_out; r++) {
+            for (int64_t k = 0; k < n_in; k++) row[k] = am_test_gauss();
+            am_quantize_row(qt[ti], row, wq + r * rb, n_in);
+        }
+        am_tensor w = {.name = "w", .type = qt[ti], .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = wq, .nbytes = rb * n_out};
+        static const char *levels[] = {"scalar", "avx2", "avx512"};
+        for (int l = 0; l < 3; l++) {
+            if (am_compute_set_isa(levels[l]) != 0) continue;
+            am_matmul(NULL, &w, x, n_tok, ya);
+            for (int t = 0; t < n_tok; t++) {
+                am_matmul(NULL, &w, x + t * n_in, 1, y1);
+                CHECKF(memcmp(y1, ya + t * n_out, sizeof(float) * n_out) == 0, "%s %s token %d alone differs", levels[l],
+                       am_type_name(qt[ti]), t);
+            }
+        }
+        free(wq);
+    }
+    free(row), free(x), free(ya), free(y1);
 }
 
 /* am_matmul_multi gives each weight exactly what am_matmul gives it, types mixed. */
@@ -249,6 +288,7 @@ int main(void) {
     AM_TEST_RUN(test_activation_bytes);
     AM_TEST_RUN(test_all_isas);
     AM_TEST_RUN(test_multi);
+    AM_TEST_RUN(test_decode_equals_prefill);
     AM_TEST_RUN(test_odd_lengths);
     AM_TEST_RUN(test_large);
     AM_TEST_EXIT();
