@@ -157,7 +157,11 @@ static json_t *token_entry(const am_bundle *b, int32_t id, float lp) {
 int am_gen_step(am_gen_run *r, am_buf *dc, am_buf *dr) {
     if (r->finished) return 1;
     am_gen_event ev;
-    if (!am_req_next(r->req, &ev, r->wait_ms > 0 ? r->wait_ms : -1)) return 0;
+    r->idle = false;
+    if (!am_req_next(r->req, &ev, r->wait_ms > 0 ? r->wait_ms : -1)) {
+        r->idle = true; /* nothing for wait_ms */
+        return 0;
+    }
     am_textout_delta d;
     const char *chunk;
     size_t n;

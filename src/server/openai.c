@@ -141,8 +141,21 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max) {
          * and re-armed (which restarts MHD's timer) when there is something
          * to send: only a client that stops reading is timed out. */
         MHD_set_connection_option(s->mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        /* A long prefill sends nothing for minutes; clients and proxies cut
+         * a silent stream (Node's fetch after 300 s), so every 15 s of
+         * silence gets a keep-alive: an SSE comment, Anthropic's ping. */
+        s->r.wait_ms = 15000;
         if (s->r.p.api == AM_API_ANTHROPIC) am_anthropic_produce(s);
         else openai_produce(s);
+        if (s->out.n == 0 && s->r.idle && s->phase == 1) {
+            if (s->r.p.api == AM_API_ANTHROPIC) {
+                json_t *ping = json_pack("{s:s}", "type", "ping");
+                am_sse_event(&s->out, "ping", ping);
+                json_decref(ping);
+            } else {
+                am_buf_puts(&s->out, ": keep-alive\n\n");
+            }
+        }
         MHD_set_connection_option(s->mc, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->r.srv->cfg.conn_timeout_s);
     }
     size_t n = AM_MIN(max, s->out.n - s->off);

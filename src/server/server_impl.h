@@ -215,6 +215,7 @@ typedef struct am_gen_run {
     am_conn *conn;
     am_served *m;            /* the model, leased until am_gen_free */
     int wait_ms;             /* am_gen_step waits this long for an event (<= 0: until one comes) */
+    bool idle;               /* the last am_gen_step waited wait_ms and got nothing */
     am_gen_parsed p;
     am_req *req;
     am_detok *dt;

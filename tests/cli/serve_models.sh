@@ -153,6 +153,22 @@ grep -q '"finish_reason":"length"' "$TMP/long.txt" && tail -c 20 "$TMP/long.txt"
     || bad "the stream cut at the drain deadline did not end cleanly"
 ok "one swap at a time; held requests go to the new model; a cut stream ends cleanly"
 
+# Bug: a cache write that fails during a swap's drain aborts the swap, or the
+# agents whose caches were lost are not listed in the answer and counted.
+# (qwen is the default here.) Its model directory is replaced by a file, so
+# every write of it fails, even as root.
+chat qwen lost0 >/dev/null
+i=0; while [ $i -lt 100 ] && ! ls "$C"/*/*-lost0.amkv >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+Q=$(dirname "$(ls "$C"/*/*-lost0.amkv | head -n 1)")
+mv "$Q" "$Q.away" && touch "$Q"
+chat qwen lost1 >/dev/null
+s=$(st -H "$AK" -H "$J" -d '{"model":"llama"}' "$URL/admin/models/swap")
+lost=$(js 'j.caches_lost.map(a => a.id).join()')
+[ "$s" = 200 ] && echo "$lost" | grep -q lost1 && ok "a swap with a failed cache write completes and lists it ($lost)" \
+    || bad "swap with a failing cache dir: $s, lost '$lost'"
+curl -s -H "$K" "$URL/metrics" | grep -q '^agentmem_cache_lost_total [1-9]' || bad "lost caches not counted"
+rm -f "$Q" && mv "$Q.away" "$Q"
+
 # Bug: dropping a model's caches leaves files, or drops another model's.
 n_before=$(ls "$C"/*/*.amkv | wc -l)
 s=$(st -H "$AK" -X DELETE "$URL/admin/cache/llama")
