@@ -27,7 +27,7 @@ static void usage(FILE *f) {
             "       [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
             "       [--kv-budget SIZE] [--kv-type f16|q8_0|q4_0] [--ctx N] [--parallel N] [--threads N]\n"
             "       [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
-            "       [--max-body SIZE] [--cache-disk-budget SIZE] [--conn-timeout SECONDS]\n"
+            "       [--max-body SIZE] [--cache-disk-budget SIZE] [--conn-timeout SECONDS] [--sse-keepalive S]\n"
             "       [--log-format text|json]\n"
             "Serves OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) APIs.\n"
             "Models: each --model (named by its file name without .gguf, or NAME=) and every GGUF\n"
@@ -41,7 +41,8 @@ static void usage(FILE *f) {
             "$XDG_CACHE_HOME/agentmem or ~/.cache/agentmem; KV budget half of the memory left\n"
             "after the weights (divided among --models-max); --cache-disk-budget deletes the least\n"
             "recently used cache files of a model beyond SIZE (default: no limit); --conn-timeout\n"
-            "closes a connection that sends or takes nothing for that long (default 60).\n");
+            "closes a connection that sends or takes nothing for that long (default 60); a stream\n"
+            "silent for --sse-keepalive seconds (default 15) gets a keep-alive comment (Anthropic: ping).\n");
 }
 
 /* Half of the memory left after the weights (MemAvailable counts the page
@@ -96,7 +97,7 @@ int am_cmd_serve(int argc, char **argv) {
     long models_max = 0;
     int64_t weights_budget = 0;
     const char *api_key_file = NULL, *admin_key_file = NULL, *log_format = "text";
-    long port = 8080, ctx = 0, parallel = 0, threads = 0, conn_timeout = 0;
+    long port = 8080, ctx = 0, parallel = 0, threads = 0, conn_timeout = 0, keepalive = 0;
     int64_t kv_budget = 0, max_body = 0, disk_budget = 0;
     float rate = 0;
     am_type kv_type = AM_TYPE_F16;
@@ -139,6 +140,7 @@ int am_cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--parallel")) ok = am_opt_int(v, 1, 256, &parallel);
         else if (!strcmp(a, "--threads")) ok = am_opt_int(v, 0, 1024, &threads);
         else if (!strcmp(a, "--conn-timeout")) ok = am_opt_int(v, 1, 86400, &conn_timeout);
+        else if (!strcmp(a, "--sse-keepalive")) ok = am_opt_int(v, 1, 3600, &keepalive);
         else if (!strcmp(a, "--api-key-file")) api_key_file = v;
         else if (!strcmp(a, "--admin-key-file")) admin_key_file = v;
         else if (!strcmp(a, "--cors-origin")) {
@@ -253,6 +255,7 @@ int am_cmd_serve(int argc, char **argv) {
     cfg.max_body = (size_t)max_body;
     cfg.cache_dir = cache_dir;
     cfg.conn_timeout_s = (int)conn_timeout;
+    cfg.keepalive_s = (int)keepalive;
     /* listen first, so /health/ready says "loading" while the default model loads */
     am_server *srv = am_server_start(reg, &cfg, &err);
     if (!srv) {

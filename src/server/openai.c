@@ -142,9 +142,10 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max) {
          * to send: only a client that stops reading is timed out. */
         MHD_set_connection_option(s->mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         /* A long prefill sends nothing for minutes; clients and proxies cut
-         * a silent stream (Node's fetch after 300 s), so every 15 s of
-         * silence gets a keep-alive: an SSE comment, Anthropic's ping. */
-        s->r.wait_ms = 15000;
+         * a silent stream (Node's fetch after 300 s), so every
+         * --sse-keepalive seconds of silence (15) get a keep-alive: an SSE
+         * comment, or Anthropic's ping event. */
+        s->r.wait_ms = (s->r.srv->cfg.keepalive_s > 0 ? s->r.srv->cfg.keepalive_s : 15) * 1000;
         if (s->r.p.api == AM_API_ANTHROPIC) am_anthropic_produce(s);
         else openai_produce(s);
         if (s->out.n == 0 && s->r.idle && s->phase == 1) {

@@ -25,6 +25,7 @@ typedef struct am_server_config {
     double rate_limit;         /* requests per second per key (<= 0: off) */
     size_t max_body;           /* bytes (0: 8 MiB) */
     const char *cache_dir;     /* for DELETE of agents' files of unloaded models, or NULL */
+    int keepalive_s;           /* a silent stream gets a keep-alive after this long (0: 15) */
     int conn_timeout_s;        /* a client silent this long is cut (0: 60); waiting on the scheduler does not count */
 } am_server_config;
 

@@ -124,6 +124,22 @@ grep -q '^agentmem_time_to_first_token_seconds_bucket{le="+Inf"}' "$TMP/metrics"
 if command -v promtool >/dev/null 2>&1; then promtool check metrics <"$TMP/metrics" || bad promtool; fi
 stop_server
 
+# Bug: a stream with nothing to send for minutes (queued, or a long prefill)
+# is silent, and clients cut it (Node's fetch after 300 s). With one slot
+# busy, a queued stream must get keep-alive comments, then its whole answer.
+start_server --cache-dir "$TMP/cache-ka" --parallel 1 --sse-keepalive 1
+curl -s -N -H "$J" -d '{"messages":[{"role":"user","content":"a long one"}],"max_tokens":6000,"ignore_eos":true,"stream":true}' "$URL/v1/chat/completions" >/dev/null &
+busy=$!
+sleep 0.3
+curl -s -N -m 60 -H "$J" -d '{"messages":[{"role":"user","content":"queued"}],"max_tokens":4,"stream":true}' "$URL/v1/chat/completions" >"$TMP/ka.txt" &
+queued=$!
+sleep 2.5
+kill $busy 2>/dev/null # the slot frees within a step
+wait $queued
+grep -q '^: keep-alive$' "$TMP/ka.txt" && tail -c 14 "$TMP/ka.txt" | grep -q 'data: \[DONE\]' \
+    || bad "no keep-alive in a queued stream, or it did not end: $(head -c 200 "$TMP/ka.txt")"
+stop_server
+
 # keys
 echo sekrit >"$TMP/key"
 echo boss >"$TMP/admin"
