@@ -920,57 +920,40 @@ const am_bundle *am_sched_bundle(const am_sched *s) { return s->b; }
 int am_sched_n_ctx(const am_sched *s) { return s->p.n_ctx; }
 const char *am_sched_model_dir(const am_sched *s) { return s->mdir; }
 
+/* Hands a command to the scheduler thread and waits until it ran. -1 with
+ * AM_E_BUSY while stopping (the thread may never look again), else c's rc. */
+static int run_cmd(am_sched *s, sched_cmd *c, am_err *err) {
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
+    }
+    c->next = s->cmds;
+    s->cmds = c;
+    pthread_cond_signal(&s->cv);
+    while (!c->done) pthread_cond_wait(&s->cmd_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (c->rc < 0 && err) *err = c->err;
+    return c->rc;
+}
+
 int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evict_only, am_err *err) {
     if (!id || !am_agent_id_valid(id, strlen(id))) return am_err_setc(err, AM_E_NOT_FOUND, "no agent '%s'", id ? id : "");
     sched_cmd c = {.kind = evict_only ? CMD_EVICT : CMD_DELETE, .owner = owner};
     snprintf(c.id, sizeof c.id, "%s", id);
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
-        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
-    }
-    c.next = s->cmds;
-    s->cmds = &c;
-    pthread_cond_signal(&s->cv);
-    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-    if (c.rc < 0 && err) *err = c.err;
-    return c.rc;
+    return run_cmd(s, &c, err);
 }
 
 int am_sched_check(am_sched *s, am_err *err) {
     sched_cmd c = {.kind = CMD_CHECK};
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
-        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
-    }
-    c.next = s->cmds;
-    s->cmds = &c;
-    pthread_cond_signal(&s->cv);
-    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-    if (c.rc < 0 && err) *err = c.err;
-    return c.rc;
+    return run_cmd(s, &c, err);
 }
 
 int am_sched_flush(am_sched *s, json_t **lost, am_err *err) {
     if (lost) *lost = NULL;
     persist_barrier b = {.lost = json_array()};
     sched_cmd c = {.kind = CMD_FLUSH, .barrier = &b};
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
-        json_decref(b.lost);
-        return am_err_setc(err, AM_E_BUSY, "the server is shutting down");
-    }
-    c.next = s->cmds;
-    s->cmds = &c;
-    pthread_cond_signal(&s->cv);
-    while (!c.done) pthread_cond_wait(&s->cmd_cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-    if (c.rc < 0) { /* refused: the marker was never queued */
-        if (err) *err = c.err;
+    if (run_cmd(s, &c, err) < 0) { /* stopping, or refused: the marker was never queued */
         json_decref(b.lost);
         return -1;
     }
