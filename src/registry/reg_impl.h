@@ -75,6 +75,9 @@ int reg_wait_loaded(am_registry *r, reg_entry *e, int wait_ms, am_err *err);
  * Returns caches written; appends failed writes to lost when non-NULL. */
 int reg_unload_served(am_registry *r, am_served *m, double deadline_s, json_t *lost);
 bool reg_check(am_registry *r, char *why, size_t cap);              /* mu held */
+/* Waits on cv until woken, deadline (am_time_now() seconds) or max_step
+ * seconds pass, at least 1 ms. mu held. */
+void reg_wait(am_registry *r, double deadline, double max_step);
 /* o's counters += st's (gauges untouched). */
 void reg_add_counters(am_sched_stats *o, const am_sched_stats *st);
 

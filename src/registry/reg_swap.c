@@ -13,19 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "registry/reg_impl.h"
-
-static void wait_until(am_registry *r, double t_end) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double left = t_end - am_time_now();
-    double t = ts.tv_sec + ts.tv_nsec * 1e-9 + (left < 0.001 ? 0.001 : left > 0.2 ? 0.2 : left);
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-}
 
 int am_reg_swap(am_registry *r, const char *name, double drain_timeout_s, json_t **report, am_err *err) {
     if (report) *report = NULL;
@@ -74,14 +63,14 @@ int am_reg_swap(am_registry *r, const char *name, double drain_timeout_s, json_t
     double t_drain0 = am_time_now();
     if (om) {
         double deadline = t_drain0 + drain_timeout_s;
-        while (old->leases > 0 && am_time_now() < deadline) wait_until(r, deadline);
+        while (old->leases > 0 && am_time_now() < deadline) reg_wait(r, deadline, 0.2);
         if (old->leases > 0) {
             pthread_mutex_unlock(&r->mu);
             cancelled = am_sched_active(om->s);
             am_sched_cut(om->s);
             pthread_mutex_lock(&r->mu);
             double hard = am_time_now() + 30; /* a cut request ends within a step */
-            while (old->leases > 0 && am_time_now() < hard) wait_until(r, hard);
+            while (old->leases > 0 && am_time_now() < hard) reg_wait(r, hard, 0.2);
         }
         pthread_mutex_unlock(&r->mu);
         am_err ferr = {0};

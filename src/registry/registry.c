@@ -330,12 +330,7 @@ static int make_room(am_registry *r, reg_entry *e, am_err *err) {
         if (left <= 0 || r->stopping)
             return am_err_setc(err, AM_E_BUSY, "%d models loaded and in use (--models-max %d): %s cannot load now",
                                n, r->p.models_max, e->name);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double t = ts.tv_sec + ts.tv_nsec * 1e-9 + AM_MIN(left, 0.25);
-        ts.tv_sec = (time_t)t;
-        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        reg_wait(r, deadline, 0.25);
     }
 }
 
@@ -379,11 +374,11 @@ static void *load_main(void *arg) {
     return NULL;
 }
 
-static void timed_wait(am_registry *r, double deadline) {
+void reg_wait(am_registry *r, double deadline, double max_step) {
     double left = deadline - am_time_now();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    double t = ts.tv_sec + ts.tv_nsec * 1e-9 + AM_MAX(AM_MIN(left, 1.0), 0.001);
+    double t = ts.tv_sec + ts.tv_nsec * 1e-9 + AM_MAX(AM_MIN(left, max_step), 0.001);
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
     pthread_cond_timedwait(&r->cv, &r->mu, &ts);
@@ -424,7 +419,7 @@ int reg_wait_loaded(am_registry *r, reg_entry *e, int wait_ms, am_err *err) {
         if (am_time_now() >= deadline)
             return am_err_setc(err, AM_E_BUSY, "model %s is %s; retry shortly", e->name,
                                e->state == REG_LOADING ? "still loading" : "being unloaded");
-        timed_wait(r, deadline);
+        reg_wait(r, deadline, 1.0);
     }
 }
 
@@ -547,7 +542,7 @@ am_served *am_reg_acquire(am_registry *r, const char *name, int *retry_s, am_err
                 return NULL;
             }
             redirect = true;
-            timed_wait(r, deadline);
+            reg_wait(r, deadline, 1.0);
             continue;
         }
         int wait_ms = (int)AM_MAX((deadline - am_time_now()) * 1000, 0);

@@ -35,5 +35,3 @@ int am_sched_drop_all(am_sched *s, int *busy, am_err *err) {
     (void)err;
     return dropped;
 }
-
-void am_sched_kv_fingerprint(const am_sched *s, uint8_t out[16]) { memcpy(out, s->fp, 16); }

@@ -167,9 +167,6 @@ json_t *am_sched_agents_json(am_sched *s, uint64_t owner, const char *id);
  * AM_E_NOT_FOUND, or AM_E_BUSY when the agent is running. */
 int am_sched_agent_delete(am_sched *s, uint64_t owner, const char *id, bool evict_only, am_err *err);
 
-/* The K/V fingerprint naming this scheduler's cache subdirectory. */
-void am_sched_kv_fingerprint(const am_sched *s, uint8_t out[16]);
-
 /* Deletes every agent's cache (memory and disk) but those running (counted
  * in *busy). Returns how many were deleted. Any thread. */
 int am_sched_drop_all(am_sched *s, int *busy, am_err *err);

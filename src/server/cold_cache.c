@@ -7,41 +7,47 @@
 #define AM_SERVER_INTERNALS
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kvcache/cachefile.h"
 #include "server/server_impl.h"
 
-typedef struct loaded_fps {
-    uint8_t fp[16][16];
+/* The model directories of the loaded models (am_sched_model_dir). */
+typedef struct loaded_dirs {
+    char **dir; /* [n] copies */
     int n;
-} loaded_fps;
+} loaded_dirs;
 
-static void add_fp(am_served *m, void *ctx) {
-    loaded_fps *l = ctx;
-    if (l->n < 16) am_sched_kv_fingerprint(m->s, l->fp[l->n++]);
+static void add_dir(am_served *m, void *ctx) {
+    loaded_dirs *l = ctx;
+    const char *d = am_sched_model_dir(m->s);
+    if (!d) return;
+    l->dir = am_xrealloc(l->dir, (size_t)(l->n + 1) * sizeof *l->dir);
+    l->dir[l->n++] = am_xstrdup(d);
 }
 
 /* Calls fn(dir) for every model directory of no loaded model. */
 static int each_cold_dir(am_server *srv, int (*fn)(const char *dir, void *ctx), void *ctx) {
     if (!srv->cfg.cache_dir) return 0;
-    loaded_fps l = {.n = 0};
-    am_reg_each(srv->reg, add_fp, &l);
+    loaded_dirs l0 = {0}, *l = &l0;
+    am_reg_each(srv->reg, add_dir, l);
     DIR *d = opendir(srv->cfg.cache_dir);
-    if (!d) return 0;
     int n = 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while (d && (de = readdir(d))) {
         uint8_t fp[16];
-        if (!am_kvf_model_dir_name(de->d_name, fp)) continue;
-        bool loaded = false;
-        for (int i = 0; i < l.n; i++) loaded |= !memcmp(l.fp[i], fp, 16);
         char dir[4096];
-        if (loaded || am_kvf_model_dir(srv->cfg.cache_dir, fp, dir, sizeof dir) < 0) continue;
-        n += fn(dir, ctx);
+        if (!am_kvf_model_dir_name(de->d_name, fp) || am_kvf_model_dir(srv->cfg.cache_dir, fp, dir, sizeof dir) < 0)
+            continue;
+        bool loaded = false;
+        for (int i = 0; i < l->n; i++) loaded |= !strcmp(l->dir[i], dir);
+        if (!loaded) n += fn(dir, ctx);
     }
-    closedir(d);
+    if (d) closedir(d);
+    for (int i = 0; i < l->n; i++) free(l->dir[i]);
+    free(l->dir);
     return n;
 }
 
