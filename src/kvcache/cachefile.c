@@ -191,6 +191,11 @@ typedef struct kvf_state {
     int64_t n_tokens, pos0, gen_start, n_blocks;
     int32_t *tokens;
     uint64_t logits_gen_off, logits_last_off; /* 0 if absent */
+    /* generation starts still valid for tokens[], newest first: the
+     * logits_gen rows of earlier segments whose position the later segments
+     * kept (pos <= every later tok_from) */
+    int n_gens;
+    struct { int64_t pos; uint64_t off; } gens[AM_KVF_GENS];
     uint64_t *map;
     uint64_t last_seg_start;
 } kvf_state;
@@ -360,6 +365,11 @@ static int apply_segment(int fd, kvf_state *s, uint64_t off, const char **why, a
         }
         map[(uint64_t)get32(rh) * h.n_blocks + get64(rh + 8)] = recs[i];
     }
+    /* generation starts stay valid up to where the tokens still agree (the
+     * segment rewrites whole blocks from tok_from; most of its first block
+     * repeats what the file held) */
+    uint64_t same = h.tok_from, old_n = (uint64_t)s->n_tokens;
+    while (same < old_n && same < h.n_tokens && toks[same] == s->tokens[same]) same++;
     free(s->tokens);
     free(s->map);
     s->tokens = toks;
@@ -373,6 +383,18 @@ static int apply_segment(int fd, kvf_state *s, uint64_t off, const char **why, a
     s->logits_gen_off = (h.flags & KVF_F_LOGITS_GEN) ? lo : 0;
     if (h.flags & KVF_F_LOGITS_GEN) lo += (uint64_t)g->n_vocab * 4;
     s->logits_last_off = (h.flags & KVF_F_LOGITS_LAST) ? lo : 0;
+    int kept = 0;
+    for (int i = 0; i < s->n_gens; i++)
+        if ((uint64_t)s->gens[i].pos <= same && !(s->logits_gen_off && s->gens[i].pos == h.gen_start))
+            s->gens[kept++] = s->gens[i];
+    s->n_gens = kept;
+    if (s->logits_gen_off) {
+        if (s->n_gens == AM_KVF_GENS) s->n_gens--;
+        memmove(s->gens + 1, s->gens, (size_t)s->n_gens * sizeof s->gens[0]);
+        s->gens[0].pos = h.gen_start;
+        s->gens[0].off = s->logits_gen_off;
+        s->n_gens++;
+    }
     s->n_segments++;
     s->last_seg_start = off;
     s->valid_end = off + len;
@@ -533,6 +555,30 @@ fail:
     state_free(&s);
     close(fd);
     return -1;
+}
+
+int am_kvf_read_gen(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int64_t pos,
+                    const int32_t *tokens, float *out, am_err *err) {
+    kvf_state s;
+    int fd = -1;
+    if (scan_file(path, &s, &fd, err)) return -1;
+    int rc = -1;
+    if (memcmp(s.h.fingerprint, fingerprint, 16) || !geom_equal(&s.h.g, expect)) {
+        am_err_setc(err, AM_E_BAD_FILE, "cache file %s: made by another model or geometry", path);
+        goto out;
+    }
+    for (int i = 0; i < s.n_gens; i++) {
+        if (s.gens[i].pos != pos) continue;
+        /* gens[] positions are <= n_tokens (checked as segments apply) */
+        if (memcmp(s.tokens, tokens, (size_t)pos * sizeof *tokens)) break;
+        rc = pread_full(fd, out, (size_t)s.h.g.n_vocab * 4, s.gens[i].off, err);
+        goto out;
+    }
+    am_err_setc(err, AM_E_NOT_FOUND, "cache file %s: no generation start at %lld", path, (long long)pos);
+out:
+    state_free(&s);
+    close(fd);
+    return rc;
 }
 
 void am_kvf_loaded_free(am_kvf_loaded *l) {

@@ -3,8 +3,8 @@
  *
  * A file holds what is needed to put a sequence back into the pool exactly:
  * the fingerprint of the model that produced it, the KV geometry, the token
- * ids it covers, the logits at two positions (where the last generation
- * began, and the last cached position), and per (layer, block index) the
+ * ids it covers, logits rows (where each recent generation began, and at
+ * the last cached position), and per (layer, block index) the
  * block's bytes — absent for blocks a sliding-window layer dropped.
  *
  * Layout is append-friendly: a file is a header followed by segments; each
@@ -112,6 +112,17 @@ typedef int (*am_kvf_begin)(void *ctx, int64_t n_tokens, int64_t n_blocks, const
 int am_kvf_load_ex(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int32_t max_token,
                    am_kvf_begin begin, am_kvf_block_dst dst, void *ctx, am_kvf_loaded *out, am_err *err);
 void am_kvf_loaded_free(am_kvf_loaded *l);
+
+/* The file keeps the logits of the last AM_KVF_GENS generation starts whose
+ * prefix later turns left unchanged (each appended segment carries its own;
+ * a whole rewrite keeps only the newest). Reads the row of the generation
+ * that began at pos into out[n_vocab] when the file's tokens[0..pos) equal
+ * tokens[0..pos): 0, or -1 with AM_E_NOT_FOUND (no such start: the caller
+ * recomputes), AM_E_BAD_FILE, AM_E_IO. A request that repeats the prompt of
+ * an earlier turn then needs no forward pass. */
+#define AM_KVF_GENS 8
+int am_kvf_read_gen(const char *path, const uint8_t fingerprint[16], const am_kvf_geom *expect, int64_t pos,
+                    const int32_t *tokens, float *out, am_err *err);
 
 /* Reads the header and the latest valid footer only (no payload): what
  * start-up indexing and `cache ls` need. */

@@ -261,6 +261,19 @@ static int64_t share_from_donor(am_sched *s, sched_agent *a, const am_req *q, in
     return best;
 }
 
+/* The logits where an earlier turn's generation began at q's prompt length,
+ * from a's cache file (which keeps the last few; sched_persist writes them).
+ * False when the file has none for it: the last prompt token is recomputed. */
+static bool gen_logits_from_file(am_sched *s, const sched_agent *a, const am_req *q, float *out) {
+    char path[4096];
+    if (!s->mdir || a->ephemeral || !a->on_disk || am_kvf_path(s->mdir, a->owner, a->id, path, sizeof path) < 0)
+        return false;
+    am_err err = {0};
+    if (am_kvf_read_gen(path, s->fp, &s->geom, q->r.n_prompt, q->prompt, out, &err) == 0) return true;
+    if (err.code != AM_E_NOT_FOUND) am_log_warn("agent %s: earlier logits not read: %s", a->id, err.msg);
+    return false;
+}
+
 /* Sets up a run for q on agent a: restores a warm cache, reuses the longest
  * common prefix (its own, or shared from another agent's blocks), and leaves
  * the rest for prefill. */
@@ -299,6 +312,10 @@ static void admit(am_sched *s, am_req *q, sched_agent *a) {
                    am_kv_seq_can_truncate(s->kv, a->seq, l)) {
             memcpy(r->logits, a->logits_gen, (size_t)s->n_vocab * sizeof(float));
             have_logits = true;
+            reuse = l;
+        } else if (l == q->r.n_prompt && l < a->n_tokens && am_kv_seq_can_truncate(s->kv, a->seq, l) &&
+                   gen_logits_from_file(s, a, q, r->logits)) {
+            have_logits = true; /* the prompt of an earlier turn, sent again */
             reuse = l;
         } else {
             reuse = l < q->r.n_prompt ? l : q->r.n_prompt - 1;

@@ -200,6 +200,59 @@ static void test_append(void) {
     am_kvf_loaded_free(&l);
 }
 
+/* Catches: logits of an earlier turn's generation start returned for the
+ * wrong position, kept after a later segment rewrote the tokens before them,
+ * or returned for a prompt whose tokens differ from the file's — a request
+ * repeating an earlier turn's prompt would then sample from stale logits. */
+static void test_gen_history(void) {
+    char p[512];
+    path_in(p, sizeof p, "gh.amkv");
+    am_kvf_header h = make_header("agent-1");
+    model m = {0};
+    am_err err = {0};
+    enum { TURNS = AM_KVF_GENS + 3 };
+    int64_t pos[TURNS];
+    float rows[TURNS][NV], got[NV];
+    grow(&m, 40, 0, false);
+    for (int t = 0; t < TURNS; t++) {
+        if (t > 0) grow(&m, m.n_tokens + 6, m.n_tokens / BT, false);
+        pos[t] = m.gen_start;
+        memcpy(rows[t], m.lg, sizeof m.lg);
+        /* odd turns rewrite one more (unchanged) block: the start inside it stays */
+        CHECKF(save(p, &m, t ? (m.n_tokens - 6) / BT - t % 2 : 0, NULL, &err) == 0, "turn %d: %s", t, err.msg);
+    }
+    for (int t = 0; t < TURNS; t++) {
+        err = (am_err){0};
+        int rc = am_kvf_read_gen(p, FP, &h.g, pos[t], m.tokens, got, &err);
+        if (t < TURNS - AM_KVF_GENS) { /* only the last AM_KVF_GENS are kept */
+            CHECKF(rc == -1 && err.code == AM_E_NOT_FOUND, "turn %d: rc %d", t, rc);
+        } else {
+            CHECKF(rc == 0 && !memcmp(got, rows[t], sizeof got), "turn %d: rc %d %s", t, rc, err.msg);
+        }
+    }
+    CHECK(am_kvf_read_gen(p, FP, &h.g, pos[TURNS - 1] + 1, m.tokens, got, &err) == -1 && err.code == AM_E_NOT_FOUND);
+    int32_t other[512];
+    memcpy(other, m.tokens, sizeof other);
+    other[5] ^= 1;
+    CHECK(am_kvf_read_gen(p, FP, &h.g, pos[TURNS - 1], other, got, &err) == -1 && err.code == AM_E_NOT_FOUND);
+    uint8_t fp2[16] = {9};
+    CHECK(am_kvf_read_gen(p, fp2, &h.g, pos[TURNS - 1], m.tokens, got, &err) == -1 && err.code == AM_E_BAD_FILE);
+    /* a segment that changes token pos[TURNS-3]-1 drops the starts after it;
+     * the tokens it rewrites unchanged (its first block) keep theirs */
+    int64_t c = pos[TURNS - 3] - 1, fb = c / BT;
+    m.tokens[c] = (m.tokens[c] + 1) % MAXTOK;
+    grow(&m, m.n_tokens + 2, fb, false);
+    CHECKF(save(p, &m, fb, NULL, &err) == 0, "%s", err.msg);
+    CHECK(am_kvf_read_gen(p, FP, &h.g, pos[TURNS - 2], m.tokens, got, &err) == -1 && err.code == AM_E_NOT_FOUND);
+    CHECK(am_kvf_read_gen(p, FP, &h.g, pos[TURNS - 4], m.tokens, got, &err) == 0 &&
+          !memcmp(got, rows[TURNS - 4], sizeof got));
+    CHECK(am_kvf_read_gen(p, FP, &h.g, m.gen_start, m.tokens, got, &err) == 0 && !memcmp(got, m.lg, sizeof got));
+    /* a whole rewrite keeps only its own */
+    CHECKF(save(p, &m, 0, NULL, &err) == 0, "%s", err.msg);
+    CHECK(am_kvf_read_gen(p, FP, &h.g, pos[TURNS - 4], m.tokens, got, &err) == -1 && err.code == AM_E_NOT_FOUND);
+    CHECK(am_kvf_read_gen(p, FP, &h.g, m.gen_start, m.tokens, got, &err) == 0);
+}
+
 /* Catches: appending onto a file whose token history differs (stale K/V
  * accepted as the prefix), appending to a missing file. */
 static void test_diverged(void) {
@@ -608,6 +661,7 @@ int main(int argc, char **argv) {
     am_test_rng_seed(1234);
     AM_TEST_RUN(test_round_trip);
     AM_TEST_RUN(test_append);
+    AM_TEST_RUN(test_gen_history);
     AM_TEST_RUN(test_diverged);
     AM_TEST_RUN(test_truncation);
     AM_TEST_RUN(test_bit_flips);

@@ -89,6 +89,50 @@ static void test_reuse_and_retry(void) {
     am_sched_free(s, 1000);
 }
 
+/* Bug: a request repeating the prompt of an earlier turn (not the last one)
+ * recomputes its last token, or samples from the wrong turn's logits — after
+ * two more turns, hot and after eviction, the first turn's prompt again must
+ * give the first answer with nothing computed. */
+static void test_retry_earlier_turn(void) {
+    enum { LEN = 70, GEN = 12 };
+    int32_t p[LEN + 2 * (GEN + 10)], ref[GEN], ref2[GEN];
+    make_prompt(p, LEN, 11);
+    int nr = ref_generate(p, LEN, GEN, ref);
+    am_sched *s = make_sched(2, 0, g_dir);
+    result r;
+    am_req *q = submit(s, "hist", p, LEN, GEN);
+    collect(q, &r);
+    am_req_release(q);
+    CHECK(same(&r, ref, nr));
+    int n2 = LEN;
+    for (int i = 0; i < r.n; i++) p[n2++] = r.toks[i];
+    for (int i = 0; i < 10; i++) p[n2++] = 5 + i;
+    int nr2 = ref_generate(p, n2, GEN, ref2);
+    for (int round = 0; round < 2; round++) {
+        q = submit(s, "hist", p, n2, GEN); /* the second turn: the newest generation start */
+        collect(q, &r);
+        am_req_release(q);
+        CHECK(same(&r, ref2, nr2));
+        am_err err = {0};
+        CHECK(am_sched_flush(s, NULL, &err) >= 0);
+        if (round == 1) CHECK(am_sched_agent_delete(s, 0, "hist", true, &err) == 0); /* warm */
+        am_sched_stats a, b;
+        am_sched_stats_get(s, &a);
+        q = submit(s, "hist", p, LEN, GEN); /* the first turn's prompt again */
+        collect(q, &r);
+        am_req_release(q);
+        CHECK_SCHED(s);
+        am_sched_stats_get(s, &b);
+        CHECKF(same(&r, ref, nr), "round %d", round);
+        if (!g_b->model->hp.sliding_window) {
+            CHECKF(r.done.n_cached == LEN, "round %d: cached %d", round, r.done.n_cached);
+            CHECKF(b.prompt_tokens_computed == a.prompt_tokens_computed, "round %d: computed %llu", round,
+                   (unsigned long long)(b.prompt_tokens_computed - a.prompt_tokens_computed));
+        }
+    }
+    am_sched_free(s, 1000);
+}
+
 /* Bug: eviction loses or corrupts a cache, LRU evicts a running agent, a
  * restore reads the wrong blocks — with a pool that holds ~2 agents, 6 agents
  * in turn must each come back (restored from disk) with the cold answers. */
@@ -383,6 +427,7 @@ int main(void) {
         AM_TEST_RUN(test_concurrent_equals_alone);
         AM_TEST_RUN(test_reuse_and_retry);
         AM_TEST_RUN(test_evict_restore_restart);
+        AM_TEST_RUN(test_retry_earlier_turn);
         AM_TEST_RUN(test_shared_prefix);
     }
     AM_TEST_RUN(test_tight_pool_parallel);
@@ -393,6 +438,7 @@ int main(void) {
     AM_TEST_RUN(test_concurrent_equals_alone);
     AM_TEST_RUN(test_reuse_and_retry);
     AM_TEST_RUN(test_evict_restore_restart);
+    AM_TEST_RUN(test_retry_earlier_turn);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd)) {
