@@ -148,7 +148,7 @@ async function agents(C, TURNS, USER, GEN) {
 
 async function routing(E, ART, Q) {
   const tag = Math.random().toString(36).slice(2, 8);
-  const prime = [], query = [], primeCached = [], queryCached = [];
+  const prime = [], query = [], primeCached = [], queryCached = [], queryNew = [];
   const arts = [];
   for (let e = 0; e < E; e++) arts.push(await textOf(ART, `article ${e}`));
   const hist = [];
@@ -178,13 +178,14 @@ async function routing(E, ART, Q) {
     const r = await chat(`expert-${tag}-${e}`, msgs, 8);
     msgs.push({ role: "assistant", content: r.text });
     hist[e] = msgs;
-    query.push(r.ttft); queryCached.push(r.cached);
+    query.push(r.ttft); queryCached.push(r.cached); queryNew.push(r.prompt - r.cached);
   }
   return {
     mode: "routing", experts: E, article_tokens: ART, queries: Q, order,
     prime_p50_ms: r1(pct(prime, 0.5)), prime_p95_ms: r1(pct(prime, 0.95)),
     query_p50_ms: r1(pct(query, 0.5)), query_p95_ms: r1(pct(query, 0.95)),
     query_cached_p50: pct(queryCached, 0.5), query_cached_min: Math.min(...queryCached),
+    query_new_tokens_p50: pct(queryNew, 0.5), query_new_tokens_max: Math.max(...queryNew),
     query_speedup: r1(pct(prime, 0.5) / pct(query, 0.5)),
     evictions: (await metric("agentmem_cache_evictions_total")) - ev0,
     restores: (await metric("agentmem_cache_restores_total")) - rs0,

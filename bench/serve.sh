@@ -1,7 +1,9 @@
 #!/bin/sh
 # bench/serve.sh — serving many agents against the live server (bench/serve.mjs):
 #   (a) C concurrent agents (--parallel C), each a multi-turn chat growing to
-#       a few thousand tokens: TTFT p50/p95 of the first and the last turn,
+#       a few thousand tokens (64 user + 256 generated tokens a turn by
+#       default, a chat or agent loop whose replies are longer than what it is
+#       told; USER_TOKENS=256 GEN=32 is the prefill-bound opposite): TTFT p50/p95 of the first and the last turn,
 #       system and per-agent decode tokens/s (first to last token of each
 #       stream), peak server RSS; target: system decode at 4 agents >= 2.5x
 #       one agent, at 8 >= 3.5x;
@@ -14,7 +16,7 @@
 # Prints tables, writes bench/out/serve.json.
 #
 # Environment (defaults: a full run, ~9 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
-#   AGENTS ("1 2 4 8"), TURNS (8), USER_TOKENS (256), GEN (32), EXPERTS (10),
+#   AGENTS ("1 2 4 8"), TURNS (8), USER_TOKENS (64), GEN (256), EXPERTS (10),
 #   ARTICLE (4096), QUERIES (30), LONG (4096), SHORTS (10),
 #   PARTS ("agents routing interrupt"), KV_TYPE (f16), DRY (1: estimate only), THREADS (2), BUILD
 #   (build), MODEL or SHAPE (llama-1b) and WTYPE (q4_0), EST_PP (190 tok/s).
@@ -26,8 +28,8 @@ KV_TYPE=${KV_TYPE:-f16}
 THREADS=${THREADS:-2}
 AGENTS=${AGENTS:-"1 2 4 8"}
 TURNS=${TURNS:-8}
-USER_TOKENS=${USER_TOKENS:-256}
-GEN=${GEN:-32}
+USER_TOKENS=${USER_TOKENS:-64}
+GEN=${GEN:-256}
 EXPERTS=${EXPERTS:-10}
 ARTICLE=${ARTICLE:-4096}
 QUERIES=${QUERIES:-30}
@@ -122,10 +124,10 @@ if has routing; then
     row=$(node bench/serve.mjs "$URL" "$PID" routing "$EXPERTS" "$ARTICLE" "$QUERIES")
     stop_server
     rm -rf "$DIR"
-    printf '%12s %12s %12s %12s %9s %10s %9s %12s\n' prime_p50 prime_p95 query_p50 query_p95 speedup restores evictions query_cached
-    printf '%12s %12s %12s %12s %9s %10s %9s %12s\n' "$(get "$row" prime_p50_ms)" "$(get "$row" prime_p95_ms)" \
+    printf '%12s %12s %12s %12s %9s %10s %9s %12s %10s\n' prime_p50 prime_p95 query_p50 query_p95 speedup restores evictions query_cached query_new
+    printf '%12s %12s %12s %12s %9s %10s %9s %12s %10s\n' "$(get "$row" prime_p50_ms)" "$(get "$row" prime_p95_ms)" \
         "$(get "$row" query_p50_ms)" "$(get "$row" query_p95_ms)" "$(get "$row" query_speedup)x" \
-        "$(get "$row" restores)" "$(get "$row" evictions)" "$(get "$row" query_cached_min)+"
+        "$(get "$row" restores)" "$(get "$row" evictions)" "$(get "$row" query_cached_min)+" "$(get "$row" query_new_tokens_p50)"
     x=$(get "$row" query_speedup)
     echo "targets:"
     echo "  query TTFT p50 ${x}x faster than priming (target >= 100x: $(verdict "$x" 100 '>='))"
