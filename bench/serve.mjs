@@ -1,8 +1,9 @@
 // bench/serve.mjs — serving many agents against a live agentmem server.
 // Usage: node bench/serve.mjs URL PID MODE [args]
 //   agents C TURNS USER_TOKENS GEN   C concurrent multi-turn conversations
-//   routing EXPERTS ARTICLE QUERIES  experts primed with an article, then
-//                                    queried in random order
+//   routing EXPERTS ARTICLE QUERIES QUERY_TOKENS  experts primed with an
+//                                    article, then queried in random order with
+//                                    questions of QUERY_TOKENS tokens
 //   interrupt LONG SHORTS            SHORTS short requests, one after another,
 //                                    arriving during a long prefill
 // Prints one JSON object on stdout. PID is the server's, for VmRSS.
@@ -146,7 +147,7 @@ async function agents(C, TURNS, USER, GEN) {
   };
 }
 
-async function routing(E, ART, Q) {
+async function routing(E, ART, Q, QT) {
   const tag = Math.random().toString(36).slice(2, 8);
   const prime = [], query = [], primeCached = [], queryCached = [], queryNew = [];
   const arts = [];
@@ -174,14 +175,16 @@ async function routing(E, ART, Q) {
   for (let q = 0; q < Q; q++) {
     const e = Math.floor(rand() * E);
     order.push(e);
-    const msgs = [...hist[e], { role: "user", content: "Question " + q + ": " + words(12) + "?" }];
+    // A question of QT tokens (a 12-word English question is ~16-20 with a
+    // real tokenizer; the synthetic vocabulary's words cost ~4 tokens each).
+    const msgs = [...hist[e], { role: "user", content: (await textOf(QT, "Question " + q)) + "?" }];
     const r = await chat(`expert-${tag}-${e}`, msgs, 8);
     msgs.push({ role: "assistant", content: r.text });
     hist[e] = msgs;
     query.push(r.ttft); queryCached.push(r.cached); queryNew.push(r.prompt - r.cached);
   }
   return {
-    mode: "routing", experts: E, article_tokens: ART, queries: Q, order,
+    mode: "routing", experts: E, article_tokens: ART, queries: Q, query_tokens: QT, order,
     prime_p50_ms: r1(pct(prime, 0.5)), prime_p95_ms: r1(pct(prime, 0.95)),
     query_p50_ms: r1(pct(query, 0.5)), query_p95_ms: r1(pct(query, 0.95)),
     query_cached_p50: pct(queryCached, 0.5), query_cached_min: Math.min(...queryCached),

@@ -17,7 +17,7 @@
 #
 # Environment (defaults: a full run, ~9 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
 #   AGENTS ("1 2 4 8"), TURNS (8), USER_TOKENS (64), GEN (256), EXPERTS (10),
-#   ARTICLE (4096), QUERIES (30), LONG (4096), SHORTS (10),
+#   ARTICLE (4096), QUERIES (30), QUERY_TOKENS (24), LONG (4096), SHORTS (10),
 #   PARTS ("agents routing interrupt"), KV_TYPE (f16), DRY (1: estimate only), THREADS (2), BUILD
 #   (build), MODEL or SHAPE (llama-1b) and WTYPE (q4_0), EST_PP (190 tok/s).
 # Quick check: SHAPE=tiny AGENTS="1 2" TURNS=2 GEN=8 EXPERTS=4 ARTICLE=256 QUERIES=6 LONG=1024 bench/serve.sh
@@ -33,6 +33,7 @@ GEN=${GEN:-256}
 EXPERTS=${EXPERTS:-10}
 ARTICLE=${ARTICLE:-4096}
 QUERIES=${QUERIES:-30}
+QUERY_TOKENS=${QUERY_TOKENS:-24}
 LONG=${LONG:-4096}
 SHORTS=${SHORTS:-10}
 PARTS=${PARTS:-"agents routing interrupt"}
@@ -42,7 +43,7 @@ OUT=bench/out
 make -s -j2 BUILD="$BUILD" "$AM"
 mkdir -p "$OUT"
 bench_model
-cmd="AGENTS=\"$AGENTS\" TURNS=$TURNS USER_TOKENS=$USER_TOKENS GEN=$GEN EXPERTS=$EXPERTS ARTICLE=$ARTICLE QUERIES=$QUERIES LONG=$LONG SHORTS=$SHORTS PARTS=\"$PARTS\" KV_TYPE=$KV_TYPE THREADS=$THREADS MODEL=$MODEL"
+cmd="AGENTS=\"$AGENTS\" TURNS=$TURNS USER_TOKENS=$USER_TOKENS GEN=$GEN EXPERTS=$EXPERTS ARTICLE=$ARTICLE QUERIES=$QUERIES QUERY_TOKENS=$QUERY_TOKENS LONG=$LONG SHORTS=$SHORTS PARTS=\"$PARTS\" KV_TYPE=$KV_TYPE THREADS=$THREADS MODEL=$MODEL"
 bench_header bench/serve.sh "$cmd"
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -117,11 +118,11 @@ if has routing; then
     per=$((ARTICLE + 128 + (QUERIES + EXPERTS - 1) / EXPERTS * 48))
     budget_kib=$(( (7 * per * bpt / 2 + 1023) / 1024 ))
     echo
-    echo "(b) routing: $EXPERTS experts x $ARTICLE-token articles, $QUERIES queries in random order, --kv-budget ${budget_kib}K (3 experts of ~$per tokens)"
+    echo "(b) routing: $EXPERTS experts x $ARTICLE-token articles, $QUERIES queries of $QUERY_TOKENS tokens in random order, --kv-budget ${budget_kib}K (3 experts of ~$per tokens)"
     DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
     start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
         --ctx $((per + ARTICLE / 2 + 512)) --parallel 1 --kv-budget "${budget_kib}K"
-    row=$(node bench/serve.mjs "$URL" "$PID" routing "$EXPERTS" "$ARTICLE" "$QUERIES")
+    row=$(node bench/serve.mjs "$URL" "$PID" routing "$EXPERTS" "$ARTICLE" "$QUERIES" "$QUERY_TOKENS")
     stop_server
     rm -rf "$DIR"
     printf '%12s %12s %12s %12s %9s %10s %9s %12s %10s\n' prime_p50 prime_p95 query_p50 query_p95 speedup restores evictions query_cached query_new

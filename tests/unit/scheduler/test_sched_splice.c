@@ -1,0 +1,110 @@
+/*
+ * test_sched_splice.c — a client sends the model's answer back as text; its
+ * tokens need not be the generated ids. The scheduler puts the generated
+ * ids back where the prompt's bytes spell them (sched_splice.c), so the
+ * cache covers the answer, and the answer to the spliced prompt must equal
+ * the plain engine loop's for that prompt (sched_test_util.h).
+ */
+#include "sched_test_util.h"
+
+#define UNUSED_DIR (void)g_dir
+
+enum { LEN = 60, GEN = 16, EXTRA = 6 };
+
+static int retok(const int32_t *ids, int n, bool flip, int32_t *out, int cap) {
+    am_tok_decode_params dp = am_tok_decode_default_params();
+    dp.strip_leading = false;
+    size_t len = 0;
+    am_err err = {0};
+    char *text = am_tokenizer_decode(g_b->tok, ids, (size_t)n, &dp, &len, &err);
+    if (!text) return -1;
+    if (flip && len > 0) text[0] = text[0] == 'a' ? 'b' : 'a'; /* differs from the first byte on */
+    am_tokens t = {0};
+    int rc = am_bundle_tokenize(g_b, text, len, false, &t, &err);
+    free(text);
+    if (rc < 0 || (int)t.n > cap) return -1;
+    memcpy(out, t.ids, t.n * sizeof(int32_t));
+    int k = (int)t.n;
+    am_tokens_free(&t);
+    return k;
+}
+
+/* Bug: the generated ids are not put back (the answer is prefilled again),
+ * the splice ends at a byte offset that is not a token boundary of the
+ * prompt (text dropped or doubled), or it splices text that differs — the
+ * second turn must reuse the whole fed answer, report the spliced prompt's
+ * length, and answer as the engine does for exactly that prompt; text that
+ * differs from its first byte must splice nothing. */
+static void test_answer_sent_back_as_text(void) {
+    int32_t p[LEN], gen[GEN];
+    make_prompt(p, LEN, 21);
+    int ng = ref_generate(p, LEN, GEN, gen);
+    CHECKF(ng == GEN, "reference stopped after %d tokens", ng);
+    int32_t eot = am_tokenizer_token_id(g_b->tok, "<|eot_id|>", 10);
+    CHECK(eot >= 0);
+    for (int flip = 0; flip < 2; flip++) {
+        char agent[16];
+        snprintf(agent, sizeof agent, "sp-%d", flip);
+        am_sched *s = make_sched(2, 0, NULL);
+        result r;
+        am_req *q = submit(s, agent, p, LEN, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECK(same(&r, gen, ng));
+        /* The cache holds the prompt and the first GEN-1 answer tokens (the
+         * last one was sampled, never fed). The client sends all GEN back as
+         * text, then the end of turn and a few more tokens. */
+        static int32_t q2[LEN + 4 * GEN + 1 + EXTRA], want[LEN + GEN + 1 + EXTRA], ref[GEN];
+        memcpy(q2, p, sizeof p);
+        int k = retok(gen, GEN, flip, q2 + LEN, 4 * GEN);
+        CHECK(k > 0);
+        CHECKF(flip || k != GEN - 1 || memcmp(q2 + LEN, gen, (size_t)k * 4),
+               "the text re-tokenizes to the generated ids: nothing to test, pick another prompt seed");
+        int n2 = LEN + k;
+        q2[n2++] = eot;
+        for (int i = 0; i < EXTRA; i++) q2[n2++] = 7 + i;
+        q = submit(s, agent, q2, n2, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECK_SCHED(s);
+        if (!flip) {
+            /* expected: the generated ids for what they spell, the re-tokenized
+             * tail for the last token's text */
+            int nw = 0;
+            memcpy(want, p, sizeof p);
+            nw = LEN;
+            for (int i = 0; i < GEN - 1; i++) want[nw++] = gen[i];
+            int32_t tail[16];
+            int kt = retok(gen + GEN - 1, 1, false, tail, 16);
+            /* only when the last token's text is not merged with the ones before */
+            int32_t full[4 * GEN];
+            int kf = retok(gen, GEN - 1, false, full, 4 * GEN);
+            CHECK(kt > 0 && kf > 0);
+            bool clean = kf + kt == k && !memcmp(full, q2 + LEN, (size_t)kf * 4) && !memcmp(tail, q2 + LEN + kf, (size_t)kt * 4);
+            if (clean) {
+                for (int i = 0; i < kt; i++) want[nw++] = tail[i];
+                want[nw++] = eot;
+                for (int i = 0; i < EXTRA; i++) want[nw++] = 7 + i;
+                CHECKF(r.done.n_prompt == nw, "spliced prompt %d tokens, want %d", r.done.n_prompt, nw);
+                int nr = ref_generate(want, nw, GEN, ref);
+                CHECK(same(&r, ref, nr));
+            }
+            CHECKF(clean, "the last token merges with the text before it: pick another prompt seed");
+            CHECKF(r.done.n_cached == LEN + GEN - 1, "cached %d", r.done.n_cached);
+        } else {
+            CHECKF(r.done.n_prompt == n2, "a changed byte spliced: %d tokens of %d", r.done.n_prompt, n2);
+            CHECKF(r.done.n_cached == LEN, "cached %d", r.done.n_cached);
+            int nr = ref_generate(q2, n2, GEN, ref);
+            CHECK(same(&r, ref, nr));
+        }
+        am_sched_free(s, 1000);
+    }
+}
+
+int main(void) {
+    UNUSED_DIR;
+    if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
+    AM_TEST_RUN(test_answer_sent_back_as_text);
+    am_bundle_unref(g_b);
+    AM_TEST_EXIT();
+}
