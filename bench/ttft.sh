@@ -17,6 +17,9 @@
 #   COLD_LONG (4096: from this size on, one cold prefill per size),
 #   LONG (8192) and LONG_KV ("q4_0"): sizes >= LONG run only for these KV types,
 #   SAVE_NEW ("16 64 256": the save-time sweep's new tokens per turn),
+#   EXTEND_REF ("1024 4096": sizes at which the extend target's reference, a
+#     64-token prefill at that depth in the engine alone (`agentmem bench -p 64
+#     -d N --kv KV`, no server), is measured; each costs one untimed prefill of N),
 #   LLAMA_SIZES (the SIZES below LONG: llama.cpp cold TTFT; "" or LLAMACPP=0: none),
 #   DRY (1: print the estimate and stop), THREADS (2), BUILD (build), MODEL (a GGUF file) or SHAPE (llama-1b) and
 #   WTYPE (q4_0) for mkmodel, EST_PP (190: assumed prefill tok/s, for the estimate).
@@ -31,6 +34,7 @@ COLD_LONG=${COLD_LONG:-4096}
 LONG=${LONG:-8192}
 LONG_KV=${LONG_KV:-"q4_0"}
 SAVE_NEW=${SAVE_NEW:-"16 64 256"}
+EXTEND_REF=${EXTEND_REF:-"1024 4096"}
 THREADS=${THREADS:-2}
 if [ -z "${LLAMA_SIZES+set}" ]; then # default: the sizes below LONG
     LLAMA_SIZES=""
@@ -42,7 +46,7 @@ OUT=bench/out
 make -s -j2 BUILD="$BUILD" "$AM"
 mkdir -p "$OUT"
 bench_model
-cmd="KV_TYPES=\"$KV_TYPES\" SIZES=\"$SIZES\" REPS=$REPS COLD_LONG=$COLD_LONG LONG=$LONG LONG_KV=\"$LONG_KV\" SAVE_NEW=\"$SAVE_NEW\" LLAMA_SIZES=\"$LLAMA_SIZES\" THREADS=$THREADS MODEL=$MODEL"
+cmd="KV_TYPES=\"$KV_TYPES\" SIZES=\"$SIZES\" REPS=$REPS COLD_LONG=$COLD_LONG LONG=$LONG LONG_KV=\"$LONG_KV\" SAVE_NEW=\"$SAVE_NEW\" EXTEND_REF=\"$EXTEND_REF\" LLAMA_SIZES=\"$LLAMA_SIZES\" THREADS=$THREADS MODEL=$MODEL"
 bench_header bench/ttft.sh "$cmd"
 
 runs() { # $1 kv -> the sizes it runs
@@ -66,6 +70,7 @@ for kv in $KV_TYPES; do
     done
 done
 for n in $LLAMA_SIZES; do est=$((est + $(est_prefill "$n") + 2)); done
+for kv in $KV_TYPES; do for n in $EXTEND_REF; do est=$((est + $(est_prefill "$n") + 5)); done; done
 [ -n "$LLAMA_SIZES" ] && est=$((est + 20))
 echo "estimate: about $(fmt_min "$est") (at an assumed ${EST_PP:-190} tok/s prefill; cold is the median of $REPS below $COLD_LONG tokens and ONE run from $COLD_LONG on, where one cold prefill takes minutes; sizes >= $LONG only for KV $LONG_KV)"
 echo "model $MODEL; $THREADS threads; server --ctx $ctx --parallel 1"
@@ -106,10 +111,22 @@ for kv in $KV_TYPES; do
     rm -rf "$dir"
 done
 
+# The extend target's reference: the engine alone prefilling 64 tokens on top
+# of N cached ones (no server, no HTTP, no cache lookup), mean of 3.
+refs=""
+for kv in $KV_TYPES; do
+    for n in $EXTEND_REF; do
+        case " $(runs "$kv" | tr '\n' ' ') " in *" $n "*) ;; *) continue ;; esac
+        echo "engine alone: pp64 at depth $n, kv $kv..." >&2
+        r=$("$AM" bench -m "$MODEL" -t "$THREADS" -p 64 -n 0 -d "$n" --kv "$kv" -r 3 --json)
+        refs="$refs${refs:+, }{\"kv\": \"$kv\", \"tokens\": $n, \"bench\": $r}"
+    done
+done
+
 json="$OUT/ttft.json"
 {
     echo "{$(bench_json_head "$cmd bench/ttft.sh"), \"threads\": $THREADS, \"reps\": $REPS, \"cold_long\": $COLD_LONG,"
-    echo " \"model\": \"$MODEL\", \"llamacpp\": $llama, \"rows\": ["
+    echo " \"model\": \"$MODEL\", \"llamacpp\": $llama, \"extend_ref\": [$refs], \"rows\": ["
     cat "$rows"
     echo "]}"
 } >"$json"
