@@ -98,6 +98,34 @@ static void qk_t(const float *qt, int rp, int hd, const float *k, int cnt, float
     }
 }
 
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* one dot product per (key, row), two accumulators each */
+static void qk_rows(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp) {
+    int hd16 = hd & ~15, hd8 = hd & ~7;
+    for (int i = 0; i < cnt; i++) {
+        const float *kr = k + (int64_t)i * hd;
+        for (int r = 0; r < nr; r++) {
+            const float *qr = q + (int64_t)r * hd;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            int c = 0;
+            for (; c < hd16; c += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), _mm256_loadu_ps(kr + c), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c + 8), _mm256_loadu_ps(kr + c + 8), a1);
+            }
+            for (; c < hd8; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), _mm256_loadu_ps(kr + c), a0);
+            float d = hsum(_mm256_add_ps(a0, a1));
+            for (; c < hd; c++) d += qr[c] * kr[c];
+            st[(int64_t)i * rp + r] = d;
+        }
+    }
+}
+
 static void softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32_t *hi, float *mx, float *sum,
                       float *corr) {
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
@@ -221,6 +249,7 @@ void eng_att_kern_avx2(eng_att_kern *k) {
     k->q8_0_to_f32 = q8_0_to_f32;
     k->q4_0_to_f32 = q4_0_to_f32;
     k->qk_t = qk_t;
+    k->qk_rows = qk_rows;
     k->softmax_t = softmax_t;
     k->pv_t = pv_t;
 }

@@ -28,6 +28,10 @@ typedef struct eng_att_kern {
      *
      * st[i*rp + r] = dot(qt[.][r], k[i*hd..]) for i < cnt, r < rp */
     void (*qk_t)(const float *qt, int rp, int hd, const float *k, int cnt, float *st);
+    /* The same scores for few rows (a decode step), q row-major [nr][hd]:
+     * st[i*rp + r] = dot(q[r*hd..], k[i*hd..]) for i < cnt, r < nr; rows
+     * nr..rp of st are left as they are. */
+    void (*qk_rows)(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp);
     /* One online-softmax step for rows r < rp over keys i < cnt: key i is
      * visible to row r iff lo[r] <= i <= hi[r]. With x = st[i*rp+r] where
      * visible, -inf elsewhere: m' = max(mx[r], max_i x), u = m' (0 while

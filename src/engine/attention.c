@@ -57,6 +57,15 @@ static void sc_qk_t(const float *qt, int rp, int hd, const float *k, int cnt, fl
         }
 }
 
+static void sc_qk_rows(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp) {
+    for (int i = 0; i < cnt; i++)
+        for (int r = 0; r < nr; r++) {
+            float d = 0;
+            for (int c = 0; c < hd; c++) d += q[(int64_t)r * hd + c] * k[(int64_t)i * hd + c];
+            st[(int64_t)i * rp + r] = d;
+        }
+}
+
 static void sc_softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32_t *hi, float *mx, float *sum,
                          float *corr) {
     for (int r = 0; r < rp; r++) {
@@ -109,6 +118,7 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->q8_0_to_f32 = sc_q8_0_to_f32;
     k->q4_0_to_f32 = sc_q4_0_to_f32;
     k->qk_t = sc_qk_t;
+    k->qk_rows = sc_qk_rows;
     k->softmax_t = sc_softmax_t;
     k->pv_t = sc_pv_t;
 }
@@ -167,6 +177,25 @@ size_t eng_att_scratch_floats(int hd, int nrep, int bt) {
     return 2 * up16((size_t)bt * hd) + up16((size_t)hd * rp) + up16((size_t)bt * rp) + up16(rp * hd) + 5 * rp;
 }
 
+/* Above this many query rows per unit, scores go through qk_t (rows in
+ * lanes); at or below (decode: nrep rows), qk_rows (keys folded into lanes)
+ * does fewer operations. Measured with hd 64, nrep 4. */
+#define ENG_ATT_FEW_ROWS 8
+
+/* Asks for head h's K and V rows of the block holding `slot` while the
+ * current block is computed: the rows of one head are a few KB inside a
+ * block that holds every head, which the hardware prefetcher does not
+ * follow across pages. */
+static void prefetch_head(const am_kv *kv, int seq, int layer, int64_t slot, int h, int bt, int hd) {
+    int32_t id = am_kv_seq_block(kv, seq, layer, slot);
+    const char *blk = am_kv_block_data_const(kv, id);
+    const size_t rk = am_type_row_bytes(am_kv_block_type_k(kv, id), hd);
+    const size_t rv = am_type_row_bytes(am_kv_block_type_v(kv, id), hd);
+    const char *k = blk + (size_t)h * bt * rk, *v = blk + am_kv_block_v_offset(kv, id) + (size_t)h * bt * rv;
+    for (size_t o = 0; o < (size_t)bt * rk; o += 64) __builtin_prefetch(k + o);
+    for (size_t o = 0; o < (size_t)bt * rv; o += 64) __builtin_prefetch(v + o);
+}
+
 /* One unit: kv head h for the tile of up to ENG_ATT_TILE consecutive tokens
  * of one sequence starting at batch index t0. Its R = nt*nrep query rows
  * (row k*nrep + r: token k, query head h*nrep + r) are done together: each
@@ -204,11 +233,15 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         lo_all = tl < lo_all ? tl : lo_all;
         hi_all = th > hi_all ? th : hi_all;
     }
+    /* few rows (a decode step): scores by qk_rows from row-major q in qt's
+     * place; otherwise qt transposed for qk_t */
+    const bool few = nr <= ENG_ATT_FEW_ROWS;
     for (int c = 0; c < hd; c++)
         for (int i = 0; i < rp; i++) {
             int k = i / nrep, r = i % nrep;
-            qt[(size_t)c * rp + i] =
-                i < nr ? e->q[((size_t)(t0 + k) * hp->n_head + (size_t)h * nrep + r) * hd + c] * scale : 0;
+            float x = i < nr ? e->q[((size_t)(t0 + k) * hp->n_head + (size_t)h * nrep + r) * hd + c] * scale : 0;
+            if (!few) qt[(size_t)c * rp + i] = x;
+            else if (i < nr) qt[(size_t)i * hd + c] = x;
         }
     for (int i = 0; i < rp; i++) {
         mx[i] = -INFINITY;
@@ -223,6 +256,7 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         const am_type tk = am_kv_block_type_k(kv, id), tv = am_kv_block_type_v(kv, id);
         const size_t rk = am_type_row_bytes(tk, hd), rv = am_type_row_bytes(tv, hd);
         const char *vblk = blk + am_kv_block_v_offset(kv, id);
+        if (b < hi_all / bt) prefetch_head(kv, seq, j->layer, b0 + bt, h, bt, hd);
         int r0 = (int)(lo_all > b0 ? lo_all - b0 : 0);
         int r1 = (int)(hi_all < b0 + bt - 1 ? hi_all - b0 : bt - 1);
         int cnt = r1 - r0 + 1;
@@ -242,7 +276,8 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
             lo[i] = 1;
             hi[i] = 0;
         }
-        kk->qk_t(qt, rp, hd, kbuf, cnt, st);
+        if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
+        else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
         if (cap > 0)
             for (int i = 0; i < cnt * rp; i++) st[i] = cap * tanhf(st[i] / cap);
         kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);

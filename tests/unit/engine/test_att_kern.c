@@ -24,7 +24,7 @@ static float rnd01(unsigned *s) { return (frand(s) + 1) / 2; }
 static void check_level(const char *name, const eng_att_kern *k, const eng_att_kern *ref) {
     unsigned seed = 1;
     static const int hds[] = {64, 128, 256, 40, 7};
-    static const int cnts[] = {1, 5, 16, 31, 32};
+    static const int cnts[] = {1, 5, 16, 31, 32, 47};
     for (size_t a = 0; a < AM_ARRAY_LEN(hds); a++)
         for (size_t b = 0; b < AM_ARRAY_LEN(cnts); b++) {
             int hd = hds[a], cnt = cnts[b], nrep = 3;
@@ -55,6 +55,17 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
                 for (int i = 0; i < cnt * rp; i++)
                     CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (8 * hd), "%s qk_t hd %d cnt %d rp %d [%d]: %g vs %g", name,
                            hd, cnt, rp, i, st[i], st2[i]);
+                /* qk_rows (decode): bug it catches — a lane of the folding
+                 * tree summed into the wrong key, the key tail past 16 dropped,
+                 * a row scattered into the wrong column */
+                for (int nq = 1; nq <= 8; nq += 3) {
+                    for (int i = 0; i < cnt * rp; i++) st[i] = st2[i] = -7.0f; /* rows >= nq stay */
+                    k->qk_rows(qt, nq, hd, x, cnt, st, rp);
+                    ref->qk_rows(qt, nq, hd, x, cnt, st2, rp);
+                    for (int i = 0; i < cnt * rp; i++)
+                        CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (8 * hd), "%s qk_rows hd %d cnt %d nr %d [%d]: %g vs %g",
+                               name, hd, cnt, nq, i, st[i], st2[i]);
+                }
                 /* softmax_t: rows with a key range inside the block, none
                  * visible, a first block (max -inf) and a later one; scores
                  * scaled up so exp spans a wide range. Bug it catches: a
