@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "compute/blocks.h"
 #include "engine/att_kern.h"
 
 static inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1); }
@@ -22,6 +23,31 @@ static void f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
         __mmask16 m = tail_mask(n - i);
         __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT);
         _mm256_mask_storeu_epi16(dst + i, m, h);
+    }
+}
+
+/* d * q as float, as am_dequant_row computes it: 16 values per vector */
+static void q8_0_to_f32(const void *src, float *dst, int64_t nb) {
+    const am_block_q8_0 *b = src;
+    for (int64_t i = 0; i < nb; i++, dst += AM_QK) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+        __m128i q0 = _mm_loadu_si128((const __m128i *)b[i].qs), q1 = _mm_loadu_si128((const __m128i *)(b[i].qs + 16));
+        _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d));
+        _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d));
+    }
+}
+
+/* values 0..15 of the low nibbles, then 16..31 of the high ones, minus 8 */
+static void q4_0_to_f32(const void *src, float *dst, int64_t nb) {
+    const am_block_q4_0 *b = src;
+    const __m512i lo4 = _mm512_set1_epi32(0xF), eight = _mm512_set1_epi32(8);
+    for (int64_t i = 0; i < nb; i++, dst += AM_QK) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+        __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs));
+        __m512i lo = _mm512_sub_epi32(_mm512_and_si512(q, lo4), eight);
+        __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+        _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+        _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
     }
 }
 
@@ -258,6 +284,8 @@ void eng_att_kern_avx512(eng_att_kern *k) {
     k->gelu_mul = gelu_mul;
     k->f16_to_f32 = f16_to_f32;
     k->f32_to_f16 = f32_to_f16;
+    k->q8_0_to_f32 = q8_0_to_f32;
+    k->q4_0_to_f32 = q4_0_to_f32;
     k->qk_t = qk_t;
     k->qk_rows = qk_rows;
     k->softmax_t = softmax_t;
