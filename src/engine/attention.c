@@ -266,7 +266,8 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         for (int k = 0; k < nt; k++) {
             int64_t th = e->tok[t0 + k].slot, tl = window > 0 && th - window + 1 > 0 ? th - window + 1 : 0;
             int64_t a0 = tl - (b0 + r0), a1 = th - (b0 + r0);
-            int32_t l = (int32_t)(a0 < 0 ? 0 : a0 > cnt ? cnt : a0), u = (int32_t)(a1 < -1 ? -1 : a1 >= cnt ? cnt - 1 : a1);
+            int32_t l = (int32_t)(a0 < 0 ? 0 : a0 > cnt ? cnt : a0);
+            int32_t u = (int32_t)(a1 < -1 ? -1 : a1 >= cnt ? cnt - 1 : a1); /* l > u: nothing visible */
             for (int r = 0; r < nrep; r++) {
                 lo[k * nrep + r] = l;
                 hi[k * nrep + r] = u;
@@ -279,7 +280,8 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
         else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
         if (cap > 0)
-            for (int i = 0; i < cnt * rp; i++) st[i] = cap * tanhf(st[i] / cap);
+            for (int i = 0; i < cnt; i++)
+                for (int r = 0; r < nr; r++) st[(size_t)i * rp + r] = cap * tanhf(st[(size_t)i * rp + r] / cap);
         kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
         kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
     }

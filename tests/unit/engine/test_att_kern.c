@@ -63,8 +63,8 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
                     k->qk_rows(qt, nq, hd, x, cnt, st, rp);
                     ref->qk_rows(qt, nq, hd, x, cnt, st2, rp);
                     for (int i = 0; i < cnt * rp; i++)
-                        CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (8 * hd), "%s qk_rows hd %d cnt %d nr %d [%d]: %g vs %g",
-                               name, hd, cnt, nq, i, st[i], st2[i]);
+                        CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (8 * hd),
+                               "%s qk_rows hd %d cnt %d nr %d [%d]: %g vs %g", name, hd, cnt, nq, i, st[i], st2[i]);
                 }
                 /* softmax_t: rows with a key range inside the block, none
                  * visible, a first block (max -inf) and a later one; scores
