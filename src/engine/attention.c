@@ -2,10 +2,13 @@
  * attention.c — attention of each batch token over its own sequence's paged
  * KV, and storing the batch's K/V into the blocks.
  *
- * Work is split into units (token, kv head): the n_head/n_head_kv query heads
- * that share a kv head are done together so each K/V block row is converted
- * to float once per unit. Softmax is computed online block by block (running
- * max and sum, rescaled accumulator) in float; this equals the two-pass
+ * Work is split into units (tile of up to ENG_ATT_TILE tokens of one
+ * sequence, kv head): the tile's tokens and the n_head/n_head_kv query heads
+ * that share the kv head are the unit's query rows, done together so each
+ * K/V block row is converted to float once per unit, and each block is
+ * three small matrix products over all rows (att_kern.h: scores, an online
+ * softmax step, P.V). Softmax is computed online block by block (running max
+ * and sum, rescaled accumulator) in float; this equals the two-pass
  * max-subtracted softmax up to rounding and needs no buffer as long as the
  * context. Units are handed out through an atomic counter because causal
  * prefill makes their costs unequal.
