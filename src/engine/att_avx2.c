@@ -47,33 +47,6 @@ static void q4_0_to_f32(const void *src, float *dst, int64_t nb) {
     }
 }
 
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static void scores(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld) {
-    int hd8 = hd & ~7;
-    for (int i = 0; i < cnt; i++) {
-        const float *kr = k + (int64_t)i * hd;
-        for (int r = 0; r < nrep; r++) {
-            const float *qr = q + (int64_t)r * hd;
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            int c = 0;
-            for (; c + 16 <= hd8; c += 16) {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), _mm256_loadu_ps(kr + c), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c + 8), _mm256_loadu_ps(kr + c + 8), a1);
-            }
-            for (; c < hd8; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), _mm256_loadu_ps(kr + c), a0);
-            float d = hsum(_mm256_add_ps(a0, a1));
-            for (; c < hd; c++) d += qr[c] * kr[c];
-            s[(int64_t)r * ld + i] = d * scale;
-        }
-    }
-}
-
 /* exp(x) for x <= ~88: Cephes' polynomial on x - n ln2, scaled by 2^n;
  * 0 below -87.3 (where the result would leave the normal range). */
 static inline __m256 exp8(__m256 x) {
@@ -94,43 +67,149 @@ static inline __m256 exp8(__m256 x) {
     return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
 }
 
-static float exp_sum(float *s, int n, float m) {
-    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), vm));
-        _mm256_storeu_ps(s + i, v);
-        acc = _mm256_add_ps(acc, v);
+/* Scores of 16 rows (two vectors) x up to 4 keys: each qt vector is loaded
+ * once per dimension for all keys, each key value broadcast once. */
+static inline __attribute__((always_inline)) void qk_tile(const float *qt, int rp, int hd, const float *k, int nk,
+                                                         float *st) {
+    __m256 a[4][2];
+    #pragma GCC unroll 4
+    for (int i = 0; i < nk; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+    for (int c = 0; c < hd; c++) {
+        __m256 q0 = _mm256_loadu_ps(qt + (int64_t)c * rp), q1 = _mm256_loadu_ps(qt + (int64_t)c * rp + 8);
+        #pragma GCC unroll 4
+        for (int i = 0; i < nk; i++) {
+            __m256 kb = _mm256_broadcast_ss(k + (int64_t)i * hd + c);
+            a[i][0] = _mm256_fmadd_ps(kb, q0, a[i][0]);
+            a[i][1] = _mm256_fmadd_ps(kb, q1, a[i][1]);
+        }
     }
-    float tail = 0;
-    if (i < n) {
-        float tmp[8] = {0};
-        for (int j = i; j < n; j++) tmp[j - i] = s[j] - m;
-        _mm256_storeu_ps(tmp, exp8(_mm256_loadu_ps(tmp)));
-        for (int j = i; j < n; j++) tail += (s[j] = tmp[j - i]);
+    #pragma GCC unroll 4
+    for (int i = 0; i < nk; i++) {
+        _mm256_storeu_ps(st + (int64_t)i * rp, a[i][0]);
+        _mm256_storeu_ps(st + (int64_t)i * rp + 8, a[i][1]);
     }
-    return hsum(acc) + tail;
 }
 
-static void accum(float *acc, const float *corr, int nrep, int hd, const float *p, int ld, const float *v, int cnt) {
-    int hd8 = hd & ~7;
-    for (int r = 0; r < nrep; r++) {
-        float *a = acc + (int64_t)r * hd;
-        const float *pr = p + (int64_t)r * ld;
-        __m256 cr = _mm256_set1_ps(corr[r]);
-        int c = 0;
-        for (; c < hd8; c += 8) {
-            __m256 x = _mm256_mul_ps(_mm256_loadu_ps(a + c), cr);
-            for (int i = 0; i < cnt; i++)
-                x = _mm256_fmadd_ps(_mm256_set1_ps(pr[i]), _mm256_loadu_ps(v + (int64_t)i * hd + c), x);
-            _mm256_storeu_ps(a + c, x);
-        }
-        for (; c < hd; c++) {
-            float x = a[c] * corr[r];
-            for (int i = 0; i < cnt; i++) x += pr[i] * v[(int64_t)i * hd + c];
-            a[c] = x;
+static void qk_t(const float *qt, int rp, int hd, const float *k, int cnt, float *st) {
+    for (int g = 0; g < rp; g += 16) {
+        int i = 0;
+        for (; i + 4 <= cnt; i += 4) qk_tile(qt + g, rp, hd, k + (int64_t)i * hd, 4, st + (int64_t)i * rp + g);
+        for (; i < cnt; i++) qk_tile(qt + g, rp, hd, k + (int64_t)i * hd, 1, st + (int64_t)i * rp + g);
+    }
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* one dot product per (key, row), two accumulators each */
+static void qk_rows(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp) {
+    int hd16 = hd & ~15, hd8 = hd & ~7;
+    for (int i = 0; i < cnt; i++) {
+        const float *kr = k + (int64_t)i * hd;
+        for (int r = 0; r < nr; r++) {
+            const float *qr = q + (int64_t)r * hd;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            int c = 0;
+            for (; c < hd16; c += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), _mm256_loadu_ps(kr + c), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c + 8), _mm256_loadu_ps(kr + c + 8), a1);
+            }
+            for (; c < hd8; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), _mm256_loadu_ps(kr + c), a0);
+            float d = hsum(_mm256_add_ps(a0, a1));
+            for (; c < hd; c++) d += qr[c] * kr[c];
+            st[(int64_t)i * rp + r] = d;
         }
     }
+}
+
+static void softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32_t *hi, float *mx, float *sum,
+                      float *corr) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int g = 0; g < rp; g += 8) {
+        __m256i l = _mm256_loadu_si256((const __m256i *)(lo + g)), u = _mm256_loadu_si256((const __m256i *)(hi + g));
+        __m256 m0 = _mm256_loadu_ps(mx + g), m = m0;
+        for (int i = 0; i < cnt; i++) {
+            __m256i vi = _mm256_set1_epi32(i);
+            /* hidden: i < lo or i > hi */
+            __m256 hid = _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(l, vi), _mm256_cmpgt_epi32(vi, u)));
+            __m256 x = _mm256_blendv_ps(_mm256_loadu_ps(st + (int64_t)i * rp + g), ninf, hid);
+            _mm256_storeu_ps(st + (int64_t)i * rp + g, x);
+            m = _mm256_max_ps(m, x);
+        }
+        __m256 uu = _mm256_blendv_ps(m, _mm256_setzero_ps(), _mm256_cmp_ps(m, ninf, _CMP_EQ_OQ));
+        __m256 s = _mm256_setzero_ps();
+        for (int i = 0; i < cnt; i++) {
+            __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(st + (int64_t)i * rp + g), uu));
+            _mm256_storeu_ps(st + (int64_t)i * rp + g, p);
+            s = _mm256_add_ps(s, p);
+        }
+        __m256 cr = exp8(_mm256_sub_ps(m0, uu));
+        _mm256_storeu_ps(corr + g, cr);
+        _mm256_storeu_ps(sum + g, _mm256_fmadd_ps(_mm256_loadu_ps(sum + g), cr, s));
+        _mm256_storeu_ps(mx + g, m);
+    }
+}
+
+/* P.V for up to 2 rows x 4 chunks of 8 columns: each V vector is loaded
+ * once per key for both rows. */
+static inline __attribute__((always_inline)) void pv_tile(float *acc, int hd, const float *st, int rp,
+                                                         const float *corr, const float *v, int cnt, int nr,
+                                                         int c0, int nc) {
+    __m256 a[2][4];
+    #pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        __m256 cr = _mm256_set1_ps(corr[r]);
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) a[r][j] = _mm256_mul_ps(_mm256_loadu_ps(acc + (int64_t)r * hd + c0 + 8 * j), cr);
+    }
+    for (int i = 0; i < cnt; i++) {
+        __m256 vv[4];
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) vv[j] = _mm256_loadu_ps(v + (int64_t)i * hd + c0 + 8 * j);
+        #pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            __m256 p = _mm256_broadcast_ss(st + (int64_t)i * rp + r);
+            #pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) a[r][j] = _mm256_fmadd_ps(p, vv[j], a[r][j]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) _mm256_storeu_ps(acc + (int64_t)r * hd + c0 + 8 * j, a[r][j]);
+}
+
+/* rows of acc in pairs (then 1), columns [c0, c0 + 8*NC) */
+#define PV_NC(NC)                                                                                                    \
+    static void pv_nc##NC(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v,   \
+                          int cnt, int c0) {                                                                         \
+        int r = 0;                                                                                                   \
+        for (; r + 2 <= nr; r += 2) pv_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, cnt, 2, c0, NC);   \
+        for (; r < nr; r++) pv_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, cnt, 1, c0, NC);           \
+    }
+PV_NC(1)
+PV_NC(2)
+PV_NC(3)
+PV_NC(4)
+
+static void pv_t(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt) {
+    static void (*const fn[4])(float *, int, int, const float *, int, const float *, const float *, int, int) = {
+        pv_nc1, pv_nc2, pv_nc3, pv_nc4};
+    int hd8 = hd & ~7;
+    for (int c0 = 0; c0 < hd8; c0 += 32) {
+        int nc = (hd8 - c0) / 8;
+        fn[(nc < 4 ? nc : 4) - 1](acc, nr, hd, st, rp, corr, v, cnt, c0);
+    }
+    for (int r = 0; r < nr; r++) /* columns past the last multiple of 8 */
+        for (int c = hd8; c < hd; c++) {
+            float x = acc[(int64_t)r * hd + c] * corr[r];
+            for (int i = 0; i < cnt; i++) x += st[(int64_t)i * rp + r] * v[(int64_t)i * hd + c];
+            acc[(int64_t)r * hd + c] = x;
+        }
 }
 
 static void silu_mul(float *g, const float *u, int64_t n) {
@@ -169,7 +248,8 @@ void eng_att_kern_avx2(eng_att_kern *k) {
     k->f32_to_f16 = f32_to_f16;
     k->q8_0_to_f32 = q8_0_to_f32;
     k->q4_0_to_f32 = q4_0_to_f32;
-    k->scores = scores;
-    k->exp_sum = exp_sum;
-    k->accum = accum;
+    k->qk_t = qk_t;
+    k->qk_rows = qk_rows;
+    k->softmax_t = softmax_t;
+    k->pv_t = pv_t;
 }

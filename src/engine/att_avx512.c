@@ -4,7 +4,9 @@
  * eng_att_kern_get after CPUID.
  */
 #include <immintrin.h>
+#include <math.h>
 
+#include "compute/blocks.h"
 #include "engine/att_kern.h"
 
 static inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1); }
@@ -24,23 +26,28 @@ static void f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
     }
 }
 
-static void scores(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld) {
-    for (int i = 0; i < cnt; i++) {
-        const float *kr = k + (int64_t)i * hd;
-        for (int r = 0; r < nrep; r++) {
-            const float *qr = q + (int64_t)r * hd;
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-            int c = 0;
-            for (; c + 32 <= hd; c += 32) {
-                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qr + c), _mm512_loadu_ps(kr + c), a0);
-                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qr + c + 16), _mm512_loadu_ps(kr + c + 16), a1);
-            }
-            for (; c < hd; c += 16) {
-                __mmask16 m = tail_mask(hd - c);
-                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qr + c), _mm512_maskz_loadu_ps(m, kr + c), a0);
-            }
-            s[(int64_t)r * ld + i] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
-        }
+/* d * q as float, as am_dequant_row computes it: 16 values per vector */
+static void q8_0_to_f32(const void *src, float *dst, int64_t nb) {
+    const am_block_q8_0 *b = src;
+    for (int64_t i = 0; i < nb; i++, dst += AM_QK) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+        __m128i q0 = _mm_loadu_si128((const __m128i *)b[i].qs), q1 = _mm_loadu_si128((const __m128i *)(b[i].qs + 16));
+        _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d));
+        _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d));
+    }
+}
+
+/* values 0..15 of the low nibbles, then 16..31 of the high ones, minus 8 */
+static void q4_0_to_f32(const void *src, float *dst, int64_t nb) {
+    const am_block_q4_0 *b = src;
+    const __m512i lo4 = _mm512_set1_epi32(0xF), eight = _mm512_set1_epi32(8);
+    for (int64_t i = 0; i < nb; i++, dst += AM_QK) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+        __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs));
+        __m512i lo = _mm512_sub_epi32(_mm512_and_si512(q, lo4), eight);
+        __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+        _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+        _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
     }
 }
 
@@ -63,29 +70,188 @@ static inline __m512 exp16(__m512 x) {
     return _mm512_maskz_mov_ps(ok, _mm512_scalef_ps(y, n));
 }
 
-static float exp_sum(float *s, int n, float m) {
-    __m512 vm = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 k = tail_mask(n - i);
-        __m512 v = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), vm));
-        _mm512_mask_storeu_ps(s + i, k, v);
-        acc = _mm512_mask_add_ps(acc, k, acc, v);
+/* Scores of up to 4 keys x ng groups of 16 rows, register-blocked: each
+ * qt vector is loaded once per dimension for all keys, each key value is
+ * one broadcast for all groups. */
+static inline __attribute__((always_inline)) void qk_tile(const float *qt, int rp, int hd, const float *k, int nk,
+                                                         int ng, float *st) {
+    __m512 a[4][4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < nk; i++)
+        #pragma GCC unroll 4
+        for (int g = 0; g < ng; g++) a[i][g] = _mm512_setzero_ps();
+    for (int c = 0; c < hd; c++) {
+        __m512 q[4];
+        #pragma GCC unroll 4
+        for (int g = 0; g < ng; g++) q[g] = _mm512_loadu_ps(qt + (int64_t)c * rp + 16 * g);
+        #pragma GCC unroll 4
+        for (int i = 0; i < nk; i++) {
+            __m512 kb = _mm512_set1_ps(k[(int64_t)i * hd + c]);
+            #pragma GCC unroll 4
+            for (int g = 0; g < ng; g++) a[i][g] = _mm512_fmadd_ps(kb, q[g], a[i][g]);
+        }
     }
-    return _mm512_reduce_add_ps(acc);
+    #pragma GCC unroll 4
+    for (int i = 0; i < nk; i++)
+        #pragma GCC unroll 4
+        for (int g = 0; g < ng; g++) _mm512_storeu_ps(st + (int64_t)i * rp + 16 * g, a[i][g]);
 }
 
-static void accum(float *acc, const float *corr, int nrep, int hd, const float *p, int ld, const float *v, int cnt) {
-    for (int r = 0; r < nrep; r++) {
-        float *a = acc + (int64_t)r * hd;
-        const float *pr = p + (int64_t)r * ld;
-        __m512 cr = _mm512_set1_ps(corr[r]);
-        for (int c = 0; c < hd; c += 16) {
-            __mmask16 m = tail_mask(hd - c);
-            __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + c), cr);
-            for (int i = 0; i < cnt; i++)
-                x = _mm512_fmadd_ps(_mm512_set1_ps(pr[i]), _mm512_maskz_loadu_ps(m, v + (int64_t)i * hd + c), x);
-            _mm512_mask_storeu_ps(a + c, m, x);
+#define QK_NG(NG)                                                                                                    \
+    static void qk_ng##NG(const float *qt, int rp, int hd, const float *k, int cnt, float *st) {                    \
+        int i = 0;                                                                                                   \
+        for (; i + 4 <= cnt; i += 4) qk_tile(qt, rp, hd, k + (int64_t)i * hd, 4, NG, st + (int64_t)i * rp);         \
+        for (; i < cnt; i++) qk_tile(qt, rp, hd, k + (int64_t)i * hd, 1, NG, st + (int64_t)i * rp);                 \
+    }
+QK_NG(1)
+QK_NG(2)
+QK_NG(3)
+QK_NG(4)
+
+static void qk_t(const float *qt, int rp, int hd, const float *k, int cnt, float *st) {
+    static void (*const fn[4])(const float *, int, int, const float *, int, float *) = {qk_ng1, qk_ng2, qk_ng3,
+                                                                                        qk_ng4};
+    /* groups of rows in runs of up to 4 (rp is a multiple of 16) */
+    for (int g0 = 0; g0 < rp / 16; g0 += 4) {
+        int ng = rp / 16 - g0 < 4 ? rp / 16 - g0 : 4;
+        fn[ng - 1](qt + 16 * g0, rp, hd, k, cnt, st + 16 * g0);
+    }
+}
+
+/* Sum of each of 16 vectors: out lane k = sum of v[k]'s lanes. Pairs are
+ * folded level by level (unpack ps, unpack pd, two 128-bit lane shuffles):
+ * 45 ops instead of 16 separate reductions. */
+static inline __m512 hsum16(const __m512 v[16]) {
+    __m512 t[8], u[4], w[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) /* lane quad: v2i, v2i+1 interleaved */
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* quad L = 4 sums of v4i..v4i+3 over quad L */
+        __m512d a = _mm512_castps_pd(t[2 * i]), b = _mm512_castps_pd(t[2 * i + 1]);
+        u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88), _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
+}
+
+static inline float dot(const float *a, const float *b, int n) {
+    __m512 x = _mm512_setzero_ps();
+    for (int c = 0; c < n; c += 16) {
+        __mmask16 m = tail_mask(n - c);
+        x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + c), _mm512_maskz_loadu_ps(m, b + c), x);
+    }
+    return _mm512_reduce_add_ps(x);
+}
+
+/* 16 keys at a time: per row one partial vector per key (K rows read from
+ * L1 once per row), folded by hsum16 and scattered into st's column r; the
+ * last keys past a multiple of 16 one dot product each. */
+static void qk_rows(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set1_epi32(rp), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                                                                      10, 11, 12, 13, 14, 15));
+    int i0 = 0;
+    for (; i0 + 16 <= cnt; i0 += 16)
+        for (int r = 0; r < nr; r++) {
+            const float *qr = q + (int64_t)r * hd, *kb = k + (int64_t)i0 * hd;
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) v[i] = _mm512_setzero_ps();
+            for (int c = 0; c < hd; c += 16) {
+                __mmask16 m = tail_mask(hd - c);
+                __m512 qv = _mm512_maskz_loadu_ps(m, qr + c);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    v[i] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kb + (int64_t)i * hd + c), v[i]);
+            }
+            _mm512_i32scatter_ps(st + (int64_t)i0 * rp + r, idx, hsum16(v), 4);
         }
+    for (; i0 < cnt; i0++)
+        for (int r = 0; r < nr; r++) st[(int64_t)i0 * rp + r] = dot(q + (int64_t)r * hd, k + (int64_t)i0 * hd, hd);
+}
+
+static void softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32_t *hi, float *mx, float *sum,
+                      float *corr) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int g = 0; g < rp; g += 16) {
+        __m512i l = _mm512_loadu_si512(lo + g), u = _mm512_loadu_si512(hi + g);
+        __m512 m0 = _mm512_loadu_ps(mx + g), m = m0;
+        for (int i = 0; i < cnt; i++) {
+            __m512i vi = _mm512_set1_epi32(i);
+            __mmask16 vis = _mm512_cmple_epi32_mask(l, vi) & _mm512_cmple_epi32_mask(vi, u);
+            __m512 x = _mm512_mask_blend_ps(vis, ninf, _mm512_loadu_ps(st + (int64_t)i * rp + g));
+            _mm512_storeu_ps(st + (int64_t)i * rp + g, x);
+            m = _mm512_max_ps(m, x);
+        }
+        __m512 uu = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m, ninf, _CMP_EQ_OQ), m, _mm512_setzero_ps());
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < cnt; i++) {
+            __m512 p = exp16(_mm512_sub_ps(_mm512_loadu_ps(st + (int64_t)i * rp + g), uu));
+            _mm512_storeu_ps(st + (int64_t)i * rp + g, p);
+            s = _mm512_add_ps(s, p);
+        }
+        __m512 cr = exp16(_mm512_sub_ps(m0, uu));
+        _mm512_storeu_ps(corr + g, cr);
+        _mm512_storeu_ps(sum + g, _mm512_fmadd_ps(_mm512_loadu_ps(sum + g), cr, s));
+        _mm512_storeu_ps(mx + g, m);
+    }
+}
+
+/* P.V for up to 4 rows x 4 chunks of 16 columns, register-blocked: each V
+ * vector is loaded once per key for all rows. */
+static inline __attribute__((always_inline)) void pv_tile(float *acc, int hd, const float *st, int rp,
+                                                         const float *corr, const float *v, int cnt, int nr,
+                                                         int c0, int nc) {
+    __m512 a[4][4];
+    __mmask16 mk[4];
+    #pragma GCC unroll 4
+    for (int j = 0; j < nc; j++) mk[j] = tail_mask(hd - c0 - 16 * j);
+    #pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        __m512 cr = _mm512_set1_ps(corr[r]);
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            a[r][j] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[j], acc + (int64_t)r * hd + c0 + 16 * j), cr);
+    }
+    for (int i = 0; i < cnt; i++) {
+        __m512 vv[4];
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) vv[j] = _mm512_maskz_loadu_ps(mk[j], v + (int64_t)i * hd + c0 + 16 * j);
+        #pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            __m512 p = _mm512_set1_ps(st[(int64_t)i * rp + r]);
+            #pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) a[r][j] = _mm512_fmadd_ps(p, vv[j], a[r][j]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) _mm512_mask_storeu_ps(acc + (int64_t)r * hd + c0 + 16 * j, mk[j], a[r][j]);
+}
+
+/* rows of acc in runs of 4 (then 1), columns [c0, c0 + 16*NC) */
+#define PV_NC(NC)                                                                                                    \
+    static void pv_nc##NC(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v,   \
+                          int cnt, int c0) {                                                                         \
+        int r = 0;                                                                                                   \
+        for (; r + 4 <= nr; r += 4) pv_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, cnt, 4, c0, NC);   \
+        for (; r < nr; r++) pv_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, cnt, 1, c0, NC);           \
+    }
+PV_NC(1)
+PV_NC(2)
+PV_NC(3)
+PV_NC(4)
+
+static void pv_t(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt) {
+    static void (*const fn[4])(float *, int, int, const float *, int, const float *, const float *, int, int) = {
+        pv_nc1, pv_nc2, pv_nc3, pv_nc4};
+    for (int c0 = 0; c0 < hd; c0 += 64) {
+        int nc = (hd - c0 + 15) / 16;
+        fn[(nc < 4 ? nc : 4) - 1](acc, nr, hd, st, rp, corr, v, cnt, c0);
     }
 }
 
@@ -118,7 +284,10 @@ void eng_att_kern_avx512(eng_att_kern *k) {
     k->gelu_mul = gelu_mul;
     k->f16_to_f32 = f16_to_f32;
     k->f32_to_f16 = f32_to_f16;
-    k->scores = scores;
-    k->exp_sum = exp_sum;
-    k->accum = accum;
+    k->q8_0_to_f32 = q8_0_to_f32;
+    k->q4_0_to_f32 = q4_0_to_f32;
+    k->qk_t = qk_t;
+    k->qk_rows = qk_rows;
+    k->softmax_t = softmax_t;
+    k->pv_t = pv_t;
 }

@@ -20,13 +20,28 @@ typedef struct eng_att_kern {
      * with am_dequant_row: d * q, with d the f16 scale as float) */
     void (*q8_0_to_f32)(const void *src, float *dst, int64_t nb);
     void (*q4_0_to_f32)(const void *src, float *dst, int64_t nb);
-    /* s[r*ld + i] = scale * dot(q[r*hd..], k[i*hd..]) for r < nrep, i < cnt */
-    void (*scores)(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld);
-    /* s[i] = exp(s[i] - m) for i < n; returns the sum */
-    float (*exp_sum)(float *s, int n, float m);
-    /* acc[r*hd + c] = acc[r*hd + c] * corr[r] + sum_i p[r*ld + i] * v[i*hd + c] */
-    void (*accum)(float *acc, const float *corr, int nrep, int hd, const float *p, int ld, const float *v,
-                  int cnt);
+    /* The three steps of one K/V block of a unit, query rows in lanes. A
+     * unit's R query rows (its tokens x the query heads of one kv head) are
+     * padded to rp = R rounded up to 16 (pad rows are zero and never
+     * visible). Shapes: qt [hd][rp] (query rows transposed, pre-scaled),
+     * k and v [cnt][hd] (float rows of the block), st [cnt][rp].
+     *
+     * st[i*rp + r] = dot(qt[.][r], k[i*hd..]) for i < cnt, r < rp */
+    void (*qk_t)(const float *qt, int rp, int hd, const float *k, int cnt, float *st);
+    /* The same scores for few rows (a decode step), q row-major [nr][hd]:
+     * st[i*rp + r] = dot(q[r*hd..], k[i*hd..]) for i < cnt, r < nr; rows
+     * nr..rp of st are left as they are. */
+    void (*qk_rows)(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp);
+    /* One online-softmax step for rows r < rp over keys i < cnt: key i is
+     * visible to row r iff lo[r] <= i <= hi[r]. With x = st[i*rp+r] where
+     * visible, -inf elsewhere: m' = max(mx[r], max_i x), u = m' (0 while
+     * m' = -inf), corr[r] = exp(mx[r] - u), st[i*rp+r] = exp(x - u),
+     * sum[r] = sum[r]*corr[r] + sum_i st[i*rp+r], mx[r] = m'. */
+    void (*softmax_t)(float *st, int rp, int cnt, const int32_t *lo, const int32_t *hi, float *mx, float *sum,
+                      float *corr);
+    /* acc[r*hd + c] = acc[r*hd + c]*corr[r] + sum_i st[i*rp + r] * v[i*hd + c]
+     * for r < nr, c < hd */
+    void (*pv_t)(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt);
     /* gated activations: g[i] = act(g[i]) * u[i], act = SiLU or GeLU-tanh */
     void (*silu_mul)(float *g, const float *u, int64_t n);
     void (*gelu_mul)(float *g, const float *u, int64_t n);

@@ -2,10 +2,13 @@
  * attention.c — attention of each batch token over its own sequence's paged
  * KV, and storing the batch's K/V into the blocks.
  *
- * Work is split into units (token, kv head): the n_head/n_head_kv query heads
- * that share a kv head are done together so each K/V block row is converted
- * to float once per unit. Softmax is computed online block by block (running
- * max and sum, rescaled accumulator) in float; this equals the two-pass
+ * Work is split into units (tile of up to ENG_ATT_TILE tokens of one
+ * sequence, kv head): the tile's tokens and the n_head/n_head_kv query heads
+ * that share the kv head are the unit's query rows, done together so each
+ * K/V block row is converted to float once per unit, and each block is
+ * three small matrix products over all rows (att_kern.h: scores, an online
+ * softmax step, P.V). Softmax is computed online block by block (running max
+ * and sum, rescaled accumulator) in float; this equals the two-pass
  * max-subtracted softmax up to rounding and needs no buffer as long as the
  * context. Units are handed out through an atomic counter because causal
  * prefill makes their costs unequal.
@@ -48,29 +51,51 @@ static void sc_q4_0_to_f32(const void *src, float *dst, int64_t nb) {
     am_dequant_row(AM_TYPE_Q4_0, src, dst, nb * AM_QK);
 }
 
-static void sc_scores(const float *q, int nrep, int hd, const float *k, int cnt, float scale, float *s, int ld) {
-    for (int r = 0; r < nrep; r++)
-        for (int i = 0; i < cnt; i++) {
+static void sc_qk_t(const float *qt, int rp, int hd, const float *k, int cnt, float *st) {
+    for (int i = 0; i < cnt; i++)
+        for (int r = 0; r < rp; r++) {
             float d = 0;
-            for (int c = 0; c < hd; c++) d += q[(int64_t)r * hd + c] * k[(int64_t)i * hd + c];
-            s[(int64_t)r * ld + i] = d * scale;
+            for (int c = 0; c < hd; c++) d += qt[(int64_t)c * rp + r] * k[(int64_t)i * hd + c];
+            st[(int64_t)i * rp + r] = d;
         }
 }
 
-static float sc_exp_sum(float *s, int n, float m) {
-    float sum = 0;
-    for (int i = 0; i < n; i++) sum += (s[i] = expf(s[i] - m));
-    return sum;
+static void sc_qk_rows(const float *q, int nr, int hd, const float *k, int cnt, float *st, int rp) {
+    for (int i = 0; i < cnt; i++)
+        for (int r = 0; r < nr; r++) {
+            float d = 0;
+            for (int c = 0; c < hd; c++) d += q[(int64_t)r * hd + c] * k[(int64_t)i * hd + c];
+            st[(int64_t)i * rp + r] = d;
+        }
 }
 
-static void sc_accum(float *acc, const float *corr, int nrep, int hd, const float *p, int ld, const float *v,
-                     int cnt) {
-    for (int r = 0; r < nrep; r++) {
+static void sc_softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32_t *hi, float *mx, float *sum,
+                         float *corr) {
+    for (int r = 0; r < rp; r++) {
+        float m = mx[r];
+        for (int i = 0; i < cnt; i++) {
+            float *x = st + (int64_t)i * rp + r;
+            if (i < lo[r] || i > hi[r]) *x = -INFINITY;
+            m = *x > m ? *x : m;
+        }
+        float u = m == -INFINITY ? 0 : m, s = 0;
+        for (int i = 0; i < cnt; i++) {
+            float *x = st + (int64_t)i * rp + r;
+            s += (*x = expf(*x - u));
+        }
+        corr[r] = expf(mx[r] - u);
+        sum[r] = sum[r] * corr[r] + s;
+        mx[r] = m;
+    }
+}
+
+static void sc_pv_t(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt) {
+    for (int r = 0; r < nr; r++) {
         float *a = acc + (int64_t)r * hd;
         for (int c = 0; c < hd; c++) a[c] *= corr[r];
         for (int i = 0; i < cnt; i++) {
-            float pi = p[(int64_t)r * ld + i];
-            for (int c = 0; c < hd; c++) a[c] += pi * v[(int64_t)i * hd + c];
+            float p = st[(int64_t)i * rp + r];
+            for (int c = 0; c < hd; c++) a[c] += p * v[(int64_t)i * hd + c];
         }
     }
 }
@@ -95,9 +120,10 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->f32_to_f16 = sc_f32_to_f16;
     k->q8_0_to_f32 = sc_q8_0_to_f32;
     k->q4_0_to_f32 = sc_q4_0_to_f32;
-    k->scores = sc_scores;
-    k->exp_sum = sc_exp_sum;
-    k->accum = sc_accum;
+    k->qk_t = sc_qk_t;
+    k->qk_rows = sc_qk_rows;
+    k->softmax_t = sc_softmax_t;
+    k->pv_t = sc_pv_t;
 }
 
 static eng_att_kern g_kern;
@@ -143,10 +169,44 @@ typedef struct {
     atomic_int next;
 } att_job;
 
+static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* The scratch of one thread, in floats, each piece 64-byte aligned:
+ * kbuf, vbuf [bt][hd]; qt [hd][rp]; st [bt][rp]; acc [rp][hd]; mx, sum,
+ * corr, lo, hi [rp] (lo, hi as int32), rp = ENG_ATT_TILE*nrep rounded up
+ * to 16. */
+size_t eng_att_scratch_floats(int hd, int nrep, int bt) {
+    size_t rp = up16((size_t)ENG_ATT_TILE * nrep);
+    return 2 * up16((size_t)bt * hd) + up16((size_t)hd * rp) + up16((size_t)bt * rp) + up16(rp * hd) + 5 * rp;
+}
+
+/* Above this many query rows per unit, scores go through qk_t (rows in
+ * lanes); at or below (decode: nrep rows), qk_rows (keys folded into lanes)
+ * does fewer operations. Measured with hd 64, nrep 4. */
+#define ENG_ATT_FEW_ROWS 8
+
+/* Asks for head h's K and V rows of the block holding `slot` while the
+ * current block is computed: the rows of one head are a few KB inside a
+ * block that holds every head, which the hardware prefetcher does not
+ * follow across pages. */
+static void prefetch_head(const am_kv *kv, int seq, int layer, int64_t slot, int h, int bt, int hd) {
+    int32_t id = am_kv_seq_block(kv, seq, layer, slot);
+    const char *blk = am_kv_block_data_const(kv, id);
+    const size_t rk = am_type_row_bytes(am_kv_block_type_k(kv, id), hd);
+    const size_t rv = am_type_row_bytes(am_kv_block_type_v(kv, id), hd);
+    const char *k = blk + (size_t)h * bt * rk, *v = blk + am_kv_block_v_offset(kv, id) + (size_t)h * bt * rv;
+    for (size_t o = 0; o < (size_t)bt * rk; o += 64) __builtin_prefetch(k + o);
+    for (size_t o = 0; o < (size_t)bt * rv; o += 64) __builtin_prefetch(v + o);
+}
+
 /* One unit: kv head h for the tile of up to ENG_ATT_TILE consecutive tokens
- * of one sequence starting at batch index t0. Each K/V block row is converted
- * to float once for the whole tile; every token keeps its own online-softmax
- * state and sees only its own slots [lo, hi] of the block. */
+ * of one sequence starting at batch index t0. Its R = nt*nrep query rows
+ * (row k*nrep + r: token k, query head h*nrep + r) are done together: each
+ * K/V block row is converted to float once for the unit, and every block
+ * is three small matrix products over all rows (scores, online softmax,
+ * P.V) with the rows in vector lanes. Each row sees only its token's slots
+ * [lo, hi]; blocks on the diagonal (or cut by a sliding window) mask the
+ * rest inside softmax_t. */
 static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     am_engine *e = j->e;
     const am_hparams *hp = &e->m->hp;
@@ -156,27 +216,41 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     const int window = hp->layer_swa[j->layer] ? hp->sliding_window : 0;
     const float scale = hp->query_scale, cap = hp->attn_logit_softcap;
     const eng_att_kern *kk = eng_att_kern_get();
+    const int nr = nt * nrep, rp = (int)up16((size_t)nr), rpmax = (int)up16((size_t)ENG_ATT_TILE * nrep);
 
-    float *kbuf = scratch;                        /* [bt][hd] */
-    float *vbuf = kbuf + (size_t)bt * hd;         /* [bt][hd] */
-    float *sc = vbuf + (size_t)bt * hd;           /* [nrep][bt] scores, then probabilities */
-    float *acc = sc + (size_t)nrep * bt;          /* [nt][nrep][hd] */
-    float *mx = acc + (size_t)ENG_ATT_TILE * nrep * hd; /* [nt][nrep] running max */
-    float *sum = mx + (size_t)ENG_ATT_TILE * nrep;      /* [nt][nrep] running sum */
-    float *corr = sum + (size_t)ENG_ATT_TILE * nrep;    /* [nrep] rescale for this block */
+    float *kbuf = scratch;                             /* [bt][hd] */
+    float *vbuf = kbuf + up16((size_t)bt * hd);        /* [bt][hd] */
+    float *qt = vbuf + up16((size_t)bt * hd);          /* [hd][rp] */
+    float *st = qt + up16((size_t)hd * rpmax);         /* [bt][rp] scores, then probabilities */
+    float *acc = st + up16((size_t)bt * rpmax);        /* [nr][hd] */
+    float *mx = acc + up16((size_t)rpmax * hd);        /* [rp] running max */
+    float *sum = mx + rpmax;                           /* [rp] running sum */
+    float *corr = sum + rpmax;                         /* [rp] rescale for this block */
+    int32_t *lo = (int32_t *)(corr + rpmax);           /* [rp] visible keys of the block */
+    int32_t *hi = lo + rpmax;
 
     const int32_t seq = e->tok[t0].seq;
     int64_t lo_all = INT64_MAX, hi_all = 0;
     for (int k = 0; k < nt; k++) {
-        int64_t hi = e->tok[t0 + k].slot, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
-        lo_all = lo < lo_all ? lo : lo_all;
-        hi_all = hi > hi_all ? hi : hi_all;
+        int64_t th = e->tok[t0 + k].slot, tl = window > 0 && th - window + 1 > 0 ? th - window + 1 : 0;
+        lo_all = tl < lo_all ? tl : lo_all;
+        hi_all = th > hi_all ? th : hi_all;
     }
-    for (int i = 0; i < nt * nrep; i++) {
+    /* few rows (a decode step): scores by qk_rows from row-major q in qt's
+     * place; otherwise qt transposed for qk_t */
+    const bool few = nr <= ENG_ATT_FEW_ROWS;
+    for (int c = 0; c < hd; c++)
+        for (int i = 0; i < rp; i++) {
+            int k = i / nrep, r = i % nrep;
+            float x = i < nr ? e->q[((size_t)(t0 + k) * hp->n_head + (size_t)h * nrep + r) * hd + c] * scale : 0;
+            if (!few) qt[(size_t)c * rp + i] = x;
+            else if (i < nr) qt[(size_t)i * hd + c] = x;
+        }
+    for (int i = 0; i < rp; i++) {
         mx[i] = -INFINITY;
         sum[i] = 0;
     }
-    memset(acc, 0, (size_t)nt * nrep * hd * sizeof(float));
+    memset(acc, 0, (size_t)nr * hd * sizeof(float));
 
     for (int64_t b = lo_all / bt; b <= hi_all / bt; b++) {
         int64_t b0 = b * bt; /* slot of row 0 */
@@ -185,38 +259,40 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         const am_type tk = am_kv_block_type_k(kv, id), tv = am_kv_block_type_v(kv, id);
         const size_t rk = am_type_row_bytes(tk, hd), rv = am_type_row_bytes(tv, hd);
         const char *vblk = blk + am_kv_block_v_offset(kv, id);
+        if (b < hi_all / bt) prefetch_head(kv, seq, j->layer, b0 + bt, h, bt, hd);
         int r0 = (int)(lo_all > b0 ? lo_all - b0 : 0);
         int r1 = (int)(hi_all < b0 + bt - 1 ? hi_all - b0 : bt - 1);
-        load_rows(kk, kbuf + (size_t)r0 * hd, blk + (size_t)h * bt * rk, rk, r0, r1 - r0 + 1, hd, tk);
-        load_rows(kk, vbuf + (size_t)r0 * hd, vblk + (size_t)h * bt * rv, rv, r0, r1 - r0 + 1, hd, tv);
+        int cnt = r1 - r0 + 1;
+        load_rows(kk, kbuf, blk + (size_t)h * bt * rk, rk, r0, cnt, hd, tk);
+        load_rows(kk, vbuf, vblk + (size_t)h * bt * rv, rv, r0, cnt, hd, tv);
+        /* rows' visible keys, relative to slot b0 + r0 */
         for (int k = 0; k < nt; k++) {
-            int64_t hi = e->tok[t0 + k].slot, lo = window > 0 && hi - window + 1 > 0 ? hi - window + 1 : 0;
-            if (hi < b0 || lo > b0 + bt - 1) continue;
-            int a0 = (int)(lo > b0 ? lo - b0 : 0), a1 = (int)(hi < b0 + bt - 1 ? hi - b0 : bt - 1);
-            int cnt = a1 - a0 + 1;
-            const float *q = e->q + ((size_t)(t0 + k) * hp->n_head + (size_t)h * nrep) * hd;
-            float *m_k = mx + (size_t)k * nrep, *s_k = sum + (size_t)k * nrep;
-            kk->scores(q, nrep, hd, kbuf + (size_t)a0 * hd, cnt, scale, sc, bt);
+            int64_t th = e->tok[t0 + k].slot, tl = window > 0 && th - window + 1 > 0 ? th - window + 1 : 0;
+            int64_t a0 = tl - (b0 + r0), a1 = th - (b0 + r0);
+            int32_t l = (int32_t)(a0 < 0 ? 0 : a0 > cnt ? cnt : a0);
+            int32_t u = (int32_t)(a1 < -1 ? -1 : a1 >= cnt ? cnt - 1 : a1); /* l > u: nothing visible */
             for (int r = 0; r < nrep; r++) {
-                float *s = sc + (size_t)r * bt;
-                if (cap > 0)
-                    for (int i = 0; i < cnt; i++) s[i] = cap * tanhf(s[i] / cap);
-                float m = m_k[r];
-                for (int i = 0; i < cnt; i++) m = s[i] > m ? s[i] : m;
-                corr[r] = expf(m_k[r] - m); /* 0 on the first block (max = -inf) */
-                s_k[r] = s_k[r] * corr[r] + kk->exp_sum(s, cnt, m);
-                m_k[r] = m;
+                lo[k * nrep + r] = l;
+                hi[k * nrep + r] = u;
             }
-            kk->accum(acc + (size_t)k * nrep * hd, corr, nrep, hd, sc, bt, vbuf + (size_t)a0 * hd, cnt);
         }
+        for (int i = nr; i < rp; i++) {
+            lo[i] = 1;
+            hi[i] = 0;
+        }
+        if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
+        else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
+        if (cap > 0)
+            for (int i = 0; i < cnt; i++)
+                for (int r = 0; r < nr; r++) st[(size_t)i * rp + r] = cap * tanhf(st[(size_t)i * rp + r] / cap);
+        kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
+        kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
     }
-    for (int k = 0; k < nt; k++) {
-        float *out = e->att + ((size_t)(t0 + k) * hp->n_head + (size_t)h * nrep) * hd;
-        const float *a = acc + (size_t)k * nrep * hd;
-        for (int r = 0; r < nrep; r++) {
-            float inv = 1.0f / sum[(size_t)k * nrep + r];
-            for (int c = 0; c < hd; c++) out[(size_t)r * hd + c] = a[(size_t)r * hd + c] * inv;
-        }
+    for (int i = 0; i < nr; i++) {
+        int k = i / nrep, r = i % nrep;
+        float *out = e->att + ((size_t)(t0 + k) * hp->n_head + (size_t)h * nrep + r) * hd;
+        float inv = 1.0f / sum[i];
+        for (int c = 0; c < hd; c++) out[c] = acc[(size_t)i * hd + c] * inv;
     }
 }
 

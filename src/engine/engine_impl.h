@@ -65,6 +65,8 @@ void eng_rope_inv_freq(const am_hparams *hp, bool local, bool bf16, float *out);
 /* attention.c: e->att[t] = softmax(q k^T) v over each token's visible slots
  * of layer `layer`. */
 void eng_attention(am_engine *e, int layer, int n);
+/* Floats of attention scratch one thread needs (e->att_scratch_floats). */
+size_t eng_att_scratch_floats(int head_dim, int nrep, int block_tokens);
 /* Stores e->k / e->v of every batch token into its sequence's blocks. */
 void eng_kv_store(am_engine *e, int layer, int n);
 

@@ -161,9 +161,7 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     e->cs_global = falloc(nb * hp->head_dim);
     e->cs_local = falloc(nb * hp->head_dim);
     int nrep = hp->n_head / hp->n_head_kv, bt = p.kv_block_tokens;
-    e->att_scratch_floats = (size_t)2 * bt * hp->head_dim + (size_t)nrep * bt +
-                            (size_t)ENG_ATT_TILE * nrep * (hp->head_dim + 2) + (size_t)nrep;
-    e->att_scratch_floats = (e->att_scratch_floats + 15) & ~(size_t)15; /* 64-byte rows */
+    e->att_scratch_floats = (eng_att_scratch_floats(hp->head_dim, nrep, bt) + 15) & ~(size_t)15; /* 64-byte rows */
     e->att_scratch = falloc(e->att_scratch_floats * (size_t)e->nth);
     e->tile_start = am_xmalloc((nb + 1) * sizeof(int));
     return e;

@@ -19,13 +19,15 @@ static float frand(unsigned *s) {
     return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
+static float rnd01(unsigned *s) { return (frand(s) + 1) / 2; }
+
 static void check_level(const char *name, const eng_att_kern *k, const eng_att_kern *ref) {
     unsigned seed = 1;
     static const int hds[] = {64, 128, 256, 40, 7};
-    static const int cnts[] = {1, 5, 16, 31, 32};
+    static const int cnts[] = {1, 5, 16, 31, 32, 47};
     for (size_t a = 0; a < AM_ARRAY_LEN(hds); a++)
         for (size_t b = 0; b < AM_ARRAY_LEN(cnts); b++) {
-            int hd = hds[a], cnt = cnts[b], nrep = 3, ld = 32;
+            int hd = hds[a], cnt = cnts[b], nrep = 3;
             int64_t n = (int64_t)cnt * hd;
             float *x = malloc(n * 4), *y = malloc(n * 4), *y2 = malloc(n * 4), *q = malloc(nrep * hd * 4);
             uint16_t *h = malloc(n * 2), *h2 = malloc(n * 2);
@@ -38,34 +40,75 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
             k->f16_to_f32(h, y, n);
             ref->f16_to_f32(h, y2, n);
             CHECKF(!memcmp(y, y2, n * 4), "%s f16_to_f32", name);
-            /* scores */
-            float s[3 * 32], s2[3 * 32];
-            k->scores(q, nrep, hd, x, cnt, 0.125f, s, ld);
-            ref->scores(q, nrep, hd, x, cnt, 0.125f, s2, ld);
-            for (int r = 0; r < nrep; r++)
-                for (int i = 0; i < cnt; i++)
-                    CHECKF(fabsf(s[r * ld + i] - s2[r * ld + i]) <= 1e-5f * (1 + fabsf(s2[r * ld + i])),
-                           "%s scores hd %d: %g vs %g", name, hd, s[r * ld + i], s2[r * ld + i]);
-            /* exp and sum, including values far below the max */
-            float e[32], e2[32];
-            for (int i = 0; i < cnt; i++) e[i] = e2[i] = frand(&seed) * 60 - 30;
-            float m = 29.5f;
-            float sum = k->exp_sum(e, cnt, m), sum2 = ref->exp_sum(e2, cnt, m);
-            for (int i = 0; i < cnt; i++)
-                CHECKF(fabsf(e[i] - e2[i]) <= 3e-7f * e2[i] + 1e-37f, "%s exp %g vs %g", name, e[i], e2[i]);
-            CHECKF(fabsf(sum - sum2) <= 1e-6f * sum2 + 1e-37f, "%s exp sum %g vs %g", name, sum, sum2);
-            /* accumulate */
-            float *acc = malloc(nrep * hd * 4), *acc2 = malloc(nrep * hd * 4), corr[3] = {0.5f, 1.0f, 0.0f};
-            for (int i = 0; i < nrep * hd; i++) acc[i] = acc2[i] = frand(&seed);
-            float p[3 * 32];
-            for (int i = 0; i < 3 * 32; i++) p[i] = (frand(&seed) + 1) / 2;
-            k->accum(acc, corr, nrep, hd, p, ld, x, cnt);
-            ref->accum(acc2, corr, nrep, hd, p, ld, x, cnt);
-            for (int i = 0; i < nrep * hd; i++)
-                CHECKF(fabsf(acc[i] - acc2[i]) <= 1e-5f * (1 + fabsf(acc2[i])), "%s accum %g vs %g", name, acc[i],
-                       acc2[i]);
-            free(acc);
-            free(acc2);
+            /* the block steps, rows in lanes: rp rows (nr real), as attention.c
+             * lays them out */
+            static const int rps[] = {16, 48, 64};
+            for (size_t ri = 0; ri < AM_ARRAY_LEN(rps); ri++) {
+                int rp = rps[ri], nr = rp - (int)(ri * 3) % 7;
+                float *qt = malloc((size_t)hd * rp * 4), *st = malloc((size_t)cnt * rp * 4);
+                float *st2 = malloc((size_t)cnt * rp * 4);
+                for (int i = 0; i < hd * rp; i++) qt[i] = frand(&seed);
+                /* qk_t: bug it catches — a transposed or shifted qt/st index in
+                 * a register tile, a dropped key tail */
+                k->qk_t(qt, rp, hd, x, cnt, st);
+                ref->qk_t(qt, rp, hd, x, cnt, st2);
+                for (int i = 0; i < cnt * rp; i++)
+                    CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (8 * hd), "%s qk_t hd %d cnt %d rp %d [%d]: %g vs %g", name,
+                           hd, cnt, rp, i, st[i], st2[i]);
+                /* qk_rows (decode): bug it catches — a lane of the folding
+                 * tree summed into the wrong key, the key tail past 16 dropped,
+                 * a row scattered into the wrong column */
+                for (int nq = 1; nq <= 8; nq += 3) {
+                    for (int i = 0; i < cnt * rp; i++) st[i] = st2[i] = -7.0f; /* rows >= nq stay */
+                    k->qk_rows(qt, nq, hd, x, cnt, st, rp);
+                    ref->qk_rows(qt, nq, hd, x, cnt, st2, rp);
+                    for (int i = 0; i < cnt * rp; i++)
+                        CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (8 * hd),
+                               "%s qk_rows hd %d cnt %d nr %d [%d]: %g vs %g", name, hd, cnt, nq, i, st[i], st2[i]);
+                }
+                /* softmax_t: rows with a key range inside the block, none
+                 * visible, a first block (max -inf) and a later one; scores
+                 * scaled up so exp spans a wide range. Bug it catches: a
+                 * mask bound off by one, corr/sum wrong on a first block */
+                float mx[64], mx2[64], sm[64], sm2[64], cr[64], cr2[64];
+                int32_t lo[64], hi[64];
+                for (int r = 0; r < rp; r++) {
+                    int a0 = (int)(rnd01(&seed) * cnt), a1 = (int)(rnd01(&seed) * cnt);
+                    lo[r] = r % 5 == 4 ? 1 : a0 < a1 ? a0 : a1;
+                    hi[r] = r % 5 == 4 ? 0 : a0 < a1 ? a1 : a0;
+                    mx[r] = mx2[r] = r % 3 == 0 ? -INFINITY : frand(&seed) * 10;
+                    sm[r] = sm2[r] = mx[r] == -INFINITY ? 0 : 1 + rnd01(&seed) * 5;
+                }
+                for (int i = 0; i < cnt * rp; i++) st[i] = st2[i] = frand(&seed) * 20;
+                k->softmax_t(st, rp, cnt, lo, hi, mx, sm, cr);
+                ref->softmax_t(st2, rp, cnt, lo, hi, mx2, sm2, cr2);
+                for (int i = 0; i < cnt * rp; i++)
+                    CHECKF(fabsf(st[i] - st2[i]) <= 3e-7f * st2[i] + 1e-37f, "%s softmax_t p[%d] %g vs %g", name, i,
+                           st[i], st2[i]);
+                for (int r = 0; r < rp; r++) {
+                    CHECKF(mx[r] == mx2[r], "%s softmax_t max row %d: %g vs %g", name, r, mx[r], mx2[r]);
+                    CHECKF(fabsf(cr[r] - cr2[r]) <= 3e-7f * cr2[r] + 1e-37f, "%s softmax_t corr row %d: %g vs %g",
+                           name, r, cr[r], cr2[r]);
+                    CHECKF(fabsf(sm[r] - sm2[r]) <= 1e-6f * sm2[r] + 1e-37f, "%s softmax_t sum row %d: %g vs %g",
+                           name, r, sm[r], sm2[r]);
+                }
+                /* pv_t: bug it catches — a row's probabilities read from
+                 * the wrong lane, a column tail dropped, corr not applied */
+                float *acc = malloc((size_t)nr * hd * 4), *acc2 = malloc((size_t)nr * hd * 4);
+                for (int i = 0; i < nr * hd; i++) acc[i] = acc2[i] = frand(&seed);
+                for (int i = 0; i < cnt * rp; i++) st[i] = rnd01(&seed);
+                for (int r = 0; r < rp; r++) cr[r] = r % 4 == 0 ? 0.0f : rnd01(&seed);
+                k->pv_t(acc, nr, hd, st, rp, cr, x, cnt);
+                ref->pv_t(acc2, nr, hd, st, rp, cr, x, cnt);
+                for (int i = 0; i < nr * hd; i++)
+                    CHECKF(fabsf(acc[i] - acc2[i]) <= 1e-5f * (1 + 8 * cnt), "%s pv_t hd %d cnt %d rp %d: %g vs %g",
+                           name, hd, cnt, rp, acc[i], acc2[i]);
+                free(acc);
+                free(acc2);
+                free(qt);
+                free(st);
+                free(st2);
+            }
             free(x);
             free(y);
             free(y2);
