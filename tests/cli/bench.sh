@@ -56,6 +56,10 @@ jq -e '(.tests[3].vs_depth0 - .tests[3].tps / .tests[1].tps | fabs) < 1e-3' "$T/
 jq -e '[.tests[] | .test] == ["2x tg4 @ d16", "3x tg4 @ d16"]' "$T/s" > /dev/null || fail "seqs rows: $(cat "$T/s")"
 jq -e 'all(.tests[]; .tokens == .seqs * 4 and .seqs_advanced == .seqs and .cached == .seqs * 16 and .tps > 0)' \
     "$T/s" > /dev/null || fail "seqs rows do not decode S sequences: $(jq -c '.tests' "$T/s")"
+# Bug: weight bytes counted per token instead of per step (one weight pass
+# serves all S rows of a step).
+jq -e '.decode_bytes as $d | all(.tests[]; ((.weight_bytes_per_s * .seqs / $d / .tps - 1) | fabs) < 1e-3)' "$T/s" \
+    > /dev/null || fail "batched bytes/s: $(jq -c '.tests' "$T/s")"
 "$A" bench --model "$T/m.gguf" --threads 2 --pp 0 --tg 0 --reps 1 --seqs 2 --seq-prompt 8 --seq-gen 2 |
     grep -q '| 2x tg2 @ d8 ' || fail "seqs table row"
 
