@@ -133,11 +133,12 @@ static double cpuinfo_mhz(void) {
 double bench_clock_mhz(const char **source) {
 #if defined(__x86_64__)
     /* 100 dependent adds per iteration: one per cycle on every x86-64 core
-     * since the Pentium Pro; the loop branch runs beside them. Best of 5
-     * rounds of ~20 ms, so that a preempted round does not count. */
+     * since the Pentium Pro; the loop branch runs beside them. Best of 40
+     * rounds of ~1 ms: most rounds fit between a busy neighbour's time
+     * slices, and a preempted round does not count. */
     double best = 0;
-    for (int round = 0; round < 5; round++) {
-        uint64_t x = 0, iters = 200000;
+    for (int round = 0; round < 40; round++) {
+        uint64_t x = 0, iters = 30000;
         double t0 = am_time_now();
         for (uint64_t i = 0; i < iters; i++)
             __asm__ volatile(".rept 100\n\taddq $1, %0\n\t.endr" : "+r"(x));

@@ -190,6 +190,7 @@ typedef struct row {
     int64_t cached;    /* tokens the engine held in the row's sequences before a run */
     int64_t tokens;    /* tokens a run added, summed over its sequences */
     int advanced;      /* sequences that grew by exactly n in a run */
+    bool batched;      /* a --seqs row (named "Sx tgN @ dC" even for S = 1) */
     result r;
     double gops;       /* pp: matmul GOP/s */
     double wbytes;     /* tg: weight bytes read per second */
@@ -209,9 +210,9 @@ typedef struct report {
 } report;
 
 static void print_header(void) {
-    printf("| %-24s | %9s | %7s | %-6s | %7s | %-6s | %-4s | %-18s | %16s | %-34s |\n", "model", "size", "params",
+    printf("| %-24s | %10s | %7s | %-6s | %7s | %-6s | %-4s | %-18s | %16s | %-34s |\n", "model", "size", "params",
            "type", "threads", "isa", "kv", "test", "t/s", "bound");
-    printf("| ------------------------ | --------: | ------: | ------ | ------: | ------ | ---- | ------------------ "
+    printf("| ------------------------ | ---------: | ------: | ------ | ------: | ------ | ---- | ------------------ "
            "| ---------------: | ---------------------------------- |\n");
     fflush(stdout);
 }
@@ -223,8 +224,8 @@ static void add_row(report *rp, row w) {
         w.gops = ops * (w.r.mean / w.n) / 1e9;
     } else {
         w.wbytes = (double)rp->decode_bytes * w.r.mean / w.seqs; /* one weight pass per step */
-        for (int i = 0; i < rp->n_rows && w.depth > 0 && w.seqs == 1; i++)
-            if (!strcmp(rp->rows[i].kind, "tg") && rp->rows[i].depth == 0 && rp->rows[i].seqs == 1 &&
+        for (int i = 0; i < rp->n_rows && w.depth > 0 && !w.batched; i++)
+            if (!strcmp(rp->rows[i].kind, "tg") && rp->rows[i].depth == 0 && !rp->rows[i].batched &&
                 rp->rows[i].n == w.n && rp->rows[i].r.mean > 0)
                 w.vs_short = w.r.mean / rp->rows[i].r.mean;
     }
@@ -243,7 +244,7 @@ static void add_row(report *rp, row w) {
         snprintf(bound + l, sizeof bound - l, ", %.0f%% of d0", 100 * w.vs_short);
     }
     /* "±" is two bytes: one more byte of width keeps the column */
-    printf("| %-24.24s | %9s | %7s | %-6s | %7d | %-6s | %-4s | %-18s | %17s | %-34s |\n", rp->name, rp->size,
+    printf("| %-24.24s | %10s | %7s | %-6s | %7d | %-6s | %-4s | %-18s | %17s | %-34s |\n", rp->name, rp->size,
            rp->nparams, rp->type, rp->threads, am_compute_isa(), rp->kv, w.test, tsec, bound);
     fflush(stdout);
 }
@@ -268,9 +269,9 @@ static double run_tgs(bench_ctx *c, const int *seqs, int s, int n, am_err *err) 
 }
 
 static int measure(bench_ctx *c, report *rp, const opts *o, run_fn fn, const char *kind, const int *seqs, int s,
-                   int n, int depth, am_err *err) {
+                   int n, int depth, bool batched, am_err *err) {
     double tps[1000];
-    row w = {.n = n, .depth = depth, .seqs = s};
+    row w = {.n = n, .depth = depth, .seqs = s, .batched = batched};
     for (int r = 0; r < o->reps; r++) {
         /* what the engine holds before and after, not what was asked: the
          * row reports the context it really ran on and the tokens it added */
@@ -290,8 +291,8 @@ static int measure(bench_ctx *c, report *rp, const opts *o, run_fn fn, const cha
     w.r = stats(tps, o->reps);
     snprintf(w.kind, sizeof w.kind, "%s", kind);
     char at[24] = "";
-    if (depth > 0 || s > 1) snprintf(at, sizeof at, " @ d%d", depth);
-    if (s > 1) snprintf(w.test, sizeof w.test, "%dx %s%d%s", s, kind, n, at);
+    if (depth > 0 || batched) snprintf(at, sizeof at, " @ d%d", depth);
+    if (batched) snprintf(w.test, sizeof w.test, "%dx %s%d%s", s, kind, n, at);
     else snprintf(w.test, sizeof w.test, "%s%d%s", kind, n, at);
     add_row(rp, w);
     return 0;
@@ -306,8 +307,8 @@ static int run_depths(bench_ctx *c, report *rp, const opts *o, am_err *err) {
     for (int k = 0; k < o->n_depth && rc == 0; k++) {
         int d = o->depth[k];
         rc = bench_prefill(c, seq, d - (int)am_engine_seq_len(c->e, seq), err);
-        if (rc == 0 && o->pp) rc = measure(c, rp, o, run_pp1, "pp", &seq, 1, o->pp, d, err);
-        if (rc == 0 && o->tg) rc = measure(c, rp, o, run_tg1, "tg", &seq, 1, o->tg, d, err);
+        if (rc == 0 && o->pp) rc = measure(c, rp, o, run_pp1, "pp", &seq, 1, o->pp, d, false, err);
+        if (rc == 0 && o->tg) rc = measure(c, rp, o, run_tg1, "tg", &seq, 1, o->tg, d, false, err);
     }
     am_engine_seq_remove(c->e, seq);
     return rc;
@@ -323,7 +324,7 @@ static int run_batched(bench_ctx *c, report *rp, const opts *o, am_err *err) {
         else rc = bench_prefill(c, seqs[n++], o->seq_prompt, err);
     }
     for (int k = 0; k < o->n_seqs && rc == 0; k++)
-        rc = measure(c, rp, o, run_tgs, "tg", seqs, o->seqs[k], o->seq_gen, o->seq_prompt, err);
+        rc = measure(c, rp, o, run_tgs, "tg", seqs, o->seqs[k], o->seq_gen, o->seq_prompt, true, err);
     for (int j = 0; j < n; j++) am_engine_seq_remove(c->e, seqs[j]);
     return rc;
 }
@@ -333,15 +334,16 @@ static void print_json(const report *rp, const opts *o, const am_model *m, const
     printf("{");
     for (int i = 0; i < rp->n_rows; i++) {
         const row *w = &rp->rows[i];
-        if (w->depth == 0 && w->seqs == 1)
+        if (w->depth == 0 && !w->batched)
             printf("\"%s%d\": %.2f, \"%s%d_sd\": %.2f, ", w->kind, w->n, w->r.mean, w->kind, w->n, w->r.sd);
     }
     printf("\"tests\": [");
     for (int i = 0; i < rp->n_rows; i++) {
         const row *w = &rp->rows[i];
         printf("%s{\"test\": \"%s\", \"kind\": \"%s\", \"n\": %d, \"depth\": %d, \"seqs\": %d, "
-               "\"cached\": %lld, \"tokens\": %lld, \"seqs_advanced\": %d, \"tps\": %.3f, \"sd\": %.3f",
-               i ? ", " : "", w->test, w->kind, w->n, w->depth, w->seqs, (long long)w->cached,
+               "\"batched\": %s, \"cached\": %lld, \"tokens\": %lld, \"seqs_advanced\": %d, \"tps\": %.3f, "
+               "\"sd\": %.3f",
+               i ? ", " : "", w->test, w->kind, w->n, w->depth, w->seqs, w->batched ? "true" : "false", (long long)w->cached,
                (long long)w->tokens, w->advanced, w->r.mean, w->r.sd);
         if (w->gops > 0) printf(", \"gops\": %.2f", w->gops);
         if (w->gops > 0 && rp->peak > 0) printf(", \"int8_peak_share\": %.4f", w->gops * 1e9 / rp->peak);

@@ -37,7 +37,7 @@ grep -q '"type": "Q4_0"' "$T/json" && grep -q '"threads": 2' "$T/json" && grep -
 # not truncated back (cached grows past the depth on reps 2 and 3: the last
 # rep's value is reported), pp at depth run on a fresh sequence.
 "$A" bench --model "$T/m.gguf" --threads 2 --pp 8 --tg 4 --reps 3 --depth 64,0 --kv q8_0 --json > "$T/d"
-jq -e '[.tests[] | .test] == ["pp8", "tg4", "pp8 @ d64", "tg4 @ d64"]' "$T/d" > /dev/null || fail "depth rows: $(cat "$T/d")"
+jq -e '[.tests[] | .test] == ["pp8", "tg4", "pp8 @ d64", "tg4 @ d64"] and all(.tests[]; .batched | not)' "$T/d" > /dev/null || fail "depth rows: $(cat "$T/d")"
 jq -e 'all(.tests[]; .cached == .depth and .tokens == .n and .seqs_advanced == 1)' "$T/d" > /dev/null ||
     fail "depth rows do not run on their depth: $(jq -c '.tests' "$T/d")"
 # Bug: a zero, negative, NaN or infinite speed or bound (a time of 0, an
@@ -50,11 +50,12 @@ jq -e '(.tests[3].vs_depth0 - .tests[3].tps / .tests[1].tps | fabs) < 1e-3' "$T/
     fail "vs_depth0: $(jq -c '.tests[3]' "$T/d")"
 
 # Batched rows. Bug: all rows of a step on one sequence (seqs_advanced 1),
-# the prompts not prefilled (cached 0), tokens not S*G, a count run twice.
-"$A" bench --model "$T/m.gguf" --threads 2 --pp 0 --tg 0 --reps 2 --seqs 3,2 --seq-prompt 16 --seq-gen 4 \
+# the prompts not prefilled (cached 0), tokens not S*G, a count run twice,
+# S = 1 named like a depth row (run.sh would pair it with the wrong line).
+"$A" bench --model "$T/m.gguf" --threads 2 --pp 0 --tg 0 --reps 2 --seqs 3,1,2 --seq-prompt 16 --seq-gen 4 \
     --json > "$T/s"
-jq -e '[.tests[] | .test] == ["2x tg4 @ d16", "3x tg4 @ d16"]' "$T/s" > /dev/null || fail "seqs rows: $(cat "$T/s")"
-jq -e 'all(.tests[]; .tokens == .seqs * 4 and .seqs_advanced == .seqs and .cached == .seqs * 16 and .tps > 0)' \
+jq -e '[.tests[] | .test] == ["1x tg4 @ d16", "2x tg4 @ d16", "3x tg4 @ d16"]' "$T/s" > /dev/null || fail "seqs rows: $(cat "$T/s")"
+jq -e 'all(.tests[]; .batched and .tokens == .seqs * 4 and .seqs_advanced == .seqs and .cached == .seqs * 16 and .tps > 0)' \
     "$T/s" > /dev/null || fail "seqs rows do not decode S sequences: $(jq -c '.tests' "$T/s")"
 # Bug: weight bytes counted per token instead of per step (one weight pass
 # serves all S rows of a step).
