@@ -17,8 +17,10 @@
 # When node-llama-cpp is not installed (cd bench && npm install) or fails,
 # its columns are "-" with a note.
 #
-# Environment: BUILD (build dir, default build), THREADS (2), REPS (3),
-# TYPES ("q4_0 q4_k q8_0 f16"), PP (512), TG (128), SHAPE (llama-1b),
+# Environment: BUILD (build dir, default build), THREADS (2), REPS (3: the
+# pp/tg rows), DEPTH_REPS (1: the depth and seqs rows, whose untimed
+# prefills dominate anyway),
+# TYPES ("q4_0 q4_k q8_0 f16 bf16"; q4_k is llama.cpp's Q4_K_M mix), PP (512), TG (128), SHAPE (llama-1b),
 # MODEL_DIR (bench/out: where $SHAPE-$TYPE.gguf are looked for first),
 # DEPTHS ("4096 16384"; "" skips), KVS ("f16 q8_0 q4_0"), DEEP_KVS (f16),
 # DEPTH_TYPE (q4_0), SEQS ("1 4 8"; "" skips), SEQ_PROMPT (1024),
@@ -29,7 +31,8 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 THREADS=${THREADS:-2}
 REPS=${REPS:-3}
-TYPES=${TYPES-"q4_0 q4_k q8_0 f16"}
+DEPTH_REPS=${DEPTH_REPS:-1}
+TYPES=${TYPES-"q4_0 q4_k q8_0 f16 bf16"}
 PP=${PP:-512}
 TG=${TG:-128}
 SHAPE=${SHAPE:-llama-1b}
@@ -49,7 +52,7 @@ command -v jq > /dev/null || { echo "bench/run.sh needs jq (apt-get install jq)"
 
 make -s -j2 BUILD="$BUILD" "$AM"
 mkdir -p "$OUT"
-cmd="THREADS=$THREADS REPS=$REPS TYPES=\"$TYPES\" PP=$PP TG=$TG SHAPE=$SHAPE DEPTHS=\"$DEPTHS\" KVS=\"$KVS\""
+cmd="THREADS=$THREADS REPS=$REPS DEPTH_REPS=$DEPTH_REPS TYPES=\"$TYPES\" PP=$PP TG=$TG SHAPE=$SHAPE DEPTHS=\"$DEPTHS\" KVS=\"$KVS\""
 cmd="$cmd DEEP_KVS=\"$DEEP_KVS\" DEPTH_TYPE=$DEPTH_TYPE SEQS=\"$SEQS\" SEQ_PROMPT=$SEQ_PROMPT SEQ_GEN=$SEQ_GEN"
 cmd="$cmd LLAMACPP=$LLAMACPP"
 bench_header bench/run.sh "$cmd"
@@ -68,7 +71,7 @@ for d in $DEPTHS; do [ "$d" -gt "$max_depth" ] && max_depth=$d; done
 # tg) at each depth; the batched prompts and steps.
 est=0
 for t in $TYPES; do
-    case $t in f16) k=3 ;; q8_0) k=2 ;; *) k=1 ;; esac
+    case $t in f16 | bf16) k=3 ;; q8_0) k=2 ;; *) k=1 ;; esac
     est=$((est + 3 * (5 + REPS * (PP / 150 + k * TG / 30))))
 done
 n_depths=$(echo $DEPTHS | wc -w)
@@ -76,16 +79,16 @@ for kv in $KVS; do
     [ -n "$DEPTHS" ] || break
     deep=$first_depth
     case " $DEEP_KVS " in *" $kv "*) deep=$max_depth ;; esac
-    est=$((est + 3 * ($(est_prefill "$deep") + 5 + (n_depths + 1) * REPS * (PP / 100 + TG / 25))))
+    est=$((est + 3 * ($(est_prefill "$deep") + 5 + (n_depths + 1) * DEPTH_REPS * (PP / 100 + TG / 25))))
 done
 smax=0
 for s in $SEQS; do
     [ "$s" -gt "$smax" ] && smax=$s
-    est=$((est + 3 * REPS * SEQ_GEN / 25))
+    est=$((est + 3 * DEPTH_REPS * SEQ_GEN / 25))
 done
 [ "$smax" -gt 0 ] && est=$((est + 3 * $(est_prefill "$SEQ_PROMPT") * smax))
 [ "$LLAMACPP" = 0 ] && est=$((est / 3))
-echo "estimate: about $(fmt_min "$est") (agentmem and llama.cpp, $REPS reps each)"
+echo "estimate: about $(fmt_min "$est") (agentmem and llama.cpp; $REPS reps of pp/tg, $DEPTH_REPS of depth and seqs)"
 BENCH_EST=$est
 [ "${DRY:-0}" = 1 ] && exit 0 # DRY=1: the header and the estimate only
 
@@ -104,10 +107,11 @@ add_run() { # $1 line group, $2 weight type, $3 kv, $4 agentmem JSON, $5 llama.c
 }
 ll() { # llama.cpp on $MODEL with the given VAR=value settings
     (
+        export REPS
         unset PP TG DEPTHS KV SEQS SEQ_PROMPT SEQ_GEN CTX # this run's settings only, not the caller's
         for kv in "$@"; do export "$kv"; done
         TTFT=""
-        export THREADS REPS TTFT
+        export THREADS TTFT
         llamacpp_json
     )
 }
@@ -130,20 +134,20 @@ if [ -n "$DEPTHS" ]; then
         ds="0 $first_depth"
         case " $DEEP_KVS " in *" $kv "*) ds="0 $DEPTHS" ;; esac
         echo "agentmem bench: $MODEL, KV $kv, depths $ds..." >&2
-        a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$REPS" --pp "$PP" --tg "$TG" --kv "$kv" \
+        a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$DEPTH_REPS" --pp "$PP" --tg "$TG" --kv "$kv" \
             --depth "$(echo $ds | tr ' ' ,)" --json)
         echo "llama.cpp (node-llama-cpp): $MODEL, KV $kv, depths $ds..." >&2
-        add_run depth "$DEPTH_TYPE" "$kv" "$a" "$(ll PP="$PP" TG="$TG" DEPTHS="$ds" KV="$kv")"
+        add_run depth "$DEPTH_TYPE" "$kv" "$a" "$(ll REPS="$DEPTH_REPS" PP="$PP" TG="$TG" DEPTHS="$ds" KV="$kv")"
     done
 fi
 if [ -n "$SEQS" ]; then
     MODEL=$(model_of "$DEPTH_TYPE")
     export MODEL LLAMACPP
     echo "agentmem bench: $MODEL, sequences $SEQS at $SEQ_PROMPT tokens..." >&2
-    a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$REPS" --pp 0 --tg 0 \
+    a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$DEPTH_REPS" --pp 0 --tg 0 \
         --seqs "$(echo $SEQS | tr ' ' ,)" --seq-prompt "$SEQ_PROMPT" --seq-gen "$SEQ_GEN" --json)
     echo "llama.cpp (node-llama-cpp): $MODEL, sequences $SEQS..." >&2
-    add_run seqs "$DEPTH_TYPE" f16 "$a" "$(ll PP=0 TG=0 DEPTHS=0 SEQS="$SEQS" SEQ_PROMPT="$SEQ_PROMPT" SEQ_GEN="$SEQ_GEN")"
+    add_run seqs "$DEPTH_TYPE" f16 "$a" "$(ll REPS="$DEPTH_REPS" PP=0 TG=0 DEPTHS=0 SEQS="$SEQS" SEQ_PROMPT="$SEQ_PROMPT" SEQ_GEN="$SEQ_GEN")"
 fi
 
 cat > "$OUT/results.json" <<JSON
@@ -152,6 +156,7 @@ cat > "$OUT/results.json" <<JSON
   "isa": "$(echo $isa)",
   "threads": $THREADS,
   "reps": $REPS,
+  "depth_reps": $DEPTH_REPS,
   "shape": "$SHAPE",
   "memory": $mem,
   "results": [
@@ -192,8 +197,8 @@ def bound($t; $tps; $d0; $db):
 (.results[0].llamacpp.error as $e0 | .results[1:][] | select((.llamacpp.ok | not) and .llamacpp.error != $e0) |
  "llama.cpp failed on the \(.group) lines (\(.wtype), KV \(.kv)): \(.llamacpp.error)"),
 (if ([.results[] | .agentmem.type] | index("BF16")) then empty
- else "BF16: not measured (agentmem mkmodel makes f16, q8_0, q4_0 and q4_k files only)" end),
-"pp: one prefill of N tokens on top of d cached; tg: N decode steps after d cached (llama.cpp: timed from its first generated token); Sx: S sequences decoding together, aggregate t/s; mean of \(.reps)"
+ else "BF16: not measured (not in TYPES)" end),
+"pp: one prefill of N tokens on top of d cached; tg: N decode steps after d cached (llama.cpp: timed from its first generated token); Sx: S sequences decoding together, aggregate t/s; mean of \(.reps) (pp/tg) or \(.depth_reps) (depth, seqs) runs"
 ' "$OUT/results.json"
 bench_footer
 echo "wrote $OUT/results.json" >&2
