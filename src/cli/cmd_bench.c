@@ -210,9 +210,9 @@ typedef struct report {
 } report;
 
 static void print_header(void) {
-    printf("| %-24s | %10s | %7s | %-6s | %7s | %-6s | %-4s | %-18s | %16s | %-34s |\n", "model", "size", "params",
+    printf("| %-24s | %10s | %7s | %-6s | %7s | %-6s | %-4s | %18s | %16s | %-34s |\n", "model", "size", "params",
            "type", "threads", "isa", "kv", "test", "t/s", "bound");
-    printf("| ------------------------ | ---------: | ------: | ------ | ------: | ------ | ---- | ------------------ "
+    printf("| ------------------------ | ---------: | ------: | ------ | ------: | ------ | ---- | -----------------: "
            "| ---------------: | ---------------------------------- |\n");
     fflush(stdout);
 }
@@ -244,7 +244,7 @@ static void add_row(report *rp, row w) {
         snprintf(bound + l, sizeof bound - l, ", %.0f%% of d0", 100 * w.vs_short);
     }
     /* "±" is two bytes: one more byte of width keeps the column */
-    printf("| %-24.24s | %10s | %7s | %-6s | %7d | %-6s | %-4s | %-18s | %17s | %-34s |\n", rp->name, rp->size,
+    printf("| %-24.24s | %10s | %7s | %-6s | %7d | %-6s | %-4s | %18s | %17s | %-34s |\n", rp->name, rp->size,
            rp->nparams, rp->type, rp->threads, am_compute_isa(), rp->kv, w.test, tsec, bound);
     fflush(stdout);
 }
