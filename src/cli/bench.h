@@ -6,6 +6,7 @@
  *                S-row forward per step (batched);
  *   bench_model.c what the rows report about the model: its type, its
  *                parameters, the bytes a decode step reads;
+ *   bench_report.c the rows: their bounds, the table, the JSON;
  *   bench_hw.c   the machine's bounds: read bandwidth streamed by the compute
  *                threads, the core clock, the int8 dot-product peak.
  * Private to src/cli/. Times are seconds; -1 (with err) on an engine error.
@@ -55,6 +56,55 @@ double bench_clock_mhz(const char **source);
  * `threads` cores at mhz: vector bytes per instruction x 2 x the
  * instructions per cycle assumed (*how says which: "avx512_vnni 64x2x2"...). */
 double bench_int8_peak(int threads, double mhz, const char **how);
+
+/* ---- rows (bench_report.c) ---- */
+
+typedef struct bench_result {
+    double mean, sd; /* tokens per second */
+} bench_result;
+
+bench_result bench_stats(const double *tps, int n);
+
+#define BENCH_MAX_ROWS 48 /* 16 depths x (pp + tg) + 16 sequence counts */
+
+/* One measured line: what it is, its speed, and its bound. */
+typedef struct bench_row {
+    char test[48];     /* "pp512", "tg128 @ d4096", "4x tg128 @ d1024" */
+    char kind[4];      /* "pp" or "tg" */
+    int n, depth, seqs;
+    int64_t cached;    /* tokens the engine held in the row's sequences before a run */
+    int64_t tokens;    /* tokens a run added, summed over its sequences */
+    int advanced;      /* sequences that grew by exactly n in a run */
+    bool batched;      /* a --seqs row (named "Sx tgN @ dC" even for S = 1) */
+    bench_result r;
+    double gops;       /* pp: matmul GOP/s */
+    double wbytes;     /* tg: weight bytes read per second */
+    double vs_short;   /* tg @ depth: its speed / the depth-0 tg's (0: none) */
+} bench_row;
+
+/* What rows need to derive their bounds and print themselves. */
+typedef struct bench_report {
+    const char *name, *type, *kv;
+    char size[32], nparams[32];
+    int threads;
+    uint64_t layer_params, out_params, decode_bytes;
+    double bandwidth, peak; /* bytes/s, int8 ops/s; 0: not measured */
+    bool json;
+    const char *path, *loads, *clock_src, *peak_how; /* for the JSON */
+    double mhz;
+    int reps, memory_mib;
+    bench_row rows[BENCH_MAX_ROWS];
+    int n_rows;
+} bench_report;
+
+/* The table's header line. */
+void bench_report_header(void);
+/* Derives the row's bounds (GOP/s, weight bytes/s, share of the depth-0
+ * tg), keeps it, and prints it unless rp->json. */
+void bench_report_add(bench_report *rp, bench_row w);
+/* The JSON object of every kept row and the machine's and model's numbers
+ * (m NULL: --memory alone). */
+void bench_report_json(const bench_report *rp, const am_model *m);
 
 /* "Q4_0", "F16"...: the file type a GGUF declares, else the type of the
  * first layer's attention query matrix, upper-cased as llama.cpp spells it

@@ -22,6 +22,7 @@
 
 #define DEFAULT_MODEL "models/default.gguf"
 #define MAX_LIST 16    /* values of --depth / --seqs */
+_Static_assert(BENCH_MAX_ROWS >= 3 * MAX_LIST, "a row for every depth (pp, tg) and every sequence count");
 #define MAX_SEQS 64
 #define MAX_DEPTH (1 << 20)
 #define MEM_PASSES 10 /* the best pass counts: a neighbour's burst spoils one, not all */
@@ -169,96 +170,6 @@ static int parse(opts *o, int argc, char **argv) {
     return 0;
 }
 
-typedef struct result {
-    double mean, sd; /* tokens per second */
-} result;
-
-static result stats(const double *tps, int n) {
-    result r = {0, 0};
-    for (int i = 0; i < n; i++) r.mean += tps[i];
-    r.mean /= n;
-    for (int i = 0; i < n; i++) r.sd += (tps[i] - r.mean) * (tps[i] - r.mean);
-    r.sd = n > 1 ? sqrt(r.sd / (n - 1)) : 0;
-    return r;
-}
-
-/* One measured line: what it is, its speed, and its bound. */
-typedef struct row {
-    char test[48];     /* "pp512", "tg128 @ d4096", "4x tg128 @ d1024" */
-    char kind[4];      /* "pp" or "tg" */
-    int n, depth, seqs;
-    int64_t cached;    /* tokens the engine held in the row's sequences before a run */
-    int64_t tokens;    /* tokens a run added, summed over its sequences */
-    int advanced;      /* sequences that grew by exactly n in a run */
-    bool batched;      /* a --seqs row (named "Sx tgN @ dC" even for S = 1) */
-    result r;
-    double gops;       /* pp: matmul GOP/s */
-    double wbytes;     /* tg: weight bytes read per second */
-    double vs_short;   /* tg @ depth: its speed / the depth-0 tg's (0: none) */
-} row;
-
-/* What rows need to derive their bounds and print themselves. */
-typedef struct report {
-    const char *name, *type, *kv;
-    char size[32], nparams[32];
-    int threads;
-    uint64_t layer_params, out_params, decode_bytes;
-    double bandwidth, peak; /* bytes/s, int8 ops/s; 0: not measured */
-    bool json;
-    row rows[2 * MAX_LIST + MAX_LIST];
-    int n_rows;
-} report;
-
-static void print_header(void) {
-    printf("| %-24s | %10s | %7s | %-6s | %7s | %-6s | %-4s | %18s | %16s | %-34s |\n", "model", "size", "params",
-           "type", "threads", "isa", "kv", "test", "t/s", "bound");
-    printf("| ------------------------ | ---------: | ------: | ------ | ------: | ------ | ---- | -----------------: "
-           "| ---------------: | ---------------------------------- |\n");
-    fflush(stdout);
-}
-
-/* Fills the row's derived numbers, keeps it, prints it (table mode). */
-static void add_row(report *rp, row w) {
-    if (!strcmp(w.kind, "pp")) {
-        double ops = 2.0 * (double)rp->layer_params * w.n + 2.0 * (double)rp->out_params; /* logits: the last */
-        w.gops = ops * (w.r.mean / w.n) / 1e9;
-    } else {
-        w.wbytes = (double)rp->decode_bytes * w.r.mean / w.seqs; /* one weight pass per step */
-        for (int i = 0; i < rp->n_rows && w.depth > 0 && !w.batched; i++)
-            if (!strcmp(rp->rows[i].kind, "tg") && rp->rows[i].depth == 0 && !rp->rows[i].batched &&
-                rp->rows[i].n == w.n && rp->rows[i].r.mean > 0)
-                w.vs_short = w.r.mean / rp->rows[i].r.mean;
-    }
-    rp->rows[rp->n_rows++] = w;
-    if (rp->json) return;
-    char tsec[48], bound[64];
-    snprintf(tsec, sizeof tsec, "%.2f ± %.2f", w.r.mean, w.r.sd);
-    if (w.gops > 0)
-        snprintf(bound, sizeof bound, rp->peak > 0 ? "%.0f GOP/s, %.0f%% int8" : "%.0f GOP/s", w.gops,
-                 100 * w.gops * 1e9 / rp->peak);
-    else if (rp->bandwidth > 0)
-        snprintf(bound, sizeof bound, "%.1f GB/s, %.0f%% of read", w.wbytes / 1e9, 100 * w.wbytes / rp->bandwidth);
-    else snprintf(bound, sizeof bound, "%.1f GB/s weights", w.wbytes / 1e9);
-    if (w.vs_short > 0) {
-        size_t l = strlen(bound);
-        snprintf(bound + l, sizeof bound - l, ", %.0f%% of d0", 100 * w.vs_short);
-    }
-    /* "±" is two bytes: one more byte of width keeps the column */
-    printf("| %-24.24s | %10s | %7s | %-6s | %7d | %-6s | %-4s | %18s | %17s | %-34s |\n", rp->name, rp->size,
-           rp->nparams, rp->type, rp->threads, am_compute_isa(), rp->kv, w.test, tsec, bound);
-    fflush(stdout);
-}
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 /* reps timed runs of one test; fn returns seconds for `tokens` tokens.
  * reset undoes what a run appended (truncation back to the depth). */
 typedef double (*run_fn)(bench_ctx *c, const int *seqs, int s, int n, am_err *err);
@@ -268,10 +179,10 @@ static double run_tgs(bench_ctx *c, const int *seqs, int s, int n, am_err *err) 
     return bench_batched(c, seqs, s, n, err);
 }
 
-static int measure(bench_ctx *c, report *rp, const opts *o, run_fn fn, const char *kind, const int *seqs, int s,
+static int measure(bench_ctx *c, bench_report *rp, const opts *o, run_fn fn, const char *kind, const int *seqs, int s,
                    int n, int depth, bool batched, am_err *err) {
     double tps[1000];
-    row w = {.n = n, .depth = depth, .seqs = s, .batched = batched};
+    bench_row w = {.n = n, .depth = depth, .seqs = s, .batched = batched};
     for (int r = 0; r < o->reps; r++) {
         /* what the engine holds before and after, not what was asked: the
          * row reports the context it really ran on and the tokens it added */
@@ -288,18 +199,18 @@ static int measure(bench_ctx *c, report *rp, const opts *o, run_fn fn, const cha
         w.tokens = tokens;
         tps[r] = (double)tokens / t;
     }
-    w.r = stats(tps, o->reps);
+    w.r = bench_stats(tps, o->reps);
     snprintf(w.kind, sizeof w.kind, "%s", kind);
     char at[24] = "";
     if (depth > 0 || batched) snprintf(at, sizeof at, " @ d%d", depth);
     if (batched) snprintf(w.test, sizeof w.test, "%dx %s%d%s", s, kind, n, at);
     else snprintf(w.test, sizeof w.test, "%s%d%s", kind, n, at);
-    add_row(rp, w);
+    bench_report_add(rp, w);
     return 0;
 }
 
 /* pp and tg at every depth on one sequence, deepened between depths. */
-static int run_depths(bench_ctx *c, report *rp, const opts *o, am_err *err) {
+static int run_depths(bench_ctx *c, bench_report *rp, const opts *o, am_err *err) {
     if (o->pp == 0 && o->tg == 0) return 0;
     int seq = am_engine_seq_create(c->e);
     if (seq < 0) return am_err_setc(err, AM_E_NO_KV, "bench: no sequence");
@@ -316,7 +227,7 @@ static int run_depths(bench_ctx *c, report *rp, const opts *o, am_err *err) {
 
 /* The largest --seqs count of sequences, each prefilled with seq_prompt
  * tokens; every count decodes the first S of them. */
-static int run_batched(bench_ctx *c, report *rp, const opts *o, am_err *err) {
+static int run_batched(bench_ctx *c, bench_report *rp, const opts *o, am_err *err) {
     if (o->n_seqs == 0) return 0;
     int smax = o->seqs[o->n_seqs - 1], seqs[MAX_SEQS], n = 0, rc = 0;
     while (n < smax && rc == 0) {
@@ -329,52 +240,13 @@ static int run_batched(bench_ctx *c, report *rp, const opts *o, am_err *err) {
     return rc;
 }
 
-static void print_json(const report *rp, const opts *o, const am_model *m, const char *loads, double mhz,
-                       const char *clock_src, const char *peak_how) {
-    printf("{");
-    for (int i = 0; i < rp->n_rows; i++) {
-        const row *w = &rp->rows[i];
-        if (w->depth == 0 && !w->batched)
-            printf("\"%s%d\": %.2f, \"%s%d_sd\": %.2f, ", w->kind, w->n, w->r.mean, w->kind, w->n, w->r.sd);
-    }
-    printf("\"tests\": [");
-    for (int i = 0; i < rp->n_rows; i++) {
-        const row *w = &rp->rows[i];
-        printf("%s{\"test\": \"%s\", \"kind\": \"%s\", \"n\": %d, \"depth\": %d, \"seqs\": %d, "
-               "\"batched\": %s, \"cached\": %lld, \"tokens\": %lld, \"seqs_advanced\": %d, \"tps\": %.3f, "
-               "\"sd\": %.3f",
-               i ? ", " : "", w->test, w->kind, w->n, w->depth, w->seqs, w->batched ? "true" : "false", (long long)w->cached,
-               (long long)w->tokens, w->advanced, w->r.mean, w->r.sd);
-        if (w->gops > 0) printf(", \"gops\": %.2f", w->gops);
-        if (w->gops > 0 && rp->peak > 0) printf(", \"int8_peak_share\": %.4f", w->gops * 1e9 / rp->peak);
-        if (w->wbytes > 0) printf(", \"weight_bytes_per_s\": %.0f", w->wbytes);
-        if (w->wbytes > 0 && rp->bandwidth > 0) printf(", \"bandwidth_share\": %.4f", w->wbytes / rp->bandwidth);
-        if (w->vs_short > 0) printf(", \"vs_depth0\": %.4f", w->vs_short);
-        printf("}");
-    }
-    printf("], ");
-    if (rp->bandwidth > 0)
-        printf("\"memory\": {\"read_bytes_per_s\": %.0f, \"mib\": %d, \"loads\": \"%s\"}, ", rp->bandwidth,
-               o->memory_mib, loads);
-    printf("\"clock_mhz\": %.0f, \"clock_source\": \"%s\", \"int8_peak_ops\": %.0f, \"int8_peak\": \"%s\", ", mhz,
-           clock_src, rp->peak, peak_how);
-    if (m) {
-        printf("\"model\": ");
-        json_str(stdout, o->run.model);
-        printf(", \"arch\": \"%s\", \"type\": \"%s\", \"size\": %llu, \"params\": %llu, \"decode_bytes\": %llu, "
-               "\"kv\": \"%s\", ",
-               am_arch_name(m->hp.arch), rp->type, (unsigned long long)m->weight_bytes,
-               (unsigned long long)bench_n_params(m), (unsigned long long)rp->decode_bytes, rp->kv);
-    }
-    printf("\"threads\": %d, \"isa\": \"%s\", \"reps\": %d}\n", rp->threads, am_compute_isa(), o->reps);
-}
-
 /* --memory alone: the bandwidth and the machine's peak, no model. */
 static int memory_only(const opts *o) {
     am_pool *pool = am_pool_create(o->run.threads);
     am_err err = {0};
     const char *loads = "", *src = "", *how = "";
-    report rp = {.threads = am_pool_n_threads(pool), .json = o->json};
+    bench_report rp = {.threads = am_pool_n_threads(pool), .json = o->json, .reps = o->reps,
+                       .memory_mib = o->memory_mib};
     rp.bandwidth = bench_read_bandwidth(pool, (size_t)o->memory_mib << 20, MEM_PASSES, &loads, &err);
     am_pool_free(pool);
     if (rp.bandwidth < 0) {
@@ -383,7 +255,10 @@ static int memory_only(const opts *o) {
     }
     double mhz = bench_clock_mhz(&src);
     rp.peak = bench_int8_peak(rp.threads, mhz, &how);
-    if (o->json) print_json(&rp, o, NULL, loads, mhz, src, how);
+    if (o->json) {
+        rp.loads = loads, rp.mhz = mhz, rp.clock_src = src, rp.peak_how = how;
+        bench_report_json(&rp, NULL);
+    }
     else
         printf("read bandwidth: %.1f GB/s (%d threads, %s loads, %d MiB, best of %d passes)\n"
                "clock: %.0f MHz (%s); int8 peak: %.0f GOP/s (%s per cycle per thread)\n",
@@ -425,10 +300,11 @@ int am_cmd_bench(int argc, char **argv) {
     am_batch_init(&c.b, ep.max_batch);
     c.logits = am_xmalloc((size_t)c.max_rows * (size_t)m->hp.n_vocab * sizeof(float));
     am_rng_seed(&c.rng, 42);
-    report rp = {.name = strrchr(o.run.model, '/') ? strrchr(o.run.model, '/') + 1 : o.run.model,
+    bench_report rp = {.name = strrchr(o.run.model, '/') ? strrchr(o.run.model, '/') + 1 : o.run.model,
                  .type = bench_weights_type(m), .kv = am_type_name(o.run.kv_type), .json = o.json,
                  .layer_params = bench_layer_matmul_params(m), .out_params = bench_output_params(m),
-                 .decode_bytes = bench_decode_bytes(m)};
+                 .decode_bytes = bench_decode_bytes(m), .path = o.run.model, .reps = o.reps,
+                 .memory_mib = o.memory_mib};
     const char *loads = "", *src = "", *how = "";
     if (!e) {
         fprintf(stderr, "agentmem bench: %s\n", err.msg);
@@ -462,13 +338,16 @@ int am_cmd_bench(int argc, char **argv) {
             printf("read bandwidth: %.1f GB/s (%d threads, %s loads, %d MiB); decode reads %.1f MiB of weights\n",
                    rp.bandwidth / 1e9, rp.threads, loads, o.memory_mib, (double)rp.decode_bytes / (1 << 20));
         printf("clock: %.0f MHz (%s); int8 peak: %.0f GOP/s (%s)\n\n", mhz, src, rp.peak / 1e9, how);
-        print_header();
+        bench_report_header();
     }
     if (run_depths(&c, &rp, &o, &err) < 0 || run_batched(&c, &rp, &o, &err) < 0) {
         fprintf(stderr, "agentmem bench: %s\n", err.msg);
         goto out;
     }
-    if (o.json) print_json(&rp, &o, m, loads, mhz, src, how);
+    if (o.json) {
+        rp.loads = loads, rp.mhz = mhz, rp.clock_src = src, rp.peak_how = how;
+        bench_report_json(&rp, m);
+    }
     rc = 0;
 out:
     free(c.logits);
