@@ -122,5 +122,8 @@ uint64_t bench_output_params(const am_model *m);
  * output matrix (the token embedding table only through a tied output; one
  * embedding row and the norms are left out). */
 uint64_t bench_decode_bytes(const am_model *m);
+/* KV bytes one cached token takes over all layers with element type t (K
+ * and V; sliding windows ignored: an upper bound). */
+uint64_t bench_kv_bytes_per_token(const am_model *m, am_type t);
 
 #endif

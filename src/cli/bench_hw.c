@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/bench.h"
 
@@ -86,13 +87,20 @@ double bench_read_bandwidth(am_pool *pool, size_t bytes, int passes, const char 
     int nth = am_pool_n_threads(pool);
     size_t unit = 256 * (size_t)nth;
     bytes = bytes / unit * unit;
-    if (bytes == 0 || passes < 1) return am_err_setc(err, AM_E_INVALID, "bench --memory: empty buffer");
+    if (bytes == 0 || passes < 1) return am_err_setc(err, AM_E_INVALID, "--memory: empty buffer");
+    /* before allocating: the buffer is written in full, so an overcommitted
+     * allocation would not fail here but get the process killed */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t half = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : SIZE_MAX;
+    if (bytes > half)
+        return am_err_setc(err, AM_E_NO_ROOM, "--memory: %zu MiB is over half of this machine's %zu MiB",
+                           bytes >> 20, (half * 2) >> 20);
     uint8_t *buf = aligned_alloc(64, bytes);
     sink *out = aligned_alloc(64, sizeof(sink) * (size_t)nth);
     if (!buf || !out) {
         free(buf);
         free(out);
-        return am_err_setc(err, AM_E_NO_ROOM, "bench --memory: cannot allocate %zu MiB", bytes >> 20);
+        return am_err_setc(err, AM_E_NO_ROOM, "--memory: cannot allocate %zu MiB", bytes >> 20);
     }
     memset(out, 0, sizeof(sink) * (size_t)nth);
     stream_job j = {.buf = buf, .bytes = bytes, .fn = pick_read(isa), .touch = true, .out = out};

@@ -73,6 +73,10 @@ uint64_t bench_layer_matmul_params(const am_model *m) {
 
 uint64_t bench_output_params(const am_model *m) { return n_elems(m->output); }
 
+uint64_t bench_kv_bytes_per_token(const am_model *m, am_type t) {
+    return 2 * (uint64_t)m->hp.n_layer * am_type_row_bytes(t, (int64_t)m->hp.n_head_kv * m->hp.head_dim);
+}
+
 uint64_t bench_decode_bytes(const am_model *m) {
     uint64_t n = m->output ? m->output->nbytes : 0;
     for (int i = 0; i < m->hp.n_layer; i++) {

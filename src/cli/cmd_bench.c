@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/bench.h"
 #include "cli/commands.h"
@@ -294,6 +295,19 @@ int am_cmd_bench(int argc, char **argv) {
      * filled block per sequence */
     int64_t single = (int64_t)dmax + AM_MAX(o.pp, o.tg), many = (int64_t)smax * (o.seq_prompt + o.seq_gen);
     ep.kv_tokens = AM_MAX(single, many) + 64 * (int64_t)(smax + 1);
+    /* before any allocation: the blocks are allocated as the prefills fill
+     * them, and an overcommitted machine kills a process that overruns */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double kv_mib = (double)ep.kv_tokens * (double)bench_kv_bytes_per_token(m, o.run.kv_type) / (1 << 20);
+    if (pages > 0 && page > 0 && kv_mib > (double)pages * (double)page / 2 / (1 << 20)) {
+        fprintf(stderr,
+                "agentmem bench: the KV cache of these tests (%lld tokens, --kv %s) needs %.0f MiB, over half of "
+                "this machine's %.0f MiB (lower --depth, --seqs or --seq-prompt)\n",
+                (long long)ep.kv_tokens, am_type_name(o.run.kv_type), kv_mib, (double)pages * (double)page / (1 << 20));
+        am_model_free(m);
+        free(default_model);
+        return 1;
+    }
     am_engine *e = am_engine_create(m, &ep, &err);
     int rc = 1;
     bench_ctx c = {.e = e, .max_rows = AM_MAX(smax, 1)};

@@ -49,6 +49,14 @@ jq -e 'all(.tests[] | select(.kind == "pp"); .gops > 0 and .int8_peak_share > 0 
 jq -e '(.tests[3].vs_depth0 - .tests[3].tps / .tests[1].tps | fabs) < 1e-3' "$T/d" > /dev/null ||
     fail "vs_depth0: $(jq -c '.tests[3]' "$T/d")"
 
+# Bug: tests whose KV cache cannot fit started anyway (the blocks are
+# allocated as the prefill goes: killed hours later); refused up front.
+# (64 x 1M tokens of the tiny model's KV: 128 GiB; skipped on a machine of more than 200 GiB)
+if [ "$(awk '/^MemTotal:/ { print int($2 / 1048576) }' /proc/meminfo)" -lt 200 ]; then
+    rc=0; "$A" bench --model "$T/m.gguf" --seqs 64 --seq-prompt 1048576 --reps 1 2>"$T/err" || rc=$?
+    [ "$rc" = 1 ] && grep -q "over half of this machine" "$T/err" || fail "huge KV: $rc $(cat "$T/err")"
+fi
+
 # Batched rows. Bug: all rows of a step on one sequence (seqs_advanced 1),
 # the prompts not prefilled (cached 0), tokens not S*G, a count run twice,
 # S = 1 named like a depth row (run.sh would pair it with the wrong line).
@@ -69,6 +77,13 @@ jq -e '.decode_bytes as $d | all(.tests[]; ((.weight_bytes_per_s * .seqs / $d / 
 jq -e '.memory.read_bytes_per_s > 1e8 and .clock_mhz > 100 and .int8_peak_ops > 0 and .tests == []' "$T/mem" \
     > /dev/null || fail "memory only: $(cat "$T/mem")"
 "$A" bench --memory --memory-mib 64 --threads 2 | grep -q "^read bandwidth: [0-9.]* GB/s" || fail "memory table"
+# Bug: a buffer over the machine's memory allocated anyway (overcommit: the
+# first pass's writes get the process killed); refused before allocating.
+mem_mib=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+if [ "$mem_mib" -lt 65536 ]; then
+    rc=0; "$A" bench --memory --memory-mib $((mem_mib / 2 + 64)) 2>"$T/err" || rc=$?
+    [ "$rc" = 1 ] && grep -q "over half of this machine" "$T/err" || fail "big --memory buffer: $rc $(cat "$T/err")"
+fi
 "$A" bench --model "$T/m.gguf" --memory --memory-mib 64 --threads 2 --pp 8 --tg 4 --reps 1 --json > "$T/mt"
 # Bug: the bytes/s from another count than the decode bytes (e.g. the file's
 # size), the share of something else than the measured bandwidth.
