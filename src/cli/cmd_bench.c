@@ -171,8 +171,10 @@ static int parse(opts *o, int argc, char **argv) {
     return 0;
 }
 
-/* reps timed runs of one test; fn returns seconds for `tokens` tokens.
- * reset undoes what a run appended (truncation back to the depth). */
+/* --reps timed runs of one test over the s sequences seqs (fn returns its
+ * seconds), each truncated back to `depth` tokens afterwards, kept as one
+ * row named like llama-bench's ("pp512", "tg128 @ d4096") or, batched,
+ * "4x tg128 @ d1024". */
 typedef double (*run_fn)(bench_ctx *c, const int *seqs, int s, int n, am_err *err);
 static double run_pp1(bench_ctx *c, const int *seqs, int s, int n, am_err *err) { return bench_pp(c, seqs[0], n, err); }
 static double run_tg1(bench_ctx *c, const int *seqs, int s, int n, am_err *err) { return bench_tg(c, seqs[0], n, err); }
