@@ -124,7 +124,7 @@ for t in $TYPES; do
     export MODEL LLAMACPP
     echo "agentmem bench: $MODEL ($THREADS threads, $REPS reps)..." >&2
     a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$REPS" --pp "$PP" --tg "$TG" --json)
-    echo "llama.cpp (node-llama-cpp): $MODEL..." >&2
+    [ "$LLAMACPP" = 0 ] || echo "llama.cpp (node-llama-cpp): $MODEL..." >&2
     add_run short "$t" f16 "$a" "$(ll PP="$PP" TG="$TG")"
 done
 if [ -n "$DEPTHS" ]; then
@@ -136,7 +136,7 @@ if [ -n "$DEPTHS" ]; then
         echo "agentmem bench: $MODEL, KV $kv, depths $ds..." >&2
         a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$DEPTH_REPS" --pp "$PP" --tg "$TG" --kv "$kv" \
             --depth "$(echo $ds | tr ' ' ,)" --json)
-        echo "llama.cpp (node-llama-cpp): $MODEL, KV $kv, depths $ds..." >&2
+        [ "$LLAMACPP" = 0 ] || echo "llama.cpp (node-llama-cpp): $MODEL, KV $kv, depths $ds..." >&2
         add_run depth "$DEPTH_TYPE" "$kv" "$a" "$(ll REPS="$DEPTH_REPS" PP="$PP" TG="$TG" DEPTHS="$ds" KV="$kv")"
     done
 fi
@@ -146,7 +146,7 @@ if [ -n "$SEQS" ]; then
     echo "agentmem bench: $MODEL, sequences $SEQS at $SEQ_PROMPT tokens..." >&2
     a=$("$AM" bench --model "$MODEL" --threads "$THREADS" --reps "$DEPTH_REPS" --pp 0 --tg 0 \
         --seqs "$(echo $SEQS | tr ' ' ,)" --seq-prompt "$SEQ_PROMPT" --seq-gen "$SEQ_GEN" --json)
-    echo "llama.cpp (node-llama-cpp): $MODEL, sequences $SEQS..." >&2
+    [ "$LLAMACPP" = 0 ] || echo "llama.cpp (node-llama-cpp): $MODEL, sequences $SEQS..." >&2
     add_run seqs "$DEPTH_TYPE" f16 "$a" "$(ll REPS="$DEPTH_REPS" PP=0 TG=0 DEPTHS=0 SEQS="$SEQS" SEQ_PROMPT="$SEQ_PROMPT" SEQ_GEN="$SEQ_GEN")"
 fi
 
