@@ -109,7 +109,8 @@ ll() { # llama.cpp on $MODEL with the given VAR=value settings
     (
         export REPS
         unset PP TG DEPTHS KV SEQS SEQ_PROMPT SEQ_GEN CTX # this run's settings only, not the caller's
-        for kv in "$@"; do export "$kv"; done
+        # shellcheck disable=SC2163 # each is VAR=value: export sets and exports it
+        for setting in "$@"; do export "$setting"; done
         TTFT=""
         export THREADS TTFT
         llamacpp_json
