@@ -20,8 +20,8 @@ static void usage(FILE *out) {
             "                    llama-8b   Llama-3.1-8B:  4096 wide, 32 layers, 32/8 heads, 128256 tokens\n"
             "                    qwen-0.5b  Qwen2.5-0.5B:  896 wide, 24 layers, 14/2 heads, q/k/v biases, tied\n"
             "                    gemma3-1b  Gemma-3-1B:    1152 wide, 26 layers, 4/1 heads of 256, window 512, tied\n"
-            "  --type TYPE       f16 | q8_0 | q4_0 | q4_k  (q4_0/q4_k: the output matrix is Q6_K as llama.cpp\n"
-            "                    makes it; q4_k is llama.cpp's Q4_K_M mix; norms are always F32)\n"
+            "  --type TYPE       f16 | bf16 | q8_0 | q4_0 | q4_k  (q4_0/q4_k: the output matrix is Q6_K as\n"
+            "                    llama.cpp makes it; q4_k is llama.cpp's Q4_K_M mix; norms are always F32)\n"
             "  --seed N          weight seed (default 1); same seed, same file\n"
             "  --vocab FILE      copy a real tokenizer.json instead of generating a vocabulary\n"
             "  --threads N       threads for generating and quantizing, 0..1024 (default 0: one per core)\n"
@@ -91,7 +91,7 @@ int am_cmd_mkmodel(int argc, char **argv) {
         return 2;
     }
     if (!am_synth_parse_ftype(type, &p.ftype)) {
-        fprintf(stderr, "agentmem mkmodel: unknown type '%s' (f16, q8_0, q4_0, q4_k)\n", type);
+        fprintf(stderr, "agentmem mkmodel: unknown type '%s' (f16, bf16, q8_0, q4_0, q4_k)\n", type);
         return 2;
     }
     p.shape = shape;

@@ -59,8 +59,8 @@ const am_synth_shape *am_synth_find_shape(const char *name) {
 }
 
 bool am_synth_parse_ftype(const char *s, am_synth_ftype *out) {
-    static const char *const names[] = {"f16", "q8_0", "q4_0", "q4_k"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"f16", "q8_0", "q4_0", "q4_k", "bf16"};
+    for (int i = 0; i < (int)AM_ARRAY_LEN(names); i++)
         if (s && !strcmp(s, names[i])) {
             *out = (am_synth_ftype)i;
             return true;
@@ -83,6 +83,7 @@ am_type am_synth_tensor_type(const am_synth_shape *s, am_synth_ftype f, const ch
     am_type t;
     switch (f) {
     case AM_SYNTH_F16: t = AM_TYPE_F16; break;
+    case AM_SYNTH_BF16: t = AM_TYPE_BF16; break;
     case AM_SYNTH_Q8_0: t = AM_TYPE_Q8_0; break;
     case AM_SYNTH_Q4_0: t = is_output ? AM_TYPE_Q6_K : AM_TYPE_Q4_0; break;
     default:
@@ -169,6 +170,7 @@ static uint32_t llama_ftype(am_synth_ftype f) {
     case AM_SYNTH_F16: return 1;  /* LLAMA_FTYPE_MOSTLY_F16 */
     case AM_SYNTH_Q8_0: return 7; /* MOSTLY_Q8_0 */
     case AM_SYNTH_Q4_0: return 2; /* MOSTLY_Q4_0 */
+    case AM_SYNTH_BF16: return 32; /* MOSTLY_BF16 */
     default: return 15;           /* MOSTLY_Q4_K_M */
     }
 }

@@ -39,12 +39,13 @@ typedef struct am_synth_shape {
 extern const char *const am_synth_shape_names[];
 const am_synth_shape *am_synth_find_shape(const char *name);
 
-/* Weight types: "f16", "q8_0", "q4_0", "q4_k". */
+/* Weight types: "f16", "q8_0", "q4_0", "q4_k", "bf16". */
 typedef enum am_synth_ftype {
     AM_SYNTH_F16 = 0,
     AM_SYNTH_Q8_0,
     AM_SYNTH_Q4_0,
     AM_SYNTH_Q4_K,
+    AM_SYNTH_BF16, /* every matrix BF16 (llama.cpp's MOSTLY_BF16) */
 } am_synth_ftype;
 bool am_synth_parse_ftype(const char *s, am_synth_ftype *out);
 
