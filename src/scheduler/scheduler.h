@@ -73,6 +73,8 @@ am_step_gate *am_step_gate_create(void);
 void am_step_gate_free(am_step_gate *g);
 void am_step_gate_enter(am_step_gate *g);
 void am_step_gate_leave(am_step_gate *g);
+/* Tickets drawn and not yet given back: the holder and those waiting (tests). */
+int am_step_gate_queued(am_step_gate *g);
 
 am_sched_params am_sched_default_params(void);
 

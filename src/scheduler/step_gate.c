@@ -45,3 +45,10 @@ void am_step_gate_leave(am_step_gate *g) {
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
 }
+
+int am_step_gate_queued(am_step_gate *g) {
+    pthread_mutex_lock(&g->mu);
+    int n = (int)(g->next - g->serving);
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}

@@ -29,8 +29,11 @@ static void test_waiter_goes_first(void) {
         am_step_gate_enter(g); /* the busy model holds the gate */
         pthread_t t;
         pthread_create(&t, NULL, waiter, NULL);
-        struct timespec ts = {0, 20000000}; /* the other model is waiting by now */
-        nanosleep(&ts, NULL);
+        /* until the other model waits (a fixed sleep is not enough on a loaded machine) */
+        for (int i = 0; i < 5000 && am_step_gate_queued(g) < 2; i++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
         am_step_gate_leave(g);
         am_step_gate_enter(g); /* ... and wants the next step at once */
         int mine = atomic_fetch_add(&order, 1);
