@@ -10,10 +10,14 @@
  * bound for the engine, which also does attention and norms.
  *
  *   build/bench/bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,f16,...]
- *                            [--quick] [--cpu] [--only tg|pp] [--batch N]
+ *                            [--quick] [--cpu] [--only tg|pp] [--batch N[,N...]] [--pool]
  *
  * --batch N runs the decode shapes with N tokens (N sequences decoding in one step, weights
- * still from DRAM); tg is then steps/s, each step N tokens.
+ * still from DRAM); tg is then tokens/s of all N together. A list (--batch 1,2,4,8) runs
+ * the decode shapes once per count; GB/s is weight bytes read per call over its time, so
+ * a kernel that reads W once for all N tokens keeps it while tokens/s grows.
+ * --pool prints the round trip of an empty am_pool_run (the per-op cost of a decode step
+ * beyond its kernels) and exits.
  *
  * BENCH_HOT=1 in the environment uses one copy for matvec too (weights from cache: kernel
  * cost without DRAM).
@@ -103,12 +107,33 @@ static double time_matmul(am_pool *pool, am_type t, shape s, int n_tok, int from
     return best;
 }
 
+static void empty_job(void *ctx, int ith, int nth) {
+    (void)ctx, (void)ith, (void)nth;
+}
+
+/* Median over 9 rounds of the mean time of 20000 empty jobs. */
+static void bench_pool(am_pool *pool) {
+    double r[9];
+    for (int k = 0; k < 9; k++) {
+        double t0 = am_time_now();
+        for (int i = 0; i < 20000; i++) am_pool_run(pool, empty_job, NULL);
+        r[k] = (am_time_now() - t0) / 20000;
+        for (int j = k; j > 0 && r[j] < r[j - 1]; j--) {
+            double t = r[j];
+            r[j] = r[j - 1], r[j - 1] = t;
+        }
+    }
+    printf("empty am_pool_run, %d threads: median %.2f us (best %.2f, worst %.2f)\n", am_pool_n_threads(pool), r[4] * 1e6,
+           r[0] * 1e6, r[8] * 1e6);
+}
+
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick] [--cpu] [--only tg|pp] [--batch N]\n");
+    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick] [--cpu] [--only tg|pp] [--batch N[,N...]] [--pool]\n");
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 1;
+    int threads = 2, n_batches = 1, do_pool = 0;
+    int batches[16] = {1};
     double min_time = 0.3;
     const char *only = "";
     char types_arg[256] = "q4_0,q8_0,f16,q4_k";
@@ -124,12 +149,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--cpu")) use_cpu_clock = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
-            batch = atoi(argv[++i]);
-            if (batch < 1 || batch > 64) {
-                fprintf(stderr, "--batch: 1..64\n");
-                return 2;
+            char *list = argv[++i], *end = list;
+            for (n_batches = 0; *end && n_batches < 16;) {
+                long v = strtol(list, &end, 10);
+                if (end == list || v < 1 || v > 64 || (*end && *end != ',')) {
+                    fprintf(stderr, "--batch: counts 1..64, comma separated (at most 16)\n");
+                    return 2;
+                }
+                batches[n_batches++] = (int)v;
+                list = end + (*end == ',');
             }
-        }
+        } else if (!strcmp(argv[i], "--pool")) do_pool = 1;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -143,6 +173,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     am_pool *pool = am_pool_create(threads);
+    if (do_pool) {
+        bench_pool(pool);
+        am_pool_free(pool);
+        return 0;
+    }
     printf("isa %s, %d threads, %s clock\n", am_compute_isa(), am_pool_n_threads(pool), use_cpu_clock ? "cpu" : "wall");
     printf("%-5s %-16s %5s %10s %8s %9s\n", "type", "shape (out x in)", "tok", "ms/call", "GB/s", "GFLOP/s");
     static const struct {
@@ -161,35 +196,39 @@ int main(int argc, char **argv) {
             fprintf(stderr, "unknown type %s\n", tok);
             return 2;
         }
-        struct {
-            shape s;
-            int n_tok;
-            double sec;
-        } runs[] = {{sq, batch, 0}, {up, batch, 0}, {down, batch, 0}, {kv, batch, 0}, {head, batch, 0},
-                    {sq, 512, 0}, {up, 512, 0}, {down, 512, 0}, {kv, 512, 0}};
-        const int n_dec = 5; /* runs[0..n_dec) are the decode shapes */
-        int n_runs = sizeof runs / sizeof runs[0];
-        for (int r = 0; r < n_runs; r++) {
-            if ((!strcmp(only, "tg") && r >= n_dec) || (!strcmp(only, "pp") && r < n_dec)) {
-                runs[r].sec = 1e30;
-                continue;
+        for (int bi = 0; bi < n_batches; bi++) {
+            const int batch = batches[bi];
+            struct {
+                shape s;
+                int n_tok;
+                double sec;
+            } runs[] = {{sq, batch, 0}, {up, batch, 0}, {down, batch, 0}, {kv, batch, 0}, {head, batch, 0},
+                        {sq, 512, 0}, {up, 512, 0}, {down, 512, 0}, {kv, 512, 0}};
+            const int n_dec = 5; /* runs[0..n_dec) are the decode shapes */
+            int n_runs = sizeof runs / sizeof runs[0];
+            for (int r = 0; r < n_runs; r++) {
+                /* prefill does not depend on the batch: measured with the first count only */
+                if (((!strcmp(only, "tg") || bi > 0) && r >= n_dec) || (!strcmp(only, "pp") && r < n_dec)) {
+                    runs[r].sec = 1e30;
+                    continue;
+                }
+                runs[r].sec = time_matmul(pool, t, runs[r].s, runs[r].n_tok, r < n_dec, min_time);
+                double bytes = (double)am_type_row_bytes(t, runs[r].s.n_in) * runs[r].s.n_out;
+                double flop = 2.0 * runs[r].s.n_in * runs[r].s.n_out * runs[r].n_tok;
+                char sh[32];
+                snprintf(sh, sizeof sh, "%lldx%lld", (long long)runs[r].s.n_out, (long long)runs[r].s.n_in);
+                printf("%-5s %-16s %5d %10.3f %8.1f %9.1f\n", tok, sh, runs[r].n_tok, runs[r].sec * 1e3,
+                       bytes / runs[r].sec / 1e9, flop / runs[r].sec / 1e9);
+                fflush(stdout);
             }
-            runs[r].sec = time_matmul(pool, t, runs[r].s, runs[r].n_tok, r < n_dec, min_time);
-            double bytes = (double)am_type_row_bytes(t, runs[r].s.n_in) * runs[r].s.n_out;
-            double flop = 2.0 * runs[r].s.n_in * runs[r].s.n_out * runs[r].n_tok;
-            char sh[32];
-            snprintf(sh, sizeof sh, "%lldx%lld", (long long)runs[r].s.n_out, (long long)runs[r].s.n_in);
-            printf("%-5s %-16s %5d %10.3f %8.1f %9.1f\n", tok, sh, runs[r].n_tok, runs[r].sec * 1e3,
-                   bytes / runs[r].sec / 1e9, flop / runs[r].sec / 1e9);
-            fflush(stdout);
+            /* per layer: q,o = sq; k,v = kv; gate,up = up; down */
+            double tg = 16 * (2 * runs[0].sec + 2 * runs[3].sec + 2 * runs[1].sec + runs[2].sec) + runs[4].sec;
+            double pp = 16 * (2 * runs[5].sec + 2 * runs[8].sec + 2 * runs[6].sec + runs[7].sec) + runs[4].sec;
+            if (batch > 1)
+                printf("%-5s llama-1b matmuls only: tg x%d %.1f tok/s, pp512 %.1f tok/s\n\n", tok, batch, batch / tg, 512 / pp);
+            else
+                printf("%-5s llama-1b matmuls only: tg %.1f tok/s, pp512 %.1f tok/s\n\n", tok, 1 / tg, 512 / pp);
         }
-        /* per layer: q,o = sq; k,v = kv; gate,up = up; down */
-        double tg = 16 * (2 * runs[0].sec + 2 * runs[3].sec + 2 * runs[1].sec + runs[2].sec) + runs[4].sec;
-        double pp = 16 * (2 * runs[5].sec + 2 * runs[8].sec + 2 * runs[6].sec + runs[7].sec) + runs[4].sec;
-        if (batch > 1)
-            printf("%-5s llama-1b matmuls only: tg x%d %.1f tok/s, pp512 %.1f tok/s\n\n", tok, batch, batch / tg, 512 / pp);
-        else
-            printf("%-5s llama-1b matmuls only: tg %.1f tok/s, pp512 %.1f tok/s\n\n", tok, 1 / tg, 512 / pp);
     }
     am_pool_free(pool);
     return 0;

@@ -32,7 +32,7 @@ AM_INLINE void load16x16(const uint8_t *const *p, size_t off, __m512i t[4]) {
     t[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-/* Each row's int32 sum in all 8 lanes of its half (exact): the decode (row-pair) kernels
+/* Each row's int32 sum in all 8 lanes of its half (exact): the K-quant decode (row-pair) kernels
  * reduce a block's partial dots before scaling them, so a row gets the same float steps
  * as in the one-row-per-lane prefill kernels — decode and prefill give bit-identical
  * outputs (a greedy answer then does not depend on how its tokens were batched). */

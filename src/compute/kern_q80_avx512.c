@@ -1,139 +1,145 @@
 /*
  * kern_q80_avx512.c — Q4_0 and Q8_0 weights against am_q8a activations with
- * AVX-512 VNNI. Compiled with the AVX-512 flags; reached only through
- * dispatch.c after a CPUID check.
+ * AVX-512 VNNI: the table entries, and the decode kernel (1 to 8 tokens per
+ * pass over W). Compiled with the AVX-512 flags; reached only through
+ * dispatch.c after a CPUID check. 9 tokens or more go to
+ * kern_q80_gemm_avx512.c (weight tiles repacked into an L1 buffer and swept
+ * by many tokens).
  *
- * A zmm holds one 32-element block of two rows (a row pair): bytes 0-31 row
- * r, 32-63 row r+1, as unsigned bytes (Q4_0 nibbles as stored, 0..15; Q8_0
- * bytes xor 0x80, i.e. w+128). The token's 32 activation bytes are broadcast
- * to both halves, vpdpbusd sums 4 products per int32 lane, and the weights'
- * offset (8 or 128 times the activation sum) is cancelled by starting the
- * lanes at -s or -16*s (8 lanes per row). The 4 row pairs' lanes are then
- * reduced to one exact int32 per row (reduce8), scaled by d_w * d_x in f32
- * and accumulated.
- * Tile: up to 4 row pairs x 4 tokens, so each unpacked weight block serves 4
- * tokens and each activation block 8 rows. This is the decode path (and the
- * fallback for rows too far apart for int32 gather offsets); 8 tokens or more
- * go to kern_q80_gemm_avx512.c, whose one-row-per-lane layout needs no
- * horizontal sums and does 8 vpdpbusd per block conversion.
+ * Decode streams W from memory once per step, so what counts is the cost per
+ * weight block, for all tokens of the step together. Layout: one int32 lane
+ * per row. Per 16-row tile and 32-element block the 16 rows are transposed in
+ * registers (load16x16) into 8 zmm, w[g] lane i = row i's elements 4g..4g+3
+ * as unsigned bytes (Q4_0 nibbles 0..15, Q8_0 bytes xor 0x80), plus the 16
+ * row scales as f32; each token then costs 8 vpdpbusd (its activation dword
+ * g broadcast to all lanes, the weights' +8 / +128 offset cancelled by
+ * starting at -8s / -128s), one convert and one FMA, and the 16 lanes are the
+ * 16 outputs: no horizontal sums. All tokens' accumulators stay in registers,
+ * so a block is read and unpacked once for up to 8 sequences. (The row-pair
+ * layout this replaced — two rows' blocks per zmm, reduced across lanes per
+ * block — spent 2-3x the instructions per block and token: 8 tokens cost
+ * like 8 separate passes once compute bound.)
+ *
+ * Float steps per row and block are those of the prefill kernel:
+ * acc = fma(float(exact int32 dot), d_w * d_x, acc), blocks in order, so
+ * decode and prefill outputs are bit-identical and a greedy answer does not
+ * depend on how its tokens were batched.
  */
 #include "compute/kern_avx512.h"
 
-enum { QK_Q4_0, QK_Q8_0 };
+#define AM_Q80_DEC_MAX_TOK 8 /* tokens per pass over W (accumulators in registers) */
 
-#define QP 4 /* row pairs per tile */
-#define QT 4 /* tokens per tile */
-#ifndef PF_TILES
-#define PF_TILES 1 /* prefetch distance in tiles */
-#endif
+/* Prefetch distance, in 16-row tiles: the rows of the tile PF_TILES ahead (one
+ * contiguous region of 16 rows) are fetched into L2 evenly over this tile's blocks
+ * (measured: into L1, or 1 tile ahead, slower; none at all, half speed). */
+#define PF_TILES 2
 
-AM_INLINE __m512i unpack_pair(int kind, const uint8_t *ra, const uint8_t *rb) {
-    if (kind == QK_Q4_0) {
-        /* 128-bit lanes: [qs_a, qs_a >> 4, qs_b, qs_b >> 4] & 0xF = elements 0-15, 16-31 of
-         * each row, matching the activation block broadcast to both 256-bit halves. */
-        const am_block_q4_0 *a = (const am_block_q4_0 *)ra, *b = (const am_block_q4_0 *)rb;
-        __m512i z = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a->qs));
-        z = _mm512_mask_broadcast_i32x4(z, 0xFF00, _mm_loadu_si128((const __m128i *)b->qs));
-        z = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-        return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+/* f16 scales of 16 rows (at p[i] + off) packed in general registers: sixteen 2-byte
+ * stores read back by one 32-byte load cannot be store-forwarded. */
+AM_INLINE __m512 scales16(const uint8_t *const *p, size_t off) {
+    uint64_t q[4] = {0, 0, 0, 0};
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) {
+        uint16_t h;
+        memcpy(&h, p[i] + off, 2);
+        q[i >> 2] |= (uint64_t)h << (16 * (i & 3));
     }
-    const am_block_q8_0 *a = (const am_block_q8_0 *)ra, *b = (const am_block_q8_0 *)rb;
-    __m512i z = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a->qs));
-    z = _mm512_inserti64x4(z, _mm256_loadu_si256((const __m256i *)b->qs), 1);
-    return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+    return _mm512_cvtph_ps(_mm256_set_epi64x((long long)q[3], (long long)q[2], (long long)q[1], (long long)q[0]));
 }
 
-/* The 8 rows' block dots, reduced from 4 row pairs (d[p]: lanes 0-7 partials of row 2p,
- * 8-15 of row 2p+1) by a transpose-and-add: result lanes 0-3 and 4-7 = rows 0, 2, 4, 6,
- * lanes 8-11 and 12-15 = rows 1, 3, 5, 7. Exact; 8 ops for 8 rows where reducing each
- * pair alone took 6 per pair. */
-AM_INLINE __m512i reduce8(const __m512i d[4]) {
-    __m512i e01 = _mm512_add_epi32(_mm512_unpacklo_epi32(d[0], d[1]), _mm512_unpackhi_epi32(d[0], d[1]));
-    __m512i e23 = _mm512_add_epi32(_mm512_unpacklo_epi32(d[2], d[3]), _mm512_unpackhi_epi32(d[2], d[3]));
-    __m512i f = _mm512_add_epi32(_mm512_unpacklo_epi64(e01, e23), _mm512_unpackhi_epi64(e01, e23));
-    return _mm512_add_epi32(f, _mm512_shuffle_i64x2(f, f, 0xB1));
-}
-
-/* Lane order of reduce8, as rows of the tile. */
-static const int ROW_OF_LANE[16] = {0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7};
-
-/* Row pairs x T tokens of 8 rows. Each row's block dot is reduced to one int32 before it is
- * scaled (reduce8), so every row gets exactly the float steps of the prefill kernel
- * (kern_q80_gemm_avx512.c): acc = fma(dot_b, d_w * d_x, acc) block by block; decode and
- * prefill therefore give bit-identical outputs, and a greedy answer does not depend on
- * how its tokens were batched. */
-AM_INLINE void q80_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, int P, int t, int T) {
-    const size_t bs = kind == QK_Q4_0 ? sizeof(am_block_q4_0) : sizeof(am_block_q8_0);
-    const uint8_t *w[2 * QP];
-    _Pragma("GCC unroll 16")
-    for (int i = 0; i < 2 * QP; i++) w[i] = a->w + (r + i < r_end ? r + i : r_end - 1) * a->w_stride;
-    const am_q8a *x[QT];
-    _Pragma("GCC unroll 16")
-    for (int j = 0; j < T; j++) x[j] = (const am_q8a *)(a->x + (t + j) * a->x_stride);
-    __m512 acc[QT];
-    _Pragma("GCC unroll 16")
-    for (int j = 0; j < T; j++) acc[j] = _mm512_setzero_ps();
+/* Rows [r, min(r+16, r_end)) x tokens [t, t+T): the tile's rows are loaded as 16 (tail
+ * rows repeat the last one) and only real rows are stored. */
+AM_INLINE void dec_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, int t, int T) {
+    const size_t bs = q8 ? sizeof(am_block_q8_0) : sizeof(am_block_q4_0);
+    const uint8_t *p[16];
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) p[i] = a->w + (r + i < r_end ? r + i : r_end - 1) * a->w_stride;
+    const am_q8a *x[AM_Q80_DEC_MAX_TOK];
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) x[j] = (const am_q8a *)(a->x + (size_t)(t + j) * a->x_stride);
+    __m512 acc[AM_Q80_DEC_MAX_TOK];
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[j] = _mm512_setzero_ps();
     const int64_t nb = a->n_in / AM_QK;
-    /* Decode streams weights from DRAM; the hardware prefetcher does not run far enough
-     * ahead of 8 interleaved rows, so fetch the next tile's rows (a contiguous region of
-     * 2P rows) evenly over this tile's iterations. */
-    const size_t pf_step = 2 * (size_t)QP * bs;
-    const uint8_t *pf = a->w + (r + PF_TILES * 2 * QP) * a->w_stride;
-    const int do_pf = T <= 2 && r + PF_TILES * 2 * QP < r_end;
-    (void)P;
-    const __m512i lane_rows = _mm512_loadu_si512(ROW_OF_LANE);
+    const size_t pf_step = 16 * bs; /* bytes of the tile ahead fetched per block */
+    const uint8_t *pf = a->w + (r + 16 * PF_TILES) * a->w_stride;
+    const int do_pf = r + 16 * PF_TILES < r_end;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi32((int)0x80808080u);
+    const int off = q8 ? -128 : -8; /* the weights' unsigned offset, cancelled per token */
     for (int64_t b = 0; b < nb; b++) {
         if (do_pf)
-            for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)pf + b * pf_step + o, _MM_HINT_T0);
-        __m512i wv[QP];
-        uint16_t dh[8];
-        _Pragma("GCC unroll 16")
-        for (int p = 0; p < QP; p++) wv[p] = unpack_pair(kind, w[2 * p] + b * bs, w[2 * p + 1] + b * bs);
-        _Pragma("GCC unroll 16")
-        for (int i = 0; i < 8; i++) memcpy(&dh[i], w[i] + b * bs, 2); /* d leads both formats */
-        __m512 dw = _mm512_permutexvar_ps(lane_rows, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh))));
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < T; j++) {
-            __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[j][b].qs));
-            int s = x[j][b].s;
-            __m512i init = _mm512_set1_epi32(kind == QK_Q4_0 ? -s : -16 * s);
-            __m512i d[QP];
-            _Pragma("GCC unroll 16")
-            for (int p = 0; p < QP; p++) d[p] = _mm512_dpbusd_epi32(init, wv[p], xv);
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce8(d)), _mm512_mul_ps(dw, _mm512_set1_ps(x[j][b].d)), acc[j]);
+            for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)pf + b * pf_step + o, _MM_HINT_T1);
+        const size_t ob = (size_t)b * bs;
+        __m512i w[8], tq[4];
+        load16x16(p, ob + 2, tq);
+        if (q8) {
+            _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) w[g] = _mm512_xor_si512(tq[g], flip);
+            load16x16(p, ob + 18, tq);
+            _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) w[g + 4] = _mm512_xor_si512(tq[g], flip);
+        } else {
+            /* qs dword g: low nibbles are elements 4g.., high nibbles elements 16+4g.. */
+            _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+                w[g] = _mm512_and_si512(tq[g], lo4);
+                w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(tq[g], 4), lo4);
+            }
+        }
+        const __m512 dw = scales16(p, ob);
+        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
+            const am_q8a *xb = &x[j][b];
+            int32_t xq[8];
+            memcpy(xq, xb->qs, sizeof xq);
+            /* two chains: one token's 8 dependent vpdpbusd would bind on latency */
+            __m512i s0 = _mm512_set1_epi32(off * xb->s), s1 = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(xq[g]));
+                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(xq[g + 1]));
+            }
+            __m512i s = _mm512_add_epi32(s0, s1);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[j]);
         }
     }
-    _Pragma("GCC unroll 16")
-    for (int j = 0; j < T; j++) {
-        float v[16];
-        _mm512_storeu_ps(v, acc[j]);
-        float *yr = a->y + (t + j) * a->ldy + r;
-        _Pragma("GCC unroll 16")
-        for (int l = 0; l < 8; l++) {
-            int row = ROW_OF_LANE[l < 4 ? l : l + 4];
-            if (r + row < r_end) yr[row] = v[l < 4 ? l : l + 4];
-        }
+    const int64_t n = r_end - r < 16 ? r_end - r : 16;
+    const __mmask16 keep = (__mmask16)((1u << n) - 1);
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
+        _mm512_mask_storeu_ps(a->y + (int64_t)(t + j) * a->ldy + r, keep, acc[j]);
+}
+
+#define DEC_TILES(q8)                                                                                              \
+    static void dec##q8##_1(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 1); } \
+    static void dec##q8##_2(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 2); } \
+    static void dec##q8##_3(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 3); } \
+    static void dec##q8##_4(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 4); } \
+    static void dec##q8##_5(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 5); } \
+    static void dec##q8##_6(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 6); } \
+    static void dec##q8##_7(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 7); } \
+    static void dec##q8##_8(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 8); }
+DEC_TILES(0)
+DEC_TILES(1)
+_Static_assert(AM_Q80_DEC_MAX_TOK == 8, "one tile function per token count 1..8");
+
+typedef void (*dec_fn)(const am_mm_args *, int64_t, int64_t, int);
+static const dec_fn DEC_FNS[2][AM_Q80_DEC_MAX_TOK + 1] = {
+    {NULL, dec0_1, dec0_2, dec0_3, dec0_4, dec0_5, dec0_6, dec0_7, dec0_8},
+    {NULL, dec1_1, dec1_2, dec1_3, dec1_4, dec1_5, dec1_6, dec1_7, dec1_8},
+};
+
+/* Tokens in passes of AM_Q80_DEC_MAX_TOK; within a pass, 16-row tiles in order (the
+ * prefetch of a tile's successors assumes that order). */
+static void q80_dec(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    for (int t = t0; t < t1; t += AM_Q80_DEC_MAX_TOK) {
+        int T = t1 - t < AM_Q80_DEC_MAX_TOK ? t1 - t : AM_Q80_DEC_MAX_TOK;
+        for (int64_t r = r0; r < r1; r += 16) DEC_FNS[q8][T](a, r, r1, t);
     }
 }
 
-#define Q_TILES(name, kind)                                                                                         \
-    static void name##_t1(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 1); } \
-    static void name##_t2(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 2); } \
-    static void name##_t3(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 3); } \
-    static void name##_t4(const am_mm_args *a, int64_t r, int64_t e, int t) { q80_tile(kind, a, r, e, QP, t, 4); } \
-    static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                    \
-        static void (*const tiles[QT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
-            NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
-        if (t1 - t0 >= 2 * QT && am_avx512_q80_gemm_ok(a)) {                                                            \
-            am_avx512_q80_gemm(kind == QK_Q8_0, a, r0, r1, t0, t1);                                                      \
-            return;                                                                                                      \
-        }                                                                                                                \
-        for (int64_t r = r0; r < r1; r += 2 * QP)                                                                        \
-            for (int t = t0; t < t1; t += QT) tiles[t1 - t < QT ? t1 - t : QT](a, r, r1, t);                            \
-    }
+/* Decode for up to AM_Q80_DEC_MAX_TOK tokens; more go to the prefill kernel, unless 32
+ * rows of W span more than int32 byte offsets (it gathers by those), when passes of the
+ * decode kernel do them. */
+static void mm_q4_0(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    if (t1 - t0 > AM_Q80_DEC_MAX_TOK && am_avx512_q80_gemm_ok(a)) am_avx512_q80_gemm(0, a, r0, r1, t0, t1);
+    else q80_dec(0, a, r0, r1, t0, t1);
+}
 
-Q_TILES(mm_q4_0, QK_Q4_0)
-Q_TILES(mm_q8_0, QK_Q8_0)
+static void mm_q8_0(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    if (t1 - t0 > AM_Q80_DEC_MAX_TOK && am_avx512_q80_gemm_ok(a)) am_avx512_q80_gemm(1, a, r0, r1, t0, t1);
+    else q80_dec(1, a, r0, r1, t0, t1);
+}
 
 void am_avx512_init_q80(am_kernels *k) {
     k->mm[AM_KT_Q4_0] = mm_q4_0;

@@ -10,7 +10,8 @@
  * row (the weights' +8 / +128 offset cancelled by starting at -8s / -128s);
  * then one convert and one FMA with d_w * d_x per block, and the 16 lanes are
  * already the 16 outputs (no horizontal sums). That is 8 integer ops to 3
- * float ops per block, where the row-pair layout of kern_q80_avx512.c has 1:3.
+ * float ops per block (the decode kernel of kern_q80_avx512.c shares the layout but
+ * transposes in registers per block, with all tokens in registers: no L1 buffer).
  *
  * Loop order per call: 32-row register tiles (GR x 16 rows); for each k-block
  * of GKB blocks the tile is repacked into an L1 buffer (GKB*GR*576 bytes) and

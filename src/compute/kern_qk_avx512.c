@@ -177,7 +177,7 @@ AM_INLINE void kq_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, 
         _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[p][j] = _mm512_setzero_ps();
     kpk buf[KP] __attribute__((aligned(64)));
     const int64_t nb = a->n_in / AM_QKK;
-    /* decode: fetch the next tile's rows over this tile's iterations (see kern_q80_avx512.c) */
+    /* decode: fetch the next tile's rows over this tile's iterations (the hardware prefetcher does not run far enough ahead of interleaved rows) */
     const size_t pf_step = 2 * (size_t)P * bs;
     const uint8_t *pf = a->w + (r + 2 * P) * a->w_stride;
     const int do_pf = T <= 2 && r + 2 * P < r_end;

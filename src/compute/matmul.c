@@ -155,7 +155,7 @@ void am_matmul_multi(am_pool *pool, int n_w, const am_tensor *const w[], const f
         p->a.x_stride = kinds[i] == AM_ACT_F32 ? (size_t)j.n_in * sizeof(float) : j.act_stride[kinds[i]];
         p->a.y = y[i];
         p->a.ldy = p->n_out;
-        if (n_tok < 8) {
+        if (n_tok <= 8) {
             int64_t want = rows_total / (8 * nth);
             p->rows_per_chunk = AM_MAX(ROW_ALIGN, (want + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN);
             p->toks_per_chunk = n_tok;

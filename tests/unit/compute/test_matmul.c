@@ -156,10 +156,32 @@ static void test_large(void) {
     am_pool_free(pool);
 }
 
-/* Bug: decode (< 8 tokens) and prefill kernels of one level that round differently. Then a
- * token's outputs depend on how many tokens shared its call, and a greedy answer computed
- * by decode steps differs from the same text prefilled (the scheduler's cached-turn tests
- * see that). Each token alone must give the bytes it gets among 20. */
+/* Decode with several sequences: every token count 1..9 (the decode kernels keep up to 8
+ * tokens' accumulators in registers; 9 is the first prefill call) against rows on both
+ * sides of the 16-row tiles and row lengths of an odd number of 32-blocks. Bugs it is for:
+ * a token's accumulator or activation pointer indexed wrong in a many-token tile (token j
+ * reading token 0's blocks, or its output stored to the wrong row of y), a tile tail that
+ * drops or duplicates rows (the store mask built from the wrong count), a wrong scale
+ * taken for one of the 16 rows. */
+static void test_decode_tokens(void) {
+    static const int64_t outs[] = {1, 15, 17, 40};
+    am_pool *pool = am_pool_create(2);
+    for (size_t ti = 0; ti < AM_ARRAY_LEN_(TYPES); ti++) {
+        stats st = {{0}, {0}};
+        am_act_kind ak = am_act_of(am_ktype_of(TYPES[ti]));
+        int64_t n_in = ak == AM_ACT_Q8A ? 2080 : ak == AM_ACT_F32 ? 300 : 768;
+        for (int n_tok = 1; n_tok <= 9; n_tok++)
+            for (size_t b = 0; b < AM_ARRAY_LEN_(outs); b++) check_case((n_tok + b) % 2 ? pool : NULL, TYPES[ti], n_in, outs[b], n_tok, &st);
+    }
+    am_pool_free(pool);
+}
+
+/* Bug: decode (<= 8 tokens) and prefill kernels of one level that round differently, or a
+ * many-token decode tile that sums in another order than the one-token one. Then a token's
+ * outputs depend on how many tokens shared its call, and a greedy answer computed by decode
+ * steps differs from the same text prefilled, or from the same request decoded beside
+ * others (the scheduler's cached-turn tests see the first). Each token alone must give the
+ * bytes it gets among 2..9 and among 20. */
 static void test_decode_equals_prefill(void) {
     static const am_type qt[] = {AM_TYPE_Q4_0, AM_TYPE_Q8_0, AM_TYPE_Q4_K, AM_TYPE_Q5_K, AM_TYPE_Q6_K};
     const int64_t n_in = 512, n_out = 37;
@@ -178,11 +200,15 @@ static void test_decode_equals_prefill(void) {
         static const char *levels[] = {"scalar", "avx2", "avx512"};
         for (int l = 0; l < 3; l++) {
             if (am_compute_set_isa(levels[l]) != 0) continue;
-            am_matmul(NULL, &w, x, n_tok, ya);
-            for (int t = 0; t < n_tok; t++) {
-                am_matmul(NULL, &w, x + t * n_in, 1, y1);
-                CHECKF(memcmp(y1, ya + t * n_out, sizeof(float) * n_out) == 0, "%s %s token %d alone differs", levels[l],
-                       am_type_name(qt[ti]), t);
+            static const int batch[] = {2, 3, 4, 5, 6, 7, 8, 9, 20};
+            for (size_t bi = 0; bi < AM_ARRAY_LEN_(batch); bi++) {
+                int nb = batch[bi];
+                am_matmul(NULL, &w, x + (n_tok - nb) * n_in, nb, ya);
+                for (int t = 0; t < nb; t++) {
+                    am_matmul(NULL, &w, x + (n_tok - nb + t) * n_in, 1, y1);
+                    CHECKF(memcmp(y1, ya + t * n_out, sizeof(float) * n_out) == 0, "%s %s token %d of %d alone differs",
+                           levels[l], am_type_name(qt[ti]), t, nb);
+                }
             }
         }
         free(wq);
@@ -289,6 +315,7 @@ int main(void) {
     AM_TEST_RUN(test_all_isas);
     AM_TEST_RUN(test_multi);
     AM_TEST_RUN(test_decode_equals_prefill);
+    AM_TEST_RUN(test_decode_tokens);
     AM_TEST_RUN(test_odd_lengths);
     AM_TEST_RUN(test_large);
     AM_TEST_EXIT();
