@@ -100,6 +100,55 @@ static void sc_pv_t(float *acc, int nr, int hd, const float *st, int rp, const f
     }
 }
 
+/* Value c of a row of type ty at p (eng_att_direct_type), one element at a
+ * time: the reference the SIMD levels' register decoders are tested
+ * against. */
+static float sc_elem(const char *p, am_type ty, int c) {
+    switch (ty) {
+    case AM_TYPE_F16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * (size_t)c, 2);
+        return f16_table[h];
+    }
+    case AM_TYPE_Q8_0: {
+        const am_block_q8_0 *b = (const am_block_q8_0 *)p + c / AM_QK;
+        return f16_table[b->d] * b->qs[c % AM_QK];
+    }
+    case AM_TYPE_Q4_0: {
+        const am_block_q4_0 *b = (const am_block_q4_0 *)p + c / AM_QK;
+        int j = c % AM_QK, q = j < AM_QK / 2 ? b->qs[j] & 0xF : b->qs[j - AM_QK / 2] >> 4;
+        return f16_table[b->d] * (float)(q - 8);
+    }
+    default: {
+        float x;
+        memcpy(&x, p + 4 * (size_t)c, 4);
+        return x;
+    }
+    }
+}
+
+static void sc_qk_rows_x(const float *q, int nr, int hd, const void *k, size_t rb, am_type ty, int cnt, float *st,
+                         int rp) {
+    for (int i = 0; i < cnt; i++)
+        for (int r = 0; r < nr; r++) {
+            float d = 0;
+            for (int c = 0; c < hd; c++) d += q[(int64_t)r * hd + c] * sc_elem((const char *)k + (size_t)i * rb, ty, c);
+            st[(int64_t)i * rp + r] = d;
+        }
+}
+
+static void sc_pv_x(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const void *v, size_t rb,
+                    am_type ty, int cnt) {
+    for (int r = 0; r < nr; r++) {
+        float *a = acc + (int64_t)r * hd;
+        for (int c = 0; c < hd; c++) a[c] *= corr[r];
+        for (int i = 0; i < cnt; i++) {
+            float p = st[(int64_t)i * rp + r];
+            for (int c = 0; c < hd; c++) a[c] += p * sc_elem((const char *)v + (size_t)i * rb, ty, c);
+        }
+    }
+}
+
 static void sc_silu_mul(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
@@ -124,6 +173,9 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->qk_rows = sc_qk_rows;
     k->softmax_t = sc_softmax_t;
     k->pv_t = sc_pv_t;
+    k->qk_rows_x = sc_qk_rows_x;
+    k->pv_x = sc_pv_x;
+    k->direct = 0;
 }
 
 static eng_att_kern g_kern;
@@ -263,8 +315,13 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         int r0 = (int)(lo_all > b0 ? lo_all - b0 : 0);
         int r1 = (int)(hi_all < b0 + bt - 1 ? hi_all - b0 : bt - 1);
         int cnt = r1 - r0 + 1;
-        load_rows(kk, kbuf, blk + (size_t)h * bt * rk, rk, r0, cnt, hd, tk);
-        load_rows(kk, vbuf, vblk + (size_t)h * bt * rv, rv, r0, cnt, hd, tv);
+        const char *krow = blk + (size_t)h * bt * rk + (size_t)r0 * rk;
+        const char *vrow = vblk + (size_t)h * bt * rv + (size_t)r0 * rv;
+        /* decode: rows read in place (direct), else one float copy per block */
+        const bool dk = few && kk->direct && eng_att_direct_type(tk);
+        const bool dv = few && kk->direct && eng_att_direct_type(tv);
+        if (!dk) load_rows(kk, kbuf, blk + (size_t)h * bt * rk, rk, r0, cnt, hd, tk);
+        if (!dv) load_rows(kk, vbuf, vblk + (size_t)h * bt * rv, rv, r0, cnt, hd, tv);
         /* rows' visible keys, relative to slot b0 + r0 */
         for (int k = 0; k < nt; k++) {
             int64_t th = e->tok[t0 + k].slot, tl = window > 0 && th - window + 1 > 0 ? th - window + 1 : 0;
@@ -280,13 +337,15 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
             lo[i] = 1;
             hi[i] = 0;
         }
-        if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
+        if (dk) kk->qk_rows_x(qt, nr, hd, krow, rk, tk, cnt, st, rp);
+        else if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
         else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
         if (cap > 0)
             for (int i = 0; i < cnt; i++)
                 for (int r = 0; r < nr; r++) st[(size_t)i * rp + r] = cap * tanhf(st[(size_t)i * rp + r] / cap);
         kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
-        kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
+        if (dv) kk->pv_x(acc, nr, hd, st, rp, corr, vrow, rv, tv, cnt);
+        else kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
     }
     for (int i = 0; i < nr; i++) {
         int k = i / nrep, r = i % nrep;
