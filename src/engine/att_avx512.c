@@ -311,7 +311,8 @@ static inline __attribute__((always_inline)) void qkx(const float *q, int nr, in
             float s[16] __attribute__((aligned(64)));
             _mm512_store_ps(s, hsum16(v));
             const int nk = cnt - i0 < 4 ? cnt - i0 : 4;
-            for (int i = 0; i < nk; i++) _mm_mask_storeu_ps(st + (int64_t)(i0 + i) * rp + r0, rm, _mm_load_ps(s + 4 * i));
+            for (int i = 0; i < nk; i++)
+                _mm_mask_storeu_ps(st + (int64_t)(i0 + i) * rp + r0, rm, _mm_load_ps(s + 4 * i));
         }
     }
 }

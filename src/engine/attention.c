@@ -7,7 +7,9 @@
  * that share the kv head are the unit's query rows, done together so each
  * K/V block row is converted to float once per unit, and each block is
  * three small matrix products over all rows (att_kern.h: scores, an online
- * softmax step, P.V). Softmax is computed online block by block (running max
+ * softmax step, P.V). A decode step at a level with its own qk_rows_x /
+ * pv_x (AVX-512) converts nothing: K/V rows are read in their stored type
+ * and decoded in registers, so the cache is read once and not copied. Softmax is computed online block by block (running max
  * and sum, rescaled accumulator) in float; this equals the two-pass
  * max-subtracted softmax up to rounding and needs no buffer as long as the
  * context. Units are handed out through an atomic counter because causal
@@ -260,7 +262,8 @@ static void prefetch_head(const am_kv *kv, int seq, int layer, int64_t slot, int
  * is three small matrix products over all rows (scores, online softmax,
  * P.V) with the rows in vector lanes. Each row sees only its token's slots
  * [lo, hi]; blocks on the diagonal (or cut by a sliding window) mask the
- * rest inside softmax_t. */
+ * rest inside softmax_t. A decode unit (few rows) with a direct level reads
+ * the block's rows in place (qk_rows_x, pv_x) instead. */
 static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     am_engine *e = j->e;
     const am_hparams *hp = &e->m->hp;
