@@ -200,6 +200,41 @@ static void softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32
     }
 }
 
+/* 4 keys x 4 rows per vector (lane 4i + r: key i, row r); the per-row max
+ * and sum fold the 4 key groups by two 128-bit lane shuffles. */
+static void softmax_r4(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i lane_key = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i vl = _mm512_set1_epi32(l), vu = _mm512_set1_epi32(u);
+    const __m512 m0 = _mm512_broadcast_f32x4(_mm_loadu_ps(mx));
+    const int n = cnt * 4;
+    __m512 m = m0;
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 t = tail_mask(n - i);
+        __m512i key = _mm512_add_epi32(_mm512_set1_epi32(i / 4), lane_key);
+        __mmask16 vis = t & _mm512_cmple_epi32_mask(vl, key) & _mm512_cmple_epi32_mask(key, vu);
+        __m512 x = _mm512_mask_blend_ps(vis, ninf, _mm512_maskz_loadu_ps(t, st + i));
+        _mm512_mask_storeu_ps(st + i, t, x);
+        m = _mm512_max_ps(m, x);
+    }
+    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, 0x4E));
+    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, 0xB1));
+    __m512 uu = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m, ninf, _CMP_EQ_OQ), m, _mm512_setzero_ps());
+    __m512 s = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 t = tail_mask(n - i);
+        __m512 p = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, st + i), uu));
+        _mm512_mask_storeu_ps(st + i, t, p);
+        s = _mm512_mask_add_ps(s, t, s, p);
+    }
+    s = _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0x4E));
+    s = _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0xB1));
+    __m128 cr = _mm512_castps512_ps128(exp16(_mm512_sub_ps(m0, uu)));
+    _mm_storeu_ps(corr, cr);
+    _mm_storeu_ps(sum, _mm_fmadd_ps(_mm_loadu_ps(sum), cr, _mm512_castps512_ps128(s)));
+    _mm_storeu_ps(mx, _mm512_castps512_ps128(m));
+}
+
 /* P.V for up to 4 rows x 4 chunks of 16 columns, register-blocked: each V
  * vector is loaded once per key for all rows. */
 static inline __attribute__((always_inline)) void pv_tile(float *acc, int hd, const float *st, int rp,
@@ -437,5 +472,6 @@ void eng_att_kern_avx512(eng_att_kern *k) {
     k->pv_t = pv_t;
     k->qk_rows_x = qk_rows_x;
     k->pv_x = pv_x;
+    k->softmax_r4 = softmax_r4;
     k->direct = 1;
 }

@@ -56,6 +56,10 @@ typedef struct eng_att_kern {
                       float *st, int rp);
     void (*pv_x)(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const void *v,
                  size_t row_bytes, am_type ty, int cnt);
+    /* softmax_t for a decode unit of exactly 4 rows that share one visible
+     * key range [l, u]: st dense [cnt][4] (rp = 4), mx, sum, corr [4]; 4
+     * keys per 16-lane vector instead of 16 rows of which 4 are real. */
+    void (*softmax_r4)(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr);
     /* whether attention.c should use qk_rows_x / pv_x (the level has its
      * own; the scalar ones are a reference for tests, slower than decoding
      * a block once) */

@@ -151,6 +151,11 @@ static void sc_pv_x(float *acc, int nr, int hd, const float *st, int rp, const f
     }
 }
 
+static void sc_softmax_r4(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr) {
+    const int32_t lo[4] = {l, l, l, l}, hi[4] = {u, u, u, u};
+    sc_softmax_t(st, 4, cnt, lo, hi, mx, sum, corr);
+}
+
 static void sc_silu_mul(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
@@ -177,6 +182,7 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->pv_t = sc_pv_t;
     k->qk_rows_x = sc_qk_rows_x;
     k->pv_x = sc_pv_x;
+    k->softmax_r4 = sc_softmax_r4;
     k->direct = 0;
 }
 
@@ -342,14 +348,18 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
             lo[i] = 1;
             hi[i] = 0;
         }
-        if (dk) kk->qk_rows_x(qt, nr, hd, krow, rk, tk, cnt, st, rp);
+        /* one decode token's 4 rows read in place: scores dense [cnt][4] */
+        const bool r4 = dk && dv && nt == 1 && nr == 4;
+        const int srp = r4 ? 4 : rp;
+        if (dk) kk->qk_rows_x(qt, nr, hd, krow, rk, tk, cnt, st, srp);
         else if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
         else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
         if (cap > 0)
             for (int i = 0; i < cnt; i++)
-                for (int r = 0; r < nr; r++) st[(size_t)i * rp + r] = cap * tanhf(st[(size_t)i * rp + r] / cap);
-        kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
-        if (dv) kk->pv_x(acc, nr, hd, st, rp, corr, vrow, rv, tv, cnt);
+                for (int r = 0; r < nr; r++) st[(size_t)i * srp + r] = cap * tanhf(st[(size_t)i * srp + r] / cap);
+        if (r4) kk->softmax_r4(st, cnt, lo[0], hi[0], mx, sum, corr);
+        else kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
+        if (dv) kk->pv_x(acc, nr, hd, st, srp, corr, vrow, rv, tv, cnt);
         else kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
     }
     for (int i = 0; i < nr; i++) {

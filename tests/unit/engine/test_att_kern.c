@@ -158,6 +158,35 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
                         CHECKF(st[i * rp + r] == st2[i * rp + r], "scalar qk_rows_x %s hd %d key %d row %d: %g vs %g",
                                am_type_name(ty), hd, i, r, st[i * rp + r], st2[i * rp + r]);
                 free(dec);
+                /* softmax_r4 (one decode token, 4 rows, st dense [cnt][4]):
+                 * a key range cutting the keys, none visible, a first block.
+                 * Bugs it is for: a lane's key index off by one, the row
+                 * max / sum folded across rows instead of keys, the tail
+                 * past 4 keys a vector not masked. */
+                if (a == 0)
+                    for (int cnt = 1; cnt <= 32; cnt += 3) {
+                        float smx[4], smx2[4], ssm[4], ssm2[4], scr[4], scr2[4];
+                        int l = (int)(rnd01(&seed) * cnt), u = (int)(rnd01(&seed) * cnt);
+                        if (cnt % 4 == 2) l = u + 1; /* nothing visible */
+                        else if (l > u) { int t = l; l = u; u = t; }
+                        for (int r = 0; r < 4; r++) {
+                            smx[r] = smx2[r] = cnt % 3 == 1 ? -INFINITY : frand(&seed) * 10;
+                            ssm[r] = ssm2[r] = smx[r] == -INFINITY ? 0 : 1 + rnd01(&seed) * 5;
+                        }
+                        for (int i = 0; i < maxc * 4; i++) st[i] = st2[i] = frand(&seed) * 20;
+                        k->softmax_r4(st, cnt, l, u, smx, ssm, scr);
+                        ref->softmax_r4(st2, cnt, l, u, smx2, ssm2, scr2);
+                        for (int i = 0; i < maxc * 4; i++)
+                            CHECKF(fabsf(st[i] - st2[i]) <= 3e-7f * fabsf(st2[i]) + 1e-37f,
+                                   "%s softmax_r4 cnt %d [%d, %d] p[%d] %g vs %g", name, cnt, l, u, i, st[i], st2[i]);
+                        for (int r = 0; r < 4; r++) {
+                            CHECKF(smx[r] == smx2[r], "%s softmax_r4 max row %d: %g vs %g", name, r, smx[r], smx2[r]);
+                            CHECKF(fabsf(scr[r] - scr2[r]) <= 3e-7f * scr2[r] + 1e-37f,
+                                   "%s softmax_r4 corr row %d: %g vs %g", name, r, scr[r], scr2[r]);
+                            CHECKF(fabsf(ssm[r] - ssm2[r]) <= 1e-6f * ssm2[r] + 1e-37f,
+                                   "%s softmax_r4 sum row %d: %g vs %g", name, r, ssm[r], ssm2[r]);
+                        }
+                    }
                 for (size_t b = 0; b < AM_ARRAY_LEN(xcnts); b++)
                     for (int nq = 1; nq <= 8; nq++) {
                         const int cnt = xcnts[b];

@@ -17,6 +17,7 @@
  * the decode path that reads K/V rows in place), side by side in one batch; a
  * full-attention layer and a sliding layer (window 300, cutting through
  * blocks and through the chunk), with and without a logit softcap.
+ * Run with the fixture's 2 kv heads and with 1 (4 query rows per kv head).
  * Bugs it is for (each planted once and seen to fail here): a diagonal
  * block without its per-token upper mask (a token sees its successors), a
  * window / visible-range bound off by one, a score tile reading the wrong K
@@ -164,7 +165,15 @@ static void test_long(void) {
     static const am_type kv[][2] = {{AM_TYPE_F32, AM_TYPE_F32},   {AM_TYPE_F16, AM_TYPE_F16},
                                     {AM_TYPE_Q8_0, AM_TYPE_Q8_0}, {AM_TYPE_Q4_0, AM_TYPE_Q4_0},
                                     {AM_TYPE_Q8_0, AM_TYPE_F16},  {AM_TYPE_Q4_0, AM_TYPE_Q8_0}};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) run(m, kv[i][0], kv[i][1], i % 2 ? 0.0f : 30.0f);
+    /* the fixture's 2 kv heads (2 query rows per kv head), then 1 (4 rows:
+     * the decode path with scores 4 keys x 4 rows per vector, softmax_r4) */
+    const int nkv = m->hp.n_head_kv;
+    for (int g = 0; g < 2; g++) {
+        m->hp.n_head_kv = g ? 1 : nkv;
+        fprintf(stderr, "  %d query rows per kv head\n", m->hp.n_head / m->hp.n_head_kv);
+        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) run(m, kv[i][0], kv[i][1], i % 2 ? 0.0f : 30.0f);
+    }
+    m->hp.n_head_kv = nkv;
     am_model_free(m);
 }
 
