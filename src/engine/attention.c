@@ -9,8 +9,9 @@
  * three small matrix products over all rows (att_kern.h: scores, an online
  * softmax step, P.V). A decode step at a level with its own qk_rows_x /
  * pv_x (AVX-512) converts nothing: K/V rows are read in their stored type
- * and decoded in registers, so the cache is read once and not copied. Softmax is computed online block by block (running max
- * and sum, rescaled accumulator) in float; this equals the two-pass
+ * and decoded in registers, so the cache is read once and not copied.
+ * Softmax is computed online block by block (running max and sum,
+ * rescaled accumulator) in float; this equals the two-pass
  * max-subtracted softmax up to rounding and needs no buffer as long as the
  * context. Units are handed out through an atomic counter because causal
  * prefill makes their costs unequal.
