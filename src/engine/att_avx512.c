@@ -200,6 +200,41 @@ static void softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32
     }
 }
 
+/* 4 keys x 4 rows per vector (lane 4i + r: key i, row r); the per-row max
+ * and sum fold the 4 key groups by two 128-bit lane shuffles. */
+static void softmax_r4(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i lane_key = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i vl = _mm512_set1_epi32(l), vu = _mm512_set1_epi32(u);
+    const __m512 m0 = _mm512_broadcast_f32x4(_mm_loadu_ps(mx));
+    const int n = cnt * 4;
+    __m512 m = m0;
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 t = tail_mask(n - i);
+        __m512i key = _mm512_add_epi32(_mm512_set1_epi32(i / 4), lane_key);
+        __mmask16 vis = t & _mm512_cmple_epi32_mask(vl, key) & _mm512_cmple_epi32_mask(key, vu);
+        __m512 x = _mm512_mask_blend_ps(vis, ninf, _mm512_maskz_loadu_ps(t, st + i));
+        _mm512_mask_storeu_ps(st + i, t, x);
+        m = _mm512_max_ps(m, x);
+    }
+    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, 0x4E));
+    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, 0xB1));
+    __m512 uu = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m, ninf, _CMP_EQ_OQ), m, _mm512_setzero_ps());
+    __m512 s = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 t = tail_mask(n - i);
+        __m512 p = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, st + i), uu));
+        _mm512_mask_storeu_ps(st + i, t, p);
+        s = _mm512_mask_add_ps(s, t, s, p);
+    }
+    s = _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0x4E));
+    s = _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0xB1));
+    __m128 cr = _mm512_castps512_ps128(exp16(_mm512_sub_ps(m0, uu)));
+    _mm_storeu_ps(corr, cr);
+    _mm_storeu_ps(sum, _mm_fmadd_ps(_mm_loadu_ps(sum), cr, _mm512_castps512_ps128(s)));
+    _mm_storeu_ps(mx, _mm512_castps512_ps128(m));
+}
+
 /* P.V for up to 4 rows x 4 chunks of 16 columns, register-blocked: each V
  * vector is loaded once per key for all rows. */
 static inline __attribute__((always_inline)) void pv_tile(float *acc, int hd, const float *st, int rp,
@@ -255,6 +290,151 @@ static void pv_t(float *acc, int nr, int hd, const float *st, int rp, const floa
     }
 }
 
+/* ---- decode straight from the cache (qk_rows_x, pv_x) ------------------- */
+
+/* Values 16j..16j+15 of a row of type TY at p as floats (lanes outside m
+ * zero for float rows; quant rows are whole blocks): f16 by vcvtph2ps,
+ * Q8_0 / Q4_0 as d * q (bit-exact with am_dequant_row). */
+static inline __attribute__((always_inline)) __m512 row_chunk(const char *p, am_type ty, int j, __mmask16 m) {
+    switch (ty) {
+    case AM_TYPE_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + 16 * j));
+    case AM_TYPE_Q8_0: {
+        const am_block_q8_0 *b = (const am_block_q8_0 *)p + j / 2;
+        __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + 16 * (j & 1))));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(_cvtsh_ss(b->d)));
+    }
+    case AM_TYPE_Q4_0: {
+        const am_block_q4_0 *b = (const am_block_q4_0 *)p + j / 2;
+        __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->qs));
+        q = j & 1 ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(0xF));
+        q = _mm512_sub_epi32(q, _mm512_set1_epi32(8));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(_cvtsh_ss(b->d)));
+    }
+    default: return _mm512_maskz_loadu_ps(m, (const float *)p + 16 * j);
+    }
+}
+
+/* Scores of 4 keys x 4 rows at a time: per 16 dimensions, each key's chunk
+ * is decoded once into a register and meets the 4 rows' query chunks (L1
+ * loads); the 16 partial vectors (lane group key*4 + row) are folded by
+ * hsum16 and each key's 4 scores stored into its st row. Past the last key
+ * or row, the last one is repeated and its result not stored. */
+static inline __attribute__((always_inline)) void qkx(const float *q, int nr, int hd, const char *k, size_t rb,
+                                                     am_type ty, int cnt, float *st, int rp) {
+    for (int r0 = 0; r0 < nr; r0 += 4) {
+        const float *qr[4];
+        for (int r = 0; r < 4; r++) qr[r] = q + (int64_t)(r0 + r < nr ? r0 + r : nr - 1) * hd;
+        const __mmask8 rm = nr - r0 >= 4 ? 0xf : (__mmask8)((1u << (nr - r0)) - 1);
+        for (int i0 = 0; i0 < cnt; i0 += 4) {
+            const char *kr[4];
+            for (int i = 0; i < 4; i++) kr[i] = k + (size_t)(i0 + i < cnt ? i0 + i : cnt - 1) * rb;
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) v[i] = _mm512_setzero_ps();
+            for (int c = 0, j = 0; c < hd; c += 16, j++) {
+                const __mmask16 m = tail_mask(hd - c);
+                __m512 kv[4];
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) kv[i] = row_chunk(kr[i], ty, j, m);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    __m512 qv = _mm512_maskz_loadu_ps(m, qr[r] + c);
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; i++) v[4 * i + r] = _mm512_fmadd_ps(qv, kv[i], v[4 * i + r]);
+                }
+            }
+            float s[16] __attribute__((aligned(64)));
+            _mm512_store_ps(s, hsum16(v));
+            const int nk = cnt - i0 < 4 ? cnt - i0 : 4;
+            for (int i = 0; i < nk; i++)
+                _mm_mask_storeu_ps(st + (int64_t)(i0 + i) * rp + r0, rm, _mm_load_ps(s + 4 * i));
+        }
+    }
+}
+
+#define QKX(NAME, TY)                                                                                                \
+    static void NAME(const float *q, int nr, int hd, const char *k, size_t rb, int cnt, float *st, int rp) {        \
+        qkx(q, nr, hd, k, rb, TY, cnt, st, rp);                                                                      \
+    }
+QKX(qkx_f32, AM_TYPE_F32)
+QKX(qkx_f16, AM_TYPE_F16)
+QKX(qkx_q8_0, AM_TYPE_Q8_0)
+QKX(qkx_q4_0, AM_TYPE_Q4_0)
+
+static void qk_rows_x(const float *q, int nr, int hd, const void *k, size_t rb, am_type ty, int cnt, float *st,
+                      int rp) {
+    switch (ty) {
+    case AM_TYPE_F16: qkx_f16(q, nr, hd, k, rb, cnt, st, rp); break;
+    case AM_TYPE_Q8_0: qkx_q8_0(q, nr, hd, k, rb, cnt, st, rp); break;
+    case AM_TYPE_Q4_0: qkx_q4_0(q, nr, hd, k, rb, cnt, st, rp); break;
+    default: qkx_f32(q, nr, hd, k, rb, cnt, st, rp); break;
+    }
+}
+
+/* pv_tile with V rows decoded in registers: per key, its NC column chunks
+ * once for up to 4 rows' 4 x NC accumulators. */
+static inline __attribute__((always_inline)) void pvx_tile(float *acc, int hd, const float *st, int rp,
+                                                          const float *corr, const char *v, size_t rb, am_type ty,
+                                                          int cnt, int nr, int c0, int nc) {
+    __m512 a[4][4];
+    __mmask16 mk[4];
+    #pragma GCC unroll 4
+    for (int j = 0; j < nc; j++) mk[j] = tail_mask(hd - c0 - 16 * j);
+    #pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        __m512 cr = _mm512_set1_ps(corr[r]);
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++)
+            a[r][j] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[j], acc + (int64_t)r * hd + c0 + 16 * j), cr);
+    }
+    for (int i = 0; i < cnt; i++) {
+        __m512 vv[4];
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) vv[j] = row_chunk(v + (size_t)i * rb, ty, c0 / 16 + j, mk[j]);
+        #pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            __m512 p = _mm512_set1_ps(st[(int64_t)i * rp + r]);
+            #pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) a[r][j] = _mm512_fmadd_ps(p, vv[j], a[r][j]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) _mm512_mask_storeu_ps(acc + (int64_t)r * hd + c0 + 16 * j, mk[j], a[r][j]);
+}
+
+/* rows in runs of 4 (then 1), columns [c0, c0 + 16*NC), type TY */
+#define PVX_NC(NAME, TY, NC)                                                                                         \
+    static void NAME(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const char *v,         \
+                     size_t rb, int cnt, int c0) {                                                                   \
+        int r = 0;                                                                                                   \
+        for (; r + 4 <= nr; r += 4)                                                                                  \
+            pvx_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, rb, TY, cnt, 4, c0, NC);                   \
+        for (; r < nr; r++) pvx_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, rb, TY, cnt, 1, c0, NC);  \
+    }
+#define PVX(SFX, TY) PVX_NC(pvx_##SFX##1, TY, 1) PVX_NC(pvx_##SFX##2, TY, 2) PVX_NC(pvx_##SFX##3, TY, 3) \
+    PVX_NC(pvx_##SFX##4, TY, 4)
+PVX(f32_, AM_TYPE_F32)
+PVX(f16_, AM_TYPE_F16)
+PVX(q8_0_, AM_TYPE_Q8_0)
+PVX(q4_0_, AM_TYPE_Q4_0)
+
+typedef void (*pvx_fn)(float *, int, int, const float *, int, const float *, const char *, size_t, int, int);
+
+static void pv_x(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const void *v, size_t rb,
+                 am_type ty, int cnt) {
+    static const pvx_fn fn[4][4] = {{pvx_f32_1, pvx_f32_2, pvx_f32_3, pvx_f32_4},
+                                    {pvx_f16_1, pvx_f16_2, pvx_f16_3, pvx_f16_4},
+                                    {pvx_q8_0_1, pvx_q8_0_2, pvx_q8_0_3, pvx_q8_0_4},
+                                    {pvx_q4_0_1, pvx_q4_0_2, pvx_q4_0_3, pvx_q4_0_4}};
+    const int t = ty == AM_TYPE_F16 ? 1 : ty == AM_TYPE_Q8_0 ? 2 : ty == AM_TYPE_Q4_0 ? 3 : 0;
+    for (int c0 = 0; c0 < hd; c0 += 64) {
+        int nc = (hd - c0 + 15) / 16;
+        fn[t][(nc < 4 ? nc : 4) - 1](acc, nr, hd, st, rp, corr, v, rb, cnt, c0);
+    }
+}
+
 static void silu_mul(float *g, const float *u, int64_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
@@ -290,4 +470,8 @@ void eng_att_kern_avx512(eng_att_kern *k) {
     k->qk_rows = qk_rows;
     k->softmax_t = softmax_t;
     k->pv_t = pv_t;
+    k->qk_rows_x = qk_rows_x;
+    k->pv_x = pv_x;
+    k->softmax_r4 = softmax_r4;
+    k->direct = 1;
 }

@@ -9,7 +9,10 @@
 #ifndef AM_ATT_KERN_H
 #define AM_ATT_KERN_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "compute/types.h"
 
 typedef struct eng_att_kern {
     /* dst[i] = f16 src[i] as float */
@@ -42,10 +45,34 @@ typedef struct eng_att_kern {
     /* acc[r*hd + c] = acc[r*hd + c]*corr[r] + sum_i st[i*rp + r] * v[i*hd + c]
      * for r < nr, c < hd */
     void (*pv_t)(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt);
+    /* The decode step straight from the cache: qk_rows and pv_t with the K
+     * / V rows read in their stored type (F32, F16, Q8_0, Q4_0 only; see
+     * eng_att_direct_type), `row_bytes` apart, and turned into floats in
+     * registers, so no float copy of a block is written. Quant rows are
+     * whole blocks (hd a multiple of 32); float rows any hd.
+     * qk_rows_x: st[i*rp + r] = dot(q[r*hd..], K row i) for i < cnt, r < nr
+     * (rows nr..rp of st left as they are). pv_x: as pv_t with V row i. */
+    void (*qk_rows_x)(const float *q, int nr, int hd, const void *k, size_t row_bytes, am_type ty, int cnt,
+                      float *st, int rp);
+    void (*pv_x)(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const void *v,
+                 size_t row_bytes, am_type ty, int cnt);
+    /* softmax_t for a decode unit of exactly 4 rows that share one visible
+     * key range [l, u]: st dense [cnt][4] (rp = 4), mx, sum, corr [4]; 4
+     * keys per 16-lane vector instead of 16 rows of which 4 are real. */
+    void (*softmax_r4)(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr);
+    /* whether attention.c should use qk_rows_x / pv_x (the level has its
+     * own; the scalar ones are a reference for tests, slower than decoding
+     * a block once) */
+    int direct;
     /* gated activations: g[i] = act(g[i]) * u[i], act = SiLU or GeLU-tanh */
     void (*silu_mul)(float *g, const float *u, int64_t n);
     void (*gelu_mul)(float *g, const float *u, int64_t n);
 } eng_att_kern;
+
+/* Whether qk_rows_x / pv_x read rows of type ty. */
+static inline int eng_att_direct_type(am_type ty) {
+    return ty == AM_TYPE_F32 || ty == AM_TYPE_F16 || ty == AM_TYPE_Q8_0 || ty == AM_TYPE_Q4_0;
+}
 
 void eng_att_kern_scalar(eng_att_kern *k);
 void eng_att_kern_avx2(eng_att_kern *k);

@@ -7,8 +7,11 @@
  * that share the kv head are the unit's query rows, done together so each
  * K/V block row is converted to float once per unit, and each block is
  * three small matrix products over all rows (att_kern.h: scores, an online
- * softmax step, P.V). Softmax is computed online block by block (running max
- * and sum, rescaled accumulator) in float; this equals the two-pass
+ * softmax step, P.V). A decode step at a level with its own qk_rows_x /
+ * pv_x (AVX-512) converts nothing: K/V rows are read in their stored type
+ * and decoded in registers, so the cache is read once and not copied.
+ * Softmax is computed online block by block (running max and sum,
+ * rescaled accumulator) in float; this equals the two-pass
  * max-subtracted softmax up to rounding and needs no buffer as long as the
  * context. Units are handed out through an atomic counter because causal
  * prefill makes their costs unequal.
@@ -100,6 +103,60 @@ static void sc_pv_t(float *acc, int nr, int hd, const float *st, int rp, const f
     }
 }
 
+/* Value c of a row of type ty at p (eng_att_direct_type), one element at a
+ * time: the reference the SIMD levels' register decoders are tested
+ * against. */
+static float sc_elem(const char *p, am_type ty, int c) {
+    switch (ty) {
+    case AM_TYPE_F16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * (size_t)c, 2);
+        return f16_table[h];
+    }
+    case AM_TYPE_Q8_0: {
+        const am_block_q8_0 *b = (const am_block_q8_0 *)p + c / AM_QK;
+        return f16_table[b->d] * b->qs[c % AM_QK];
+    }
+    case AM_TYPE_Q4_0: {
+        const am_block_q4_0 *b = (const am_block_q4_0 *)p + c / AM_QK;
+        int j = c % AM_QK, q = j < AM_QK / 2 ? b->qs[j] & 0xF : b->qs[j - AM_QK / 2] >> 4;
+        return f16_table[b->d] * (float)(q - 8);
+    }
+    default: {
+        float x;
+        memcpy(&x, p + 4 * (size_t)c, 4);
+        return x;
+    }
+    }
+}
+
+static void sc_qk_rows_x(const float *q, int nr, int hd, const void *k, size_t rb, am_type ty, int cnt, float *st,
+                         int rp) {
+    for (int i = 0; i < cnt; i++)
+        for (int r = 0; r < nr; r++) {
+            float d = 0;
+            for (int c = 0; c < hd; c++) d += q[(int64_t)r * hd + c] * sc_elem((const char *)k + (size_t)i * rb, ty, c);
+            st[(int64_t)i * rp + r] = d;
+        }
+}
+
+static void sc_pv_x(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const void *v, size_t rb,
+                    am_type ty, int cnt) {
+    for (int r = 0; r < nr; r++) {
+        float *a = acc + (int64_t)r * hd;
+        for (int c = 0; c < hd; c++) a[c] *= corr[r];
+        for (int i = 0; i < cnt; i++) {
+            float p = st[(int64_t)i * rp + r];
+            for (int c = 0; c < hd; c++) a[c] += p * sc_elem((const char *)v + (size_t)i * rb, ty, c);
+        }
+    }
+}
+
+static void sc_softmax_r4(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr) {
+    const int32_t lo[4] = {l, l, l, l}, hi[4] = {u, u, u, u};
+    sc_softmax_t(st, 4, cnt, lo, hi, mx, sum, corr);
+}
+
 static void sc_silu_mul(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
@@ -124,6 +181,10 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->qk_rows = sc_qk_rows;
     k->softmax_t = sc_softmax_t;
     k->pv_t = sc_pv_t;
+    k->qk_rows_x = sc_qk_rows_x;
+    k->pv_x = sc_pv_x;
+    k->softmax_r4 = sc_softmax_r4;
+    k->direct = 0;
 }
 
 static eng_att_kern g_kern;
@@ -188,15 +249,17 @@ size_t eng_att_scratch_floats(int hd, int nrep, int bt) {
 /* Asks for head h's K and V rows of the block holding `slot` while the
  * current block is computed: the rows of one head are a few KB inside a
  * block that holds every head, which the hardware prefetcher does not
- * follow across pages. */
+ * follow across pages. Into L2 (hint 2), not L1: a burst of L1 prefetches
+ * stalls on the fill buffers that the current block's loads need (measured:
+ * f16 decode at 4K 28-29 ms -> 19-20 ms CPU). */
 static void prefetch_head(const am_kv *kv, int seq, int layer, int64_t slot, int h, int bt, int hd) {
     int32_t id = am_kv_seq_block(kv, seq, layer, slot);
     const char *blk = am_kv_block_data_const(kv, id);
     const size_t rk = am_type_row_bytes(am_kv_block_type_k(kv, id), hd);
     const size_t rv = am_type_row_bytes(am_kv_block_type_v(kv, id), hd);
     const char *k = blk + (size_t)h * bt * rk, *v = blk + am_kv_block_v_offset(kv, id) + (size_t)h * bt * rv;
-    for (size_t o = 0; o < (size_t)bt * rk; o += 64) __builtin_prefetch(k + o);
-    for (size_t o = 0; o < (size_t)bt * rv; o += 64) __builtin_prefetch(v + o);
+    for (size_t o = 0; o < (size_t)bt * rk; o += 64) __builtin_prefetch(k + o, 0, 2);
+    for (size_t o = 0; o < (size_t)bt * rv; o += 64) __builtin_prefetch(v + o, 0, 2);
 }
 
 /* One unit: kv head h for the tile of up to ENG_ATT_TILE consecutive tokens
@@ -206,7 +269,8 @@ static void prefetch_head(const am_kv *kv, int seq, int layer, int64_t slot, int
  * is three small matrix products over all rows (scores, online softmax,
  * P.V) with the rows in vector lanes. Each row sees only its token's slots
  * [lo, hi]; blocks on the diagonal (or cut by a sliding window) mask the
- * rest inside softmax_t. */
+ * rest inside softmax_t. A decode unit (few rows) with a direct level reads
+ * the block's rows in place (qk_rows_x, pv_x) instead. */
 static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     am_engine *e = j->e;
     const am_hparams *hp = &e->m->hp;
@@ -263,8 +327,13 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         int r0 = (int)(lo_all > b0 ? lo_all - b0 : 0);
         int r1 = (int)(hi_all < b0 + bt - 1 ? hi_all - b0 : bt - 1);
         int cnt = r1 - r0 + 1;
-        load_rows(kk, kbuf, blk + (size_t)h * bt * rk, rk, r0, cnt, hd, tk);
-        load_rows(kk, vbuf, vblk + (size_t)h * bt * rv, rv, r0, cnt, hd, tv);
+        const char *krow = blk + (size_t)h * bt * rk + (size_t)r0 * rk;
+        const char *vrow = vblk + (size_t)h * bt * rv + (size_t)r0 * rv;
+        /* decode: rows read in place (direct), else one float copy per block */
+        const bool dk = few && kk->direct && eng_att_direct_type(tk);
+        const bool dv = few && kk->direct && eng_att_direct_type(tv);
+        if (!dk) load_rows(kk, kbuf, blk + (size_t)h * bt * rk, rk, r0, cnt, hd, tk);
+        if (!dv) load_rows(kk, vbuf, vblk + (size_t)h * bt * rv, rv, r0, cnt, hd, tv);
         /* rows' visible keys, relative to slot b0 + r0 */
         for (int k = 0; k < nt; k++) {
             int64_t th = e->tok[t0 + k].slot, tl = window > 0 && th - window + 1 > 0 ? th - window + 1 : 0;
@@ -280,13 +349,19 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
             lo[i] = 1;
             hi[i] = 0;
         }
-        if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
+        /* one decode token's 4 rows read in place: scores dense [cnt][4] */
+        const bool r4 = dk && dv && nt == 1 && nr == 4;
+        const int srp = r4 ? 4 : rp;
+        if (dk) kk->qk_rows_x(qt, nr, hd, krow, rk, tk, cnt, st, srp);
+        else if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
         else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
         if (cap > 0)
             for (int i = 0; i < cnt; i++)
-                for (int r = 0; r < nr; r++) st[(size_t)i * rp + r] = cap * tanhf(st[(size_t)i * rp + r] / cap);
-        kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
-        kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
+                for (int r = 0; r < nr; r++) st[(size_t)i * srp + r] = cap * tanhf(st[(size_t)i * srp + r] / cap);
+        if (r4) kk->softmax_r4(st, cnt, lo[0], hi[0], mx, sum, corr);
+        else kk->softmax_t(st, rp, cnt, lo, hi, mx, sum, corr);
+        if (dv) kk->pv_x(acc, nr, hd, st, srp, corr, vrow, rv, tv, cnt);
+        else kk->pv_t(acc, nr, hd, st, rp, corr, vbuf, cnt);
     }
     for (int i = 0; i < nr; i++) {
         int k = i / nrep, r = i % nrep;

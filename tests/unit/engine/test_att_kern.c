@@ -116,6 +116,106 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
             free(h);
             free(h2);
         }
+    /* qk_rows_x / pv_x (decode straight from the stored rows) against the
+     * scalar ones, for each row type, on rows the store would write, with
+     * ragged key counts and 1..8 rows. Bugs they are for: a Q4_0 chunk
+     * taking the low nibbles for the high half (or no -8), a Q8_0 chunk
+     * reading the wrong block or half, a key past cnt scored or stored, a
+     * row group's scores stored into the wrong st column, an f16 tail lane
+     * of a head dim that is not a multiple of 16 read unmasked, a V chunk
+     * decoded at the wrong column offset. */
+    if (k->direct) {
+        static const am_type tys[] = {AM_TYPE_F32, AM_TYPE_F16, AM_TYPE_Q8_0, AM_TYPE_Q4_0};
+        static const int xhds[] = {64, 128, 256, 96, 40, 7};
+        static const int xcnts[] = {1, 3, 4, 5, 17, 32};
+        for (size_t ti = 0; ti < AM_ARRAY_LEN(tys); ti++)
+            for (size_t a = 0; a < AM_ARRAY_LEN(xhds); a++) {
+                const am_type ty = tys[ti];
+                const int hd = xhds[a];
+                if ((ty == AM_TYPE_Q8_0 || ty == AM_TYPE_Q4_0) && hd % AM_QK) continue;
+                const size_t rb = am_type_row_bytes(ty, hd);
+                const int maxc = 32, rp = 16;
+                unsigned char *rows = malloc(rb * maxc);
+                float *x = malloc((size_t)hd * 4), *q = malloc((size_t)8 * hd * 4);
+                float *st = malloc((size_t)maxc * rp * 4), *st2 = malloc((size_t)maxc * rp * 4);
+                float *acc = malloc((size_t)8 * hd * 4), *acc2 = malloc((size_t)8 * hd * 4), cr[16];
+                for (int i = 0; i < maxc; i++) {
+                    for (int c = 0; c < hd; c++) x[c] = frand(&seed) * 4;
+                    if (ty == AM_TYPE_F32) memcpy(rows + i * rb, x, rb);
+                    else if (ty == AM_TYPE_F16) ref->f32_to_f16(x, (uint16_t *)(rows + i * rb), hd);
+                    else am_quantize_row(ty, x, rows + i * rb, hd);
+                }
+                for (int i = 0; i < 8 * hd; i++) q[i] = frand(&seed);
+                /* the scalar reference's element decoder against
+                 * am_dequant_row (bug: a nibble or scale taken wrongly there
+                 * would hide the same bug in a SIMD level) */
+                float *dec = malloc((size_t)maxc * hd * 4);
+                for (int i = 0; i < maxc; i++) am_dequant_row(ty, rows + i * rb, dec + (size_t)i * hd, hd);
+                ref->qk_rows_x(q, 8, hd, rows, rb, ty, maxc, st, rp);
+                ref->qk_rows(q, 8, hd, dec, maxc, st2, rp);
+                for (int i = 0; i < maxc; i++)
+                    for (int r = 0; r < 8; r++)
+                        CHECKF(st[i * rp + r] == st2[i * rp + r], "scalar qk_rows_x %s hd %d key %d row %d: %g vs %g",
+                               am_type_name(ty), hd, i, r, st[i * rp + r], st2[i * rp + r]);
+                free(dec);
+                /* softmax_r4 (one decode token, 4 rows, st dense [cnt][4]):
+                 * a key range cutting the keys, none visible, a first block.
+                 * Bugs it is for: a lane's key index off by one, the row
+                 * max / sum folded across rows instead of keys, the tail
+                 * past 4 keys a vector not masked. */
+                if (a == 0)
+                    for (int cnt = 1; cnt <= 32; cnt += 3) {
+                        float smx[4], smx2[4], ssm[4], ssm2[4], scr[4], scr2[4];
+                        int l = (int)(rnd01(&seed) * cnt), u = (int)(rnd01(&seed) * cnt);
+                        if (cnt % 4 == 2) l = u + 1; /* nothing visible */
+                        else if (l > u) { int t = l; l = u; u = t; }
+                        for (int r = 0; r < 4; r++) {
+                            smx[r] = smx2[r] = cnt % 3 == 1 ? -INFINITY : frand(&seed) * 10;
+                            ssm[r] = ssm2[r] = smx[r] == -INFINITY ? 0 : 1 + rnd01(&seed) * 5;
+                        }
+                        for (int i = 0; i < maxc * 4; i++) st[i] = st2[i] = frand(&seed) * 20;
+                        k->softmax_r4(st, cnt, l, u, smx, ssm, scr);
+                        ref->softmax_r4(st2, cnt, l, u, smx2, ssm2, scr2);
+                        for (int i = 0; i < maxc * 4; i++)
+                            CHECKF(fabsf(st[i] - st2[i]) <= 3e-7f * fabsf(st2[i]) + 1e-37f,
+                                   "%s softmax_r4 cnt %d [%d, %d] p[%d] %g vs %g", name, cnt, l, u, i, st[i], st2[i]);
+                        for (int r = 0; r < 4; r++) {
+                            CHECKF(smx[r] == smx2[r], "%s softmax_r4 max row %d: %g vs %g", name, r, smx[r], smx2[r]);
+                            CHECKF(fabsf(scr[r] - scr2[r]) <= 3e-7f * scr2[r] + 1e-37f,
+                                   "%s softmax_r4 corr row %d: %g vs %g", name, r, scr[r], scr2[r]);
+                            CHECKF(fabsf(ssm[r] - ssm2[r]) <= 1e-6f * ssm2[r] + 1e-37f,
+                                   "%s softmax_r4 sum row %d: %g vs %g", name, r, ssm[r], ssm2[r]);
+                        }
+                    }
+                for (size_t b = 0; b < AM_ARRAY_LEN(xcnts); b++)
+                    for (int nq = 1; nq <= 8; nq++) {
+                        const int cnt = xcnts[b];
+                        for (int i = 0; i < maxc * rp; i++) st[i] = st2[i] = -7.0f; /* rows >= nq, keys >= cnt stay */
+                        k->qk_rows_x(q, nq, hd, rows, rb, ty, cnt, st, rp);
+                        ref->qk_rows_x(q, nq, hd, rows, rb, ty, cnt, st2, rp);
+                        for (int i = 0; i < maxc * rp; i++)
+                            CHECKF(fabsf(st[i] - st2[i]) <= 1e-5f * (4 * hd),
+                                   "%s qk_rows_x %s hd %d cnt %d nr %d [%d]: %g vs %g", name, am_type_name(ty), hd,
+                                   cnt, nq, i, st[i], st2[i]);
+                        for (int i = 0; i < cnt * rp; i++) st[i] = rnd01(&seed);
+                        for (int r = 0; r < rp; r++) cr[r] = r % 3 == 0 ? 0.0f : rnd01(&seed);
+                        for (int i = 0; i < 8 * hd; i++) acc[i] = acc2[i] = i < nq * hd ? frand(&seed) : 5.0f;
+                        k->pv_x(acc, nq, hd, st, rp, cr, rows, rb, ty, cnt);
+                        ref->pv_x(acc2, nq, hd, st, rp, cr, rows, rb, ty, cnt);
+                        for (int i = 0; i < 8 * hd; i++)
+                            CHECKF(fabsf(acc[i] - acc2[i]) <= 1e-5f * (1 + 4 * cnt),
+                                   "%s pv_x %s hd %d cnt %d nr %d [%d]: %g vs %g", name, am_type_name(ty), hd, cnt,
+                                   nq, i, acc[i], acc2[i]);
+                    }
+                free(rows);
+                free(x);
+                free(q);
+                free(st);
+                free(st2);
+                free(acc);
+                free(acc2);
+            }
+    }
     /* gated activations, over the range where they bend and far out */
     for (int act = 0; act < 2; act++) {
         int n = 1001;

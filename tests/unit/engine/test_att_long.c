@@ -13,9 +13,11 @@
  *
  * Shapes: a context of 1100 (not a multiple of the 32-slot block) plus a
  * ragged prefill chunk of 37 tokens (tiles of 16, 16, 5) of one sequence,
- * decode tokens of two other sequences, side by side in one batch; a
+ * decode tokens of three other sequences (one at 1133 slots of context:
+ * the decode path that reads K/V rows in place), side by side in one batch; a
  * full-attention layer and a sliding layer (window 300, cutting through
  * blocks and through the chunk), with and without a logit softcap.
+ * Run with the fixture's 2 kv heads and with 1 (4 query rows per kv head).
  * Bugs it is for (each planted once and seen to fail here): a diagonal
  * block without its per-token upper mask (a token sees its successors), a
  * window / visible-range bound off by one, a score tile reading the wrong K
@@ -34,7 +36,7 @@ static float frand(unsigned *s) {
     return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-enum { CTX = 1100, CHUNK = 37, CTX_B = 70, CTX_C = 31 };
+enum { CTX = 1100, CHUNK = 37, CTX_B = 70, CTX_C = 31, CTX_D = 1133 };
 
 /* Writes n random K/V rows of every layer at slots [s0, s0+n) of seq. */
 static void fill(am_engine *e, int seq, int64_t s0, int n, unsigned *seed) {
@@ -67,7 +69,7 @@ static void run(am_model *m, am_type tk, am_type tv, float cap) {
     am_engine_params p = am_engine_default_params();
     p.n_threads = 2;
     p.max_batch = 64;
-    p.kv_tokens = 2048;
+    p.kv_tokens = 4096;
     p.kv_type_k = tk;
     p.kv_type_v = tv;
     am_err err = {0};
@@ -78,19 +80,22 @@ static void run(am_model *m, am_type tk, am_type tv, float cap) {
     const int hd = hp->head_dim, nrep = hp->n_head / hp->n_head_kv, qd = hp->n_head * hd;
     unsigned seed = 99u + (unsigned)tk * 7u + (unsigned)tv;
     int sa = am_engine_seq_create(e), sb = am_engine_seq_create(e), sc = am_engine_seq_create(e);
-    const int seqs[3] = {sa, sb, sc}, ctx[3] = {CTX, CTX_B, CTX_C}, add[3] = {CHUNK, 1, 1};
-    for (int s = 0; s < 3; s++) {
+    int sd = am_engine_seq_create(e);
+    const int seqs[4] = {sa, sb, sc, sd}, ctx[4] = {CTX, CTX_B, CTX_C, CTX_D}, add[4] = {CHUNK, 1, 1, 1};
+    for (int s = 0; s < 4; s++) {
         CHECK(am_kv_seq_reserve(e->kv, seqs[s], 0, ctx[s] + add[s], &err) == 0);
         fill(e, seqs[s], 0, ctx[s], &seed);
     }
-    /* the batch: decode of b, a's chunk, decode of c */
+    /* the batch: decode of b, a's chunk, decode of c, decode of d */
     int n = 0;
     e->tok[n++] = (eng_tok){.seq = sb, .slot = CTX_B, .pos = CTX_B};
     for (int i = 0; i < CHUNK; i++) e->tok[n++] = (eng_tok){.seq = sa, .slot = CTX + i, .pos = CTX + i};
     e->tok[n++] = (eng_tok){.seq = sc, .slot = CTX_C, .pos = CTX_C};
+    e->tok[n++] = (eng_tok){.seq = sd, .slot = CTX_D, .pos = CTX_D};
     const int kvd = hp->n_head_kv * hd;
     float *kr = malloc((size_t)hd * sizeof(float)), *vr = malloc((size_t)hd * sizeof(float));
-    double *sc_ = malloc((size_t)(CTX + CHUNK) * sizeof(double)), *o = malloc((size_t)hd * sizeof(double));
+    /* scores of the longest visible range (either context is enough) */
+    double *sc_ = malloc((size_t)(CTX + CHUNK + CTX_D + 1) * sizeof(double)), *o = malloc((size_t)hd * sizeof(double));
     double worst = 0;
     for (int layer = 0; layer < 2 && layer < hp->n_layer; layer++) {
         for (int i = 0; i < n * kvd; i++) {
@@ -160,7 +165,15 @@ static void test_long(void) {
     static const am_type kv[][2] = {{AM_TYPE_F32, AM_TYPE_F32},   {AM_TYPE_F16, AM_TYPE_F16},
                                     {AM_TYPE_Q8_0, AM_TYPE_Q8_0}, {AM_TYPE_Q4_0, AM_TYPE_Q4_0},
                                     {AM_TYPE_Q8_0, AM_TYPE_F16},  {AM_TYPE_Q4_0, AM_TYPE_Q8_0}};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) run(m, kv[i][0], kv[i][1], i % 2 ? 0.0f : 30.0f);
+    /* the fixture's 2 kv heads (2 query rows per kv head), then 1 (4 rows:
+     * the decode path with scores 4 keys x 4 rows per vector, softmax_r4) */
+    const int nkv = m->hp.n_head_kv;
+    for (int g = 0; g < 2; g++) {
+        m->hp.n_head_kv = g ? 1 : nkv;
+        fprintf(stderr, "  %d query rows per kv head\n", m->hp.n_head / m->hp.n_head_kv);
+        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) run(m, kv[i][0], kv[i][1], i % 2 ? 0.0f : 30.0f);
+    }
+    m->hp.n_head_kv = nkv;
     am_model_free(m);
 }
 
