@@ -262,8 +262,8 @@ void sched_persist_collect(am_sched *s);
 void sched_persist_wait_path(am_sched *s, const char *path);
 
 /* sched_splice.c: when the prompt from token l on spells, byte for byte,
- * what agent a generated in its last turn (from l on) but in other ids,
- * rewrites q's prompt to use the generated ids there. Returns the new
+ * what agent a's cache holds from l on (answers it generated) but in other
+ * ids, rewrites q's prompt to use the cached ids there. Returns the new
  * common prefix of a's tokens and q's prompt (l when nothing changed). */
 int64_t sched_splice_generated(am_sched *s, const sched_agent *a, am_req *q, int64_t l);
 

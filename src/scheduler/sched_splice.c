@@ -5,10 +5,12 @@
  * edges of generated tokens, and a model may emit a split the tokenizer
  * would never make. The cache holds the generated ids, so reuse would stop
  * at the first differing id and the rest of the answer be prefilled again
- * (every token of it, at full context). When the prompt's bytes from the
- * mismatch on spell exactly what the agent generated, the prompt takes the
- * generated ids for those bytes: the model sees what it produced, the text
- * is the client's byte for byte, and the cache covers the answer.
+ * (every token of it, at full context) — and, since the next turn sends
+ * the whole history as text again, at the first earlier answer in every
+ * turn after. When the prompt's bytes from the mismatch on spell exactly
+ * what the cache holds, the prompt takes the cached ids for those bytes: the
+ * model sees what it produced, the text is the client's byte for byte, and
+ * the cache covers every earlier answer.
  *
  * Scheduler thread only (it rewrites the request's private prompt copy).
  */
@@ -39,7 +41,7 @@ int64_t sched_splice_generated(am_sched *s, const sched_agent *a, am_req *q, int
     const am_tokenizer *t = s->b->tok;
     const int32_t *at = a->tokens, *qt = q->prompt;
     const int64_t na = a->n_tokens, nq = q->r.n_prompt;
-    if (a->gen_start <= 0 || l < a->gen_start || l >= na || l >= nq) return l;
+    if (l >= na || l >= nq) return l;
     /* Walk both byte streams from l: each side takes its next token while it
      * is behind; they must agree on every byte both have, and the last
      * offset where both end a token is where the prompt can switch ids.

@@ -33,8 +33,9 @@ static int retok(const int32_t *ids, int n, bool flip, int32_t *out, int cap) {
  * the splice ends at a byte offset that is not a token boundary of the
  * prompt (text dropped or doubled), or it splices text that differs — the
  * second turn must reuse the whole fed answer, report the spliced prompt's
- * length, and answer as the engine does for exactly that prompt; text that
- * differs from its first byte must splice nothing. */
+ * length, and answer as the engine does for exactly that prompt; a third
+ * turn must still reuse the first answer; text that differs from its first
+ * byte must splice nothing. */
 static void test_answer_sent_back_as_text(void) {
     int32_t p[LEN], gen[GEN];
     make_prompt(p, LEN, 21);
@@ -88,6 +89,22 @@ static void test_answer_sent_back_as_text(void) {
                 CHECKF(r.done.n_prompt == nw, "spliced prompt %d tokens, want %d", r.done.n_prompt, nw);
                 int nr = ref_generate(want, nw, GEN, ref);
                 CHECK(same(&r, ref, nr));
+                /* Third turn: the whole history as text again. The first
+                 * answer, now older than the last generation, must still be
+                 * spliced (else reuse ends at it in every later turn). */
+                static int32_t q3[2 * (LEN + 4 * GEN + 1 + EXTRA)];
+                memcpy(q3, q2, (size_t)n2 * 4);
+                int k3 = retok(r.toks, r.n, false, q3 + n2, 4 * GEN);
+                CHECK(k3 > 0);
+                int n3 = n2 + k3;
+                q3[n3++] = eot;
+                for (int i = 0; i < EXTRA; i++) q3[n3++] = 9 + i;
+                result r3 = {0};
+                q = submit(s, agent, q3, n3, 4);
+                collect(q, &r3);
+                am_req_release(q);
+                CHECK_SCHED(s);
+                CHECKF(r3.done.n_cached >= nw, "third turn cached %d, the second turn's prompt was %d", r3.done.n_cached, nw);
             }
             CHECKF(clean, "the last token merges with the text before it: pick another prompt seed");
             CHECKF(r.done.n_cached == LEN + GEN - 1, "cached %d", r.done.n_cached);
