@@ -78,7 +78,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "null") printf 
 verdict() { awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN { if (x == "-" || x == "") print "not measured"; else if ((op == ">=" && x + 0 >= t) || (op == "<=" && x + 0 <= t)) print "met"; else print "NOT met" }'; }
 
 if has agents; then
-    ctx=$((TURNS * (2 * USER_TOKENS + 2 * GEN + 32) + 512)) # margin: the chat template and re-tokenized text
+    ctx=$((TURNS * (2 * USER_TOKENS + 6 * GEN + 32) + 512)) # margin: the chat template and re-tokenized text (random-weight answers re-tokenize to up to ~3x their tokens)
     echo
     echo "(a) concurrent agents: $TURNS turns of $USER_TOKENS user + $GEN generated tokens each, --parallel = agents"
     printf '%6s %8s %10s %10s %10s %10s %10s %12s %9s\n' agents prompt ttft1_p50 ttft1_p95 \
