@@ -196,7 +196,7 @@ for (let i = 0; i < COLD_REPS; i++) {
 }
 
 const p0 = await promptOf(0), a0 = agentOf(0);
-const warm = [], warmDisk = [], extend = [], saveExtend = [], itl = [], gap = [];
+const warm = [], warmDisk = [], extend = [], extendNew = [], saveExtend = [], itl = [], gap = [];
 const bwCache = [], bwDisk = [], warmBytes = [];
 let dropMethod = null, lastPrompt = p0, lastText = "";
 for (let i = 0; i < REPS; i++) {
@@ -226,6 +226,7 @@ for (let i = 0; i < REPS; i++) {
   const e = await complete(a0, lastPrompt, 2);
   if (e.cached_tokens < 0.9 * N) fail(`extend at ${N}: cached_tokens ${e.cached_tokens}: the hot cache was not used`);
   extend.push(e.ms);
+  extendNew.push(e.prompt_tokens - e.cached_tokens);
   lastText = e.text;
   const s = await saveOf(m2, e.end);
   saveExtend.push({ ...s, context: e.prompt_tokens, new_tokens: e.prompt_tokens - e.cached_tokens + 2 });
@@ -246,7 +247,7 @@ const decodeMs = median(itl);
 const fileNow = statSync(fileOf(a0)).size;
 console.log(JSON.stringify({
   tokens: N, prompt_tokens: promptTokens, cold_reps: COLD_REPS, reps: REPS,
-  cold_ms: r1(median(cold)), warm_ms: r1(median(warm)), warm_disk_ms: r1(median(warmDisk)), extend_ms: r1(median(extend)),
+  cold_ms: r1(median(cold)), warm_ms: r1(median(warm)), warm_disk_ms: r1(median(warmDisk)), extend_ms: r1(median(extend)), extend_new_tokens: median(extendNew),
   drop_method: dropMethod,
   pool_bytes: poolBytes, pool_tokens: poolTokens, pool_bytes_per_token: r1(poolBytes / poolTokens),
   file_bytes: fileBytes, file_bytes_per_token: r1(fileBytes / promptTokens), file_bytes_now: fileNow,

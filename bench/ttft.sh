@@ -111,14 +111,19 @@ for kv in $KV_TYPES; do
     rm -rf "$dir"
 done
 
-# The extend target's reference: the engine alone prefilling 64 tokens on top
-# of N cached ones (no server, no HTTP, no cache lookup), mean of 3.
+# The extend target's reference: the engine alone prefilling the extend
+# turn's new tokens on top of N cached ones (no server, no HTTP, no cache lookup), mean of 3.
 refs=""
 for kv in $KV_TYPES; do
     for n in $EXTEND_REF; do
         case " $(runs "$kv" | tr '\n' ' ') " in *" $n "*) ;; *) continue ;; esac
-        echo "engine alone: pp64 at depth $n, kv $kv..." >&2
-        r=$("$AM" bench -m "$MODEL" -t "$THREADS" -p 64 -n 0 -d "$n" --kv "$kv" -r 3 --json)
+        # as many new tokens as the extend turn really prefilled (its text is
+        # 64 tokens; the edge with the prompt can re-tokenize to a few more)
+        p=$(node -e 'const [f, kv, n] = process.argv.slice(1);
+const r = JSON.parse("[" + require("fs").readFileSync(f, "utf8") + "]").find((x) => x.kv === kv && x.run.tokens === +n);
+console.log(r && r.run.extend_new_tokens > 0 ? r.run.extend_new_tokens : 64);' "$rows" "$kv" "$n")
+        echo "engine alone: pp$p at depth $n, kv $kv..." >&2
+        r=$("$AM" bench -m "$MODEL" -t "$THREADS" -p "$p" -n 0 -d "$n" --kv "$kv" -r 3 --json)
         refs="$refs${refs:+, }{\"kv\": \"$kv\", \"tokens\": $n, \"bench\": $r}"
     done
 done
