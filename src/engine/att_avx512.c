@@ -235,61 +235,6 @@ static void softmax_r4(float *st, int cnt, int l, int u, float *mx, float *sum, 
     _mm_storeu_ps(mx, _mm512_castps512_ps128(m));
 }
 
-/* P.V for up to 4 rows x 4 chunks of 16 columns, register-blocked: each V
- * vector is loaded once per key for all rows. */
-static inline __attribute__((always_inline)) void pv_tile(float *acc, int hd, const float *st, int rp,
-                                                         const float *corr, const float *v, int cnt, int nr,
-                                                         int c0, int nc) {
-    __m512 a[4][4];
-    __mmask16 mk[4];
-    #pragma GCC unroll 4
-    for (int j = 0; j < nc; j++) mk[j] = tail_mask(hd - c0 - 16 * j);
-    #pragma GCC unroll 4
-    for (int r = 0; r < nr; r++) {
-        __m512 cr = _mm512_set1_ps(corr[r]);
-        #pragma GCC unroll 4
-        for (int j = 0; j < nc; j++)
-            a[r][j] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[j], acc + (int64_t)r * hd + c0 + 16 * j), cr);
-    }
-    for (int i = 0; i < cnt; i++) {
-        __m512 vv[4];
-        #pragma GCC unroll 4
-        for (int j = 0; j < nc; j++) vv[j] = _mm512_maskz_loadu_ps(mk[j], v + (int64_t)i * hd + c0 + 16 * j);
-        #pragma GCC unroll 4
-        for (int r = 0; r < nr; r++) {
-            __m512 p = _mm512_set1_ps(st[(int64_t)i * rp + r]);
-            #pragma GCC unroll 4
-            for (int j = 0; j < nc; j++) a[r][j] = _mm512_fmadd_ps(p, vv[j], a[r][j]);
-        }
-    }
-    #pragma GCC unroll 4
-    for (int r = 0; r < nr; r++)
-        #pragma GCC unroll 4
-        for (int j = 0; j < nc; j++) _mm512_mask_storeu_ps(acc + (int64_t)r * hd + c0 + 16 * j, mk[j], a[r][j]);
-}
-
-/* rows of acc in runs of 4 (then 1), columns [c0, c0 + 16*NC) */
-#define PV_NC(NC)                                                                                                    \
-    static void pv_nc##NC(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v,   \
-                          int cnt, int c0) {                                                                         \
-        int r = 0;                                                                                                   \
-        for (; r + 4 <= nr; r += 4) pv_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, cnt, 4, c0, NC);   \
-        for (; r < nr; r++) pv_tile(acc + (int64_t)r * hd, hd, st + r, rp, corr + r, v, cnt, 1, c0, NC);           \
-    }
-PV_NC(1)
-PV_NC(2)
-PV_NC(3)
-PV_NC(4)
-
-static void pv_t(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt) {
-    static void (*const fn[4])(float *, int, int, const float *, int, const float *, const float *, int, int) = {
-        pv_nc1, pv_nc2, pv_nc3, pv_nc4};
-    for (int c0 = 0; c0 < hd; c0 += 64) {
-        int nc = (hd - c0 + 15) / 16;
-        fn[(nc < 4 ? nc : 4) - 1](acc, nr, hd, st, rp, corr, v, cnt, c0);
-    }
-}
-
 /* ---- decode straight from the cache (qk_rows_x, pv_x) ------------------- */
 
 /* Values 16j..16j+15 of a row of type TY at p as floats (lanes outside m
@@ -371,8 +316,9 @@ static void qk_rows_x(const float *q, int nr, int hd, const void *k, size_t rb, 
     }
 }
 
-/* pv_tile with V rows decoded in registers: per key, its NC column chunks
- * once for up to 4 rows' 4 x NC accumulators. */
+/* P.V for up to 4 rows x 4 chunks of 16 columns, register-blocked, V rows
+ * decoded in registers: per key, its NC column chunks once for up to 4
+ * rows' 4 x NC accumulators (float rows: plain loads). */
 static inline __attribute__((always_inline)) void pvx_tile(float *acc, int hd, const float *st, int rp,
                                                           const float *corr, const char *v, size_t rb, am_type ty,
                                                           int cnt, int nr, int c0, int nc) {
@@ -433,6 +379,11 @@ static void pv_x(float *acc, int nr, int hd, const float *st, int rp, const floa
         int nc = (hd - c0 + 15) / 16;
         fn[t][(nc < 4 ? nc : 4) - 1](acc, nr, hd, st, rp, corr, v, rb, cnt, c0);
     }
+}
+
+/* V as float rows of hd (prefill tiles, after load_rows): pv_x on F32 rows. */
+static void pv_t(float *acc, int nr, int hd, const float *st, int rp, const float *corr, const float *v, int cnt) {
+    pv_x(acc, nr, hd, st, rp, corr, v, (size_t)hd * sizeof(float), AM_TYPE_F32, cnt);
 }
 
 static void silu_mul(float *g, const float *u, int64_t n) {
