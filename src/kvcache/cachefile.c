@@ -192,8 +192,8 @@ typedef struct kvf_state {
     int32_t *tokens;
     uint64_t logits_gen_off, logits_last_off; /* 0 if absent */
     /* generation starts still valid for tokens[], newest first: the
-     * logits_gen rows of earlier segments whose position the later segments
-     * kept (pos <= every later tok_from) */
+     * logits_gen rows of earlier segments at positions up to which every
+     * later segment's tokens agree with the state before it */
     int n_gens;
     struct { int64_t pos; uint64_t off; } gens[AM_KVF_GENS];
     uint64_t *map;

@@ -72,8 +72,7 @@ int64_t sched_splice_generated(am_sched *s, const sched_agent *a, am_req *q, int
     }
     free(ba);
     free(bq);
-    if (best_a == l || (best_a - l == best_q - l && !memcmp(at + l, qt + l, (size_t)(best_a - l) * sizeof *at)))
-        return l;
+    if (best_a == l) return l;
     int64_t n2 = nq - (best_q - l) + (best_a - l);
     if (n2 + q->r.max_tokens > s->p.n_ctx || n2 > INT32_MAX) return l;
     int32_t *np = am_xmalloc((size_t)n2 * sizeof *np);

@@ -306,7 +306,7 @@ static void admit(am_sched *s, am_req *q, sched_agent *a) {
         int64_t l = lcp(a->tokens, a->n_tokens, q->prompt, q->r.n_prompt);
         int64_t l2 = sched_splice_generated(s, a, q, l);
         if (l2 != l) { /* the prompt now carries the answer's generated ids */
-            l = lcp(a->tokens, a->n_tokens, q->prompt, q->r.n_prompt);
+            l = l2;
             r->n_toks = 0;
             for (int i = 0; i < q->r.n_prompt; i++) run_push_tok(r, q->prompt[i]);
             r->n_prompt = q->r.n_prompt;
