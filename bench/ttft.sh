@@ -17,9 +17,10 @@
 #   COLD_LONG (4096: from this size on, one cold prefill per size),
 #   LONG (8192) and LONG_KV ("q4_0"): sizes >= LONG run only for these KV types,
 #   SAVE_NEW ("16 64 256": the save-time sweep's new tokens per turn),
-#   EXTEND_REF ("1024 4096": sizes at which the extend target's reference, a
-#     64-token prefill at that depth in the engine alone (`agentmem bench -p 64
-#     -d N --kv KV`, no server), is measured; each costs one untimed prefill of N),
+#   EXTEND_REF ("1024 4096": sizes at which the extend target's reference, the
+#     engine alone prefilling the extend turn's new tokens at that depth
+#     (`agentmem bench -p NEW -d N --kv KV`, no server), is measured right after
+#     that size's server runs; each costs one untimed prefill of N),
 #   LLAMA_SIZES (the SIZES below LONG: llama.cpp cold TTFT; "" or LLAMACPP=0: none),
 #   DRY (1: print the estimate and stop), THREADS (2), BUILD (build), MODEL (a GGUF file) or SHAPE (llama-1b) and
 #   WTYPE (q4_0) for mkmodel, EST_PP (190: assumed prefill tok/s, for the estimate).
@@ -84,6 +85,7 @@ if [ -n "$LLAMA_SIZES" ]; then
 fi
 
 rows=$(mktemp /tmp/am-ttft-rows-XXXXXX)
+refs=""
 trap 'rm -f "$rows"' EXIT
 for kv in $KV_TYPES; do
     dir=$(mktemp -d /tmp/am-ttft-XXXXXX)
@@ -107,25 +109,20 @@ for kv in $KV_TYPES; do
         done
         [ -s "$rows" ] && echo "," >>"$rows"
         echo "{\"kv\": \"$kv\", \"run\": $row, \"restart\": [$rs]}" >>"$rows"
+        # The extend target's reference, measured right after this size's server
+        # runs (the reference moves by +-25 ms between runs far apart): the engine
+        # alone prefilling as many new tokens as the extend turn really did (its
+        # text is 64 tokens; the edge with the prompt can re-tokenize to a few
+        # more) on top of N cached ones — no server, HTTP or cache lookup; mean of 5.
+        case " $EXTEND_REF " in *" $n "*)
+            p=$(node -e 'const r = JSON.parse(process.argv[1]); console.log(r.extend_new_tokens > 0 ? r.extend_new_tokens : 64);' "$row")
+            echo "engine alone: pp$p at depth $n, kv $kv..." >&2
+            r=$("$AM" bench -m "$MODEL" -t "$THREADS" -p "$p" -n 0 -d "$n" --kv "$kv" -r 5 --json)
+            refs="$refs${refs:+, }{\"kv\": \"$kv\", \"tokens\": $n, \"bench\": $r}"
+            ;;
+        esac
     done
     rm -rf "$dir"
-done
-
-# The extend target's reference: the engine alone prefilling the extend
-# turn's new tokens on top of N cached ones (no server, no HTTP, no cache lookup), mean of 3.
-refs=""
-for kv in $KV_TYPES; do
-    for n in $EXTEND_REF; do
-        case " $(runs "$kv" | tr '\n' ' ') " in *" $n "*) ;; *) continue ;; esac
-        # as many new tokens as the extend turn really prefilled (its text is
-        # 64 tokens; the edge with the prompt can re-tokenize to a few more)
-        p=$(node -e 'const [f, kv, n] = process.argv.slice(1);
-const r = JSON.parse("[" + require("fs").readFileSync(f, "utf8") + "]").find((x) => x.kv === kv && x.run.tokens === +n);
-console.log(r && r.run.extend_new_tokens > 0 ? r.run.extend_new_tokens : 64);' "$rows" "$kv" "$n")
-        echo "engine alone: pp$p at depth $n, kv $kv..." >&2
-        r=$("$AM" bench -m "$MODEL" -t "$THREADS" -p "$p" -n 0 -d "$n" --kv "$kv" -r 3 --json)
-        refs="$refs${refs:+, }{\"kv\": \"$kv\", \"tokens\": $n, \"bench\": $r}"
-    done
 done
 
 json="$OUT/ttft.json"

@@ -51,7 +51,7 @@ for (const e of j.extend_ref || []) {
   const eng = (1000 * t.n) / t.tps, ext = r.run.extend_ms;
   row(w, [e.kv, e.tokens, t.n, f(eng), f(eng + 20), f(ext), f(ext - eng), ext <= eng + 20 ? "yes" : "NO"]);
 }
-console.log("new: the extend turn's prompt tokens not cached (median); engine_ms: `agentmem bench -p NEW -d N --kv KV` (mean of 3), the same model and threads, no server; over_ms: extend - engine_ms");
+console.log("new: the extend turn's prompt tokens not cached (median); engine_ms: `agentmem bench -p NEW -d N --kv KV` (mean of 5, run right after that size's server runs), the same model and threads, no server; over_ms: extend - engine_ms");
 
 console.log("\nsave time per turn (end of the response -> the server's cache save counters move; /metrics, polled every 2 ms)");
 console.log("new_tokens: prompt tokens not reused + 2 generated; save_bytes: agentmem_cache_save_bytes_total delta (blocks + logits);");
