@@ -134,8 +134,6 @@ static int probe_tokenizer(const am_synth_vocab *v, const am_tokenizer *hf, int3
     if (am_gguf_writer_begin(w, path, err) || am_gguf_writer_finish(w, err)) goto out;
     if (!(g = am_gguf_open(path, err)) || !(t = am_tokenizer_from_gguf(g, err))) goto out;
     rc = 1;
-    int32_t n = am_tokenizer_n_vocab(hf);
-    if (am_tokenizer_n_vocab(t) < n) n = am_tokenizer_n_vocab(t);
     for (int32_t id = 0; id < am_tokenizer_n_vocab(t); id++) {
         bool a = id < am_tokenizer_n_vocab(hf) && (am_tokenizer_is_eog(hf, id) || id == hf_eos);
         bool b = am_tokenizer_is_eog(t, id) || id == am_tokenizer_eos(t);
