@@ -67,7 +67,9 @@ static int check_expressible(const am_model *m, am_err *err) {
 }
 
 /* "llama3-tiny/" -> "Llama3 Tiny", as the converter names a model by its folder. */
-static char *model_name(const char *dir) {
+static char *model_name(const char *dir_in) {
+    char *real = realpath(dir_in, NULL); /* "." and "models/x/.." name their folder */
+    const char *dir = real ? real : dir_in;
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
     size_t b = n;
@@ -79,6 +81,7 @@ static char *model_name(const char *dir) {
         if (start && islower((unsigned char)*c)) *c = (char)toupper((unsigned char)*c);
         start = *c == ' ';
     }
+    free(real);
     return s;
 }
 
@@ -298,12 +301,12 @@ static int write_vector(am_gguf_writer *w, const am_model *m, const am_tplan *t,
 }
 
 static int write_matrix(am_gguf_writer *w, const am_model *m, const am_tplan *t, const am_tensor *src, int n_threads,
-                        uint8_t *buf, am_err *err) {
+                        size_t chunk_bytes, uint8_t *buf, am_err *err) {
     if (src->ne[0] != t->ne[0] || am_tensor_nrows(src) != t->ne[1] || !src->data)
         return am_err_setc(err, AM_E_INTERNAL, "source shape differs from the plan");
     size_t row_bytes = am_type_row_bytes(t->type, t->ne[0]);
     bool perm = m->hp.arch == AM_ARCH_LLAMA && (!strcmp(t->role, "attn_q") || !strcmp(t->role, "attn_k"));
-    int64_t rows_per_chunk = (int64_t)AM_MAX((size_t)1, CHUNK_BYTES / row_bytes);
+    int64_t rows_per_chunk = (int64_t)AM_MAX((size_t)1, chunk_bytes / row_bytes);
     for (int64_t r0 = 0; r0 < t->ne[1]; r0 += rows_per_chunk) {
         conv_job j = {.src = src, .dst_type = t->type, .row0 = r0, .nrows = AM_MIN(rows_per_chunk, t->ne[1] - r0),
                       .dst_row_bytes = row_bytes, .out = buf, .perm_head_dim = perm ? m->hp.head_dim : 0};
@@ -360,14 +363,15 @@ int am_convert(const char *hf_dir, const char *out_path, const am_convert_params
     int n_threads = p->n_threads > 0 ? p->n_threads : am_n_cores();
     size_t max_row = 0;
     for (int i = 0; i < pl.n; i++) max_row = AM_MAX(max_row, am_type_row_bytes(pl.t[i].type, pl.t[i].ne[0]));
-    buf = am_xmalloc_aligned(AM_MAX(CHUNK_BYTES, max_row));
+    size_t chunk = p->chunk_bytes > 0 ? p->chunk_bytes : CHUNK_BYTES;
+    buf = am_xmalloc_aligned(AM_MAX(chunk, max_row));
     double last = t0;
     for (int i = 0; i < pl.n; i++) {
         const am_tplan *t = &pl.t[i];
         const am_tensor *mat;
         const float *vec;
         source_of(m, t, &mat, &vec);
-        int r = mat ? write_matrix(w, m, t, mat, n_threads, buf, err)
+        int r = mat ? write_matrix(w, m, t, mat, n_threads, chunk, buf, err)
                 : vec ? write_vector(w, m, t, vec, err)
                       : am_err_setc(err, AM_E_INTERNAL, "no source tensor");
         if (r) {

@@ -31,6 +31,7 @@ typedef struct am_convert_params {
     am_synth_ftype ftype; /* f16, bf16, q8_0, q4_0, q4_k (Q4_K_M's mix) */
     int n_threads;        /* <= 0: one per core */
     bool progress;        /* progress lines on stderr */
+    size_t chunk_bytes;   /* output rows converted at once (0: 32 MiB); tests make it small to cross chunk seams */
 } am_convert_params;
 
 am_convert_params am_convert_default_params(void);

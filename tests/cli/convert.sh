@@ -8,6 +8,7 @@
 # (exit 1, OUT untouched).
 set -u
 A=${AGENTMEM:-build/agentmem}
+AABS=$(cd "$(dirname "$A")" && pwd)/$(basename "$A")
 M=tests/fixtures/models
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -69,6 +70,13 @@ for m in llama3-tiny qwen2-tiny qwen3-tiny gemma3-tiny; do
             echo "$m $t: rel $r vs golden (llama.cpp's $ref: $lc)"
         fi
     done
+    # The file does not depend on the thread count. Bug: rows converted by
+    # one thread landing in another's slots, or a chunk split that skips rows.
+    $A convert $M/$m $T/t1.gguf --type q4_k --threads 1 --quiet
+    # (from inside the folder: "." is named by its real name, as llama.cpp names it)
+    (cd $M/$m && $AABS convert . $T/t3.gguf --type q4_k --threads 3 --quiet)
+    check 'cmp -s $T/t1.gguf $T/$m-q4_k.gguf && cmp -s $T/t3.gguf $T/$m-q4_k.gguf'
+    rm -f $T/t1.gguf $T/t3.gguf
     g=$T/$m-f16.gguf
     # model info round trip: the GGUF describes the same model as the folder
     # (rope_style differs by construction: GGUF llama is permuted for NORM
