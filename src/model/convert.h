@@ -10,11 +10,12 @@
  *
  * The folder is read through the same loaders as `--model DIR`
  * (am_model_load, am_tokenizer_load), so it is treated as hostile input the
- * same way. Before any weight is written the converter checks that the
- * GGUF's tokenizer, built from the written keys, encodes a set of probe
- * strings as the folder's does and has the same end-of-generation set, and
- * that the GGUF's hyperparameters (which GGUF readers partly infer, e.g.
- * gemma3's layer pattern) equal the folder's.
+ * same way. Before anything is written the converter refuses hyperparameters
+ * that GGUF readers would infer differently (gemma3's layer pattern, local
+ * rope base and query scale; sliding windows elsewhere; soft-capping), and
+ * checks that the GGUF's tokenizer, built from the keys it will write,
+ * encodes a set of probe strings as the folder's does and has the same
+ * end-of-generation set.
  *
  * Weights are converted row by row on n_threads threads (am_quantize_row)
  * and streamed: memory holds the vocabulary and one chunk of rows (tens of
