@@ -32,6 +32,7 @@ static const command COMMANDS[] = {
     {"perplexity", am_cmd_perplexity, "perplexity of a model over a text or id file"},
     {"bench", am_cmd_bench, "prompt processing and generation speed (pp512, tg128)"},
     {"mkmodel", am_cmd_mkmodel, "write a random-weight GGUF model of a real shape"},
+    {"convert", am_cmd_convert, "convert a Hugging Face folder to a GGUF file (f16, bf16, q8_0, q4_0, q4_k)"},
     {"model", am_cmd_model, "inspect a model file or folder (model info PATH)"},
     {"tokenize", am_cmd_tokenize, "text to token ids"},
     {"detokenize", am_cmd_detokenize, "token ids to text"},

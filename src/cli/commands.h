@@ -11,6 +11,7 @@ int am_cmd_logits(int argc, char **argv);
 int am_cmd_perplexity(int argc, char **argv);
 int am_cmd_bench(int argc, char **argv);
 int am_cmd_mkmodel(int argc, char **argv);
+int am_cmd_convert(int argc, char **argv);
 int am_cmd_model(int argc, char **argv);
 int am_cmd_tokenize(int argc, char **argv);
 int am_cmd_detokenize(int argc, char **argv);

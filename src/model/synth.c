@@ -1,7 +1,7 @@
 /*
- * synth.c — mkmodel's core: the shape table, the tensor plan (names, shapes,
- * types), the metadata, and the weights, generated and quantized on worker
- * threads chunk by chunk and streamed into the GGUF writer. Holds at most one
+ * synth.c — mkmodel's core: the shape table and the weights, generated and
+ * quantized on worker threads chunk by chunk and streamed into the GGUF
+ * writer (tensor names and metadata keys: gguf_arch.c). Holds at most one
  * chunk of tensor data (CHUNK_BYTES) at a time; never writes the target path
  * except through the writer's atomic commit.
  */
@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "compute/quant.h"
+#include "model/gguf_arch.h"
 #include "model/gguf_write.h"
 #include "model/synth_rng.h"
 #include "model/synth_vocab.h"
@@ -97,123 +98,11 @@ am_type am_synth_tensor_type(const am_synth_shape *s, am_synth_ftype f, const ch
     return t;
 }
 
-/* ---- the tensor plan ---- */
-
-typedef enum { K_MATRIX, K_BIAS, K_NORM, K_ROPE_FREQS } tkind;
-
-typedef struct tplan {
-    char name[64];
-    am_type type;
-    int n_dims;
-    int64_t ne[2];
-    tkind kind;
-} tplan;
-
-typedef struct plan {
-    tplan *t;
-    int n, cap;
-    uint64_t n_params;
-} plan;
-
-static void plan_add(plan *p, tkind kind, am_type type, int64_t ne0, int64_t ne1, const char *fmt, int layer) {
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 64;
-        p->t = am_xrealloc(p->t, (size_t)p->cap * sizeof *p->t);
-    }
-    tplan *t = &p->t[p->n++];
-    snprintf(t->name, sizeof t->name, fmt, layer);
-    t->type = type;
-    t->kind = kind;
-    t->n_dims = ne1 > 0 ? 2 : 1;
-    t->ne[0] = ne0;
-    t->ne[1] = ne1 > 0 ? ne1 : 1;
-    p->n_params += (uint64_t)ne0 * (uint64_t)t->ne[1];
-}
-
-static void plan_matrix(plan *p, const am_synth_shape *s, am_synth_ftype f, const char *role, int layer,
-                        int64_t n_in, int64_t n_out, const char *fmt) {
-    plan_add(p, K_MATRIX, am_synth_tensor_type(s, f, role, layer, n_in), n_in, n_out, fmt, layer);
-}
-
-static void make_plan(plan *p, const am_synth_shape *s, am_synth_ftype f, int64_t n_vocab) {
-    const int64_t E = s->n_embd, Q = (int64_t)s->n_head * s->head_dim, KV = (int64_t)s->n_head_kv * s->head_dim;
-    if (s->rope_llama3_factor > 0) plan_add(p, K_ROPE_FREQS, AM_TYPE_F32, s->head_dim / 2, 0, "rope_freqs.weight", 0);
-    plan_matrix(p, s, f, "token_embd", 0, E, n_vocab, "token_embd.weight");
-    for (int l = 0; l < s->n_layer; l++) {
-        plan_add(p, K_NORM, AM_TYPE_F32, E, 0, "blk.%d.attn_norm.weight", l);
-        plan_matrix(p, s, f, "attn_q", l, E, Q, "blk.%d.attn_q.weight");
-        if (s->qkv_bias) plan_add(p, K_BIAS, AM_TYPE_F32, Q, 0, "blk.%d.attn_q.bias", l);
-        plan_matrix(p, s, f, "attn_k", l, E, KV, "blk.%d.attn_k.weight");
-        if (s->qkv_bias) plan_add(p, K_BIAS, AM_TYPE_F32, KV, 0, "blk.%d.attn_k.bias", l);
-        plan_matrix(p, s, f, "attn_v", l, E, KV, "blk.%d.attn_v.weight");
-        if (s->qkv_bias) plan_add(p, K_BIAS, AM_TYPE_F32, KV, 0, "blk.%d.attn_v.bias", l);
-        plan_matrix(p, s, f, "attn_output", l, Q, E, "blk.%d.attn_output.weight");
-        if (s->qk_norm) {
-            plan_add(p, K_NORM, AM_TYPE_F32, s->head_dim, 0, "blk.%d.attn_q_norm.weight", l);
-            plan_add(p, K_NORM, AM_TYPE_F32, s->head_dim, 0, "blk.%d.attn_k_norm.weight", l);
-        }
-        if (s->post_norms) plan_add(p, K_NORM, AM_TYPE_F32, E, 0, "blk.%d.post_attention_norm.weight", l);
-        plan_add(p, K_NORM, AM_TYPE_F32, E, 0, "blk.%d.ffn_norm.weight", l);
-        plan_matrix(p, s, f, "ffn_gate", l, E, s->n_ff, "blk.%d.ffn_gate.weight");
-        plan_matrix(p, s, f, "ffn_up", l, E, s->n_ff, "blk.%d.ffn_up.weight");
-        plan_matrix(p, s, f, "ffn_down", l, s->n_ff, E, "blk.%d.ffn_down.weight");
-        if (s->post_norms) plan_add(p, K_NORM, AM_TYPE_F32, E, 0, "blk.%d.post_ffw_norm.weight", l);
-    }
-    plan_add(p, K_NORM, AM_TYPE_F32, E, 0, "output_norm.weight", 0);
-    if (!s->tied) plan_matrix(p, s, f, "output", 0, E, n_vocab, "output.weight");
-}
-
 /* ---- metadata ---- */
-
-static uint32_t llama_ftype(am_synth_ftype f) {
-    switch (f) {
-    case AM_SYNTH_F16: return 1;  /* LLAMA_FTYPE_MOSTLY_F16 */
-    case AM_SYNTH_Q8_0: return 7; /* MOSTLY_Q8_0 */
-    case AM_SYNTH_Q4_0: return 2; /* MOSTLY_Q4_0 */
-    case AM_SYNTH_BF16: return 32; /* MOSTLY_BF16 */
-    default: return 15;           /* MOSTLY_Q4_K_M */
-    }
-}
-
-static void set_arch_u32(am_gguf_writer *w, const char *arch, const char *key, uint32_t v) {
-    char k[128];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    am_gguf_writer_set_u32(w, k, v);
-}
-
-static void set_arch_f32(am_gguf_writer *w, const char *arch, const char *key, float v) {
-    char k[128];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    am_gguf_writer_set_f32(w, k, v);
-}
 
 static void write_metadata(am_gguf_writer *w, const am_synth_shape *s, const am_synth_params *p,
                            const am_synth_vocab *v, uint64_t n_params) {
-    const char *a = s->arch;
-    char label[32];
-    if (n_params >= 1000000000ull) snprintf(label, sizeof label, "%.1fB", (double)n_params / 1e9);
-    else snprintf(label, sizeof label, "%.0fM", (double)n_params / 1e6);
-    am_gguf_writer_set_str(w, "general.architecture", a);
-    am_gguf_writer_set_str(w, "general.type", "model");
-    am_gguf_writer_set_str(w, "general.name", s->model_name);
-    am_gguf_writer_set_str(w, "general.size_label", label);
-    set_arch_u32(w, a, "block_count", (uint32_t)s->n_layer);
-    set_arch_u32(w, a, "context_length", (uint32_t)s->n_ctx);
-    set_arch_u32(w, a, "embedding_length", (uint32_t)s->n_embd);
-    set_arch_u32(w, a, "feed_forward_length", (uint32_t)s->n_ff);
-    set_arch_u32(w, a, "attention.head_count", (uint32_t)s->n_head);
-    set_arch_u32(w, a, "attention.head_count_kv", (uint32_t)s->n_head_kv);
-    set_arch_f32(w, a, "attention.layer_norm_rms_epsilon", s->norm_eps);
-    set_arch_u32(w, a, "attention.key_length", (uint32_t)s->head_dim);
-    set_arch_u32(w, a, "attention.value_length", (uint32_t)s->head_dim);
-    if (!strcmp(a, "llama")) {
-        set_arch_u32(w, a, "vocab_size", (uint32_t)v->n);
-        set_arch_u32(w, a, "rope.dimension_count", (uint32_t)s->head_dim);
-    }
-    if (s->sliding_window) set_arch_u32(w, a, "attention.sliding_window", (uint32_t)s->sliding_window);
-    set_arch_f32(w, a, "rope.freq_base", s->rope_base);
-    am_gguf_writer_set_u32(w, "general.file_type", llama_ftype(p->ftype));
-    am_gguf_writer_set_u32(w, "general.quantization_version", 2);
+    am_gguf_write_hparams(w, s, p->ftype, v->n, n_params, 1.0f);
     am_synth_vocab_write(v, w);
     const char *tmpl = s->vocab_style == AM_SYNTH_VOCAB_QWEN2   ? am_synth_template_qwen2
                        : s->vocab_style == AM_SYNTH_VOCAB_GEMMA ? am_synth_template_gemma3
@@ -352,12 +241,12 @@ static const block_pool *get_pool(block_pool *pools, am_type t, int64_t n_in, ui
     return p;
 }
 
-static int write_tensor(am_gguf_writer *w, const tplan *t, const am_synth_shape *s, uint64_t seed, int n_threads,
+static int write_tensor(am_gguf_writer *w, const am_tplan *t, const am_synth_shape *s, uint64_t seed, int n_threads,
                         block_pool *pools, uint64_t n_params, uint8_t *buf, am_err *err) {
     size_t row_bytes = am_type_row_bytes(t->type, t->ne[0]);
-    if (t->kind == K_NORM || t->kind == K_ROPE_FREQS) {
+    if (t->kind == AM_TK_NORM || t->kind == AM_TK_ROPE_FREQS) {
         float *v = am_xmalloc((size_t)t->ne[0] * sizeof(float));
-        if (t->kind == K_NORM)
+        if (t->kind == AM_TK_NORM)
             for (int64_t i = 0; i < t->ne[0]; i++) v[i] = 1.0f;
         else rope_freqs(s, v);
         int rc = am_gguf_writer_write(w, v, (size_t)t->ne[0] * sizeof(float), err);
@@ -370,7 +259,7 @@ static int write_tensor(am_gguf_writer *w, const tplan *t, const am_synth_shape 
     int64_t rows_per_chunk = (int64_t)AM_MAX((size_t)1, CHUNK_BYTES / row_bytes);
     for (int64_t r0 = 0; r0 < t->ne[1]; r0 += rows_per_chunk) {
         fill_job j = {.type = t->type, .ne0 = t->ne[0], .pool = pool,
-                      .std = t->kind == K_BIAS ? BIAS_STD : matrix_std(t->ne[0]), .tseed = tseed, .row0 = r0,
+                      .std = t->kind == AM_TK_BIAS ? BIAS_STD : matrix_std(t->ne[0]), .tseed = tseed, .row0 = r0,
                       .nrows = AM_MIN(rows_per_chunk, t->ne[1] - r0), .row_bytes = row_bytes, .out = buf};
         fill_parallel(&j, n_threads);
         if (am_gguf_writer_write(w, buf, (size_t)j.nrows * row_bytes, err)) return -1;
@@ -390,8 +279,8 @@ int am_synth_write(const am_synth_params *p, const char *path, am_err *err) {
         am_log_warn("%s has %lld tokens; the model gets that many embedding rows instead of %d", p->vocab_path,
                     (long long)v->n, s->n_vocab);
 
-    plan pl = {0};
-    make_plan(&pl, s, p->ftype, v->n);
+    am_gguf_plan pl = {0};
+    am_gguf_plan_make(&pl, s, p->ftype, v->n, s->rope_llama3_factor > 0);
     am_gguf_writer *w = am_gguf_writer_create();
     write_metadata(w, s, p, v, pl.n_params);
     am_synth_vocab_free(v);
@@ -427,6 +316,6 @@ out:
     for (size_t i = 0; i < AM_ARRAY_LEN(pools); i++) am_aligned_free((void *)pools[i].blocks);
     am_aligned_free(buf);
     am_gguf_writer_free(w);
-    free(pl.t);
+    am_gguf_plan_free(&pl);
     return rc;
 }

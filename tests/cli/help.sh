@@ -5,7 +5,7 @@ set -u
 A=${AGENTMEM:-build/agentmem}
 fail=0
 "$A" --help | grep -q "usage: agentmem" || { echo "top-level --help"; fail=1; }
-for c in run logits perplexity bench mkmodel model tokenize detokenize template cache serve; do
+for c in run logits perplexity bench mkmodel convert model tokenize detokenize template cache serve; do
     out=$("$A" "$c" --help 2>/dev/null); rc=$?
     if [ $rc -ne 0 ] || [ -z "$out" ]; then echo "agentmem $c --help: exit $rc"; fail=1; fi
 done
