@@ -76,10 +76,7 @@ deps:
 deps-test:
 	@scripts/install-deps.sh --test
 
-# The default model is generated, never downloaded (see README).
-models/default.gguf: $(BUILD)/agentmem
-	@mkdir -p models
-	$(BUILD)/agentmem mkmodel --shape tiny --type q8_0 --seed 1 $@
+# models/default.gguf is the trained default model, in the repository (docs/MODEL.md).
 
 # Serves the default model on 127.0.0.1:8080 (HOST / PORT override).
 HOST ?= 127.0.0.1
@@ -87,7 +84,7 @@ PORT ?= 8080
 run: deps all models/default.gguf
 	@echo "agentmem: serving models/default.gguf on http://$(HOST):$(PORT) (Ctrl-C stops). Try:"
 	@echo "  curl http://$(HOST):$(PORT)/v1/chat/completions -H 'content-type: application/json' -H 'X-Agent-Id: demo' \\"
-	@echo "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"
+	@echo "       -d '{\"messages\":[{\"role\":\"user\",\"content\":\"What is the meaning of kettle?\"}],\"max_tokens\":48}'"
 	$(BUILD)/agentmem serve --model models/default.gguf --host $(HOST) --port $(PORT)
 
 test: deps-test all
