@@ -99,7 +99,7 @@ static splice_walk walk(const am_tokenizer *t, const int32_t *at, int64_t na, co
     size_t n;
     for (;;) {
         size_t ha = d ? am_detok_held(d, &c) : 0;
-        if (ia > l && ba.n + ha == bq.n && same == ba.n && !memcmp(c, bq.p + ba.n, ha)) {
+        if (ia > l && ba.n + ha == bq.n && same == ba.n && (!ha || !memcmp(c, bq.p + ba.n, ha))) {
             w.best_a = ia;
             w.best_q = iq;
         }
