@@ -158,13 +158,13 @@ int64_t sched_splice_generated(am_sched *s, const sched_agent *a, am_req *q, int
     splice_walk w = walk(t, at, na, qt, nq, l, true);
     splice_walk raw = walk(t, at, na, qt, nq, l, false);
     if (raw.best_a > w.best_a) w = raw;
+    am_log_debug("agent %s: splice from id %lld took %lld cached ids for %lld prompt ids; the walk stopped at cached "
+                 "id %lld, prompt id %lld: %s",
+                 a->id, (long long)l, (long long)(w.best_a - l), (long long)(w.best_q - l), (long long)w.stop_a,
+                 (long long)w.stop_q, w.why);
     if (w.best_a == l) return l;
     int64_t n2 = nq - (w.best_q - l) + (w.best_a - l);
     if (n2 + q->r.max_tokens > s->p.n_ctx || n2 > INT32_MAX) return l;
-    am_log_debug("agent %s: splice took cached ids %lld..%lld for prompt ids %lld..%lld; stopped at cached id %lld, "
-                 "prompt id %lld (%s)",
-                 a->id, (long long)l, (long long)w.best_a, (long long)l, (long long)w.best_q, (long long)w.stop_a,
-                 (long long)w.stop_q, w.why);
     int32_t *np = am_xmalloc((size_t)n2 * sizeof *np);
     memcpy(np, qt, (size_t)l * sizeof *np);
     memcpy(np + l, at + l, (size_t)(w.best_a - l) * sizeof *np);
