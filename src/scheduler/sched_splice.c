@@ -79,6 +79,12 @@ static void seed(const am_tokenizer *t, am_detok *d, const int32_t *ids, int64_t
 typedef struct {
     int64_t best_a, best_q, stop_a, stop_q;
     const char *why;
+    /* The cache ended inside the prompt's token stop_q - 1 (its last answer
+     * token was sampled, never fed, and the prompt's token spans it and the
+     * text before): that token's bytes past the cache, which can follow
+     * every cached id once tokenized alone. NULL when not so. */
+    char *tail;
+    size_t n_tail;
 } splice_walk;
 
 /* Walks both from l: each side takes its next token while it is behind;
@@ -94,7 +100,7 @@ static splice_walk walk(const am_tokenizer *t, const int32_t *at, int64_t na, co
     if (d) seed(t, d, at, l, &bq);
     size_t same = 0; /* ba.p[0..same) == bq.p[0..same) */
     int64_t ia = l, iq = l;
-    splice_walk w = {l, l, l, l, "bytes differ"};
+    splice_walk w = {l, l, l, l, "bytes differ", NULL, 0};
     const char *c = "";
     size_t n;
     for (;;) {
@@ -126,6 +132,11 @@ static splice_walk walk(const am_tokenizer *t, const int32_t *at, int64_t na, co
                 buf_put(&ba, c, n);
             } else {
                 w.why = ia < na ? "special token in the cache" : "end of the cache";
+                if (ia == na && ba.n < bq.n && same == ba.n) {
+                    w.n_tail = bq.n - ba.n;
+                    w.tail = am_xmalloc(w.n_tail);
+                    memcpy(w.tail, bq.p + ba.n, w.n_tail);
+                }
                 break;
             }
         } else {
@@ -148,30 +159,71 @@ static splice_walk walk(const am_tokenizer *t, const int32_t *at, int64_t na, co
     return w;
 }
 
+/* How far into the cache walk w lets the prompt switch to cached ids: to
+ * the cache's end when it found a tail whose ids (in *tail) spell exactly
+ * its bytes — a tokenizer that adds a prefix space to a text's start does
+ * not — else to its last switch point. Frees w's tail bytes. */
+static int64_t reach(const am_tokenizer *t, splice_walk *w, int64_t na, am_tokens *tail) {
+    bool ok = false;
+    if (w->tail) {
+        am_tok_encode_params ep = {.add_special = false, .parse_special = false};
+        am_err err = {0};
+        if (am_tokenizer_encode(t, w->tail, w->n_tail, &ep, tail, &err) == 0 && tail->n > 0) {
+            am_tok_decode_params dp = am_tok_decode_default_params();
+            dp.strip_leading = false;
+            size_t n = 0;
+            char *back = am_tokenizer_decode(t, tail->ids, tail->n, &dp, &n, &err);
+            ok = back && n == w->n_tail && !memcmp(back, w->tail, n);
+            free(back);
+        }
+        free(w->tail);
+        w->tail = NULL;
+    }
+    if (!ok) am_tokens_free(tail);
+    return ok ? na : w->best_a;
+}
+
 int64_t sched_splice_generated(am_sched *s, const sched_agent *a, am_req *q, int64_t l) {
     const am_tokenizer *t = s->b->tok;
     const int32_t *at = a->tokens, *qt = q->prompt;
     const int64_t na = a->n_tokens, nq = q->r.n_prompt;
     if (l >= na || l >= nq) return l;
     /* A prompt from text (every HTTP one) is valid UTF-8 and matches the
-     * cache as sent; one given as ids may spell the cache's raw bytes. */
-    splice_walk w = walk(t, at, na, qt, nq, l, true);
-    splice_walk raw = walk(t, at, na, qt, nq, l, false);
-    if (raw.best_a > w.best_a) w = raw;
-    am_log_debug("agent %s: splice from id %lld took %lld cached ids for %lld prompt ids; the walk stopped at cached "
+     * cache as sent; one given as ids may spell the cache's raw bytes. The
+     * walk that reaches further into the cache wins. */
+    splice_walk w = walk(t, at, na, qt, nq, l, true), raw = walk(t, at, na, qt, nq, l, false);
+    am_tokens tail = {0}, raw_tail = {0};
+    int64_t take = reach(t, &w, na, &tail), take_raw = reach(t, &raw, na, &raw_tail);
+    if (take_raw > take) {
+        w = raw;
+        take = take_raw;
+        am_tokens_free(&tail);
+        tail = raw_tail;
+    } else {
+        am_tokens_free(&raw_tail);
+    }
+    /* Take cached ids [l, take) for prompt ids [l, from); with a tail, every
+     * cached id, then the tail's ids for the rest of the prompt's token. */
+    bool has_tail = tail.n > 0;
+    int64_t from = has_tail ? w.stop_q : w.best_q;
+    am_log_debug("agent %s: splice from id %lld took %lld cached ids%s for %lld prompt ids; the walk stopped at cached "
                  "id %lld, prompt id %lld: %s",
-                 a->id, (long long)l, (long long)(w.best_a - l), (long long)(w.best_q - l), (long long)w.stop_a,
-                 (long long)w.stop_q, w.why);
-    if (w.best_a == l) return l;
-    int64_t n2 = nq - (w.best_q - l) + (w.best_a - l);
-    if (n2 + q->r.max_tokens > s->p.n_ctx || n2 > INT32_MAX) return l;
+                 a->id, (long long)l, (long long)(take - l), has_tail ? " and the end of a prompt token" : "",
+                 (long long)(from - l), (long long)w.stop_a, (long long)w.stop_q, w.why);
+    int64_t n2 = l + (take - l) + (int64_t)tail.n + (nq - from);
+    if (take == l || n2 + q->r.max_tokens > s->p.n_ctx || n2 > INT32_MAX) {
+        am_tokens_free(&tail);
+        return l;
+    }
     int32_t *np = am_xmalloc((size_t)n2 * sizeof *np);
     memcpy(np, qt, (size_t)l * sizeof *np);
-    memcpy(np + l, at + l, (size_t)(w.best_a - l) * sizeof *np);
-    memcpy(np + w.best_a, qt + w.best_q, (size_t)(nq - w.best_q) * sizeof *np);
+    memcpy(np + l, at + l, (size_t)(take - l) * sizeof *np);
+    if (tail.n) memcpy(np + take, tail.ids, tail.n * sizeof *np);
+    memcpy(np + take + (int64_t)tail.n, qt + from, (size_t)(nq - from) * sizeof *np);
+    am_tokens_free(&tail);
     free(q->prompt);
     q->prompt = np;
     q->r.prompt = np;
     q->r.n_prompt = (int)n2;
-    return w.best_a;
+    return take;
 }
