@@ -261,9 +261,11 @@ void sched_persist_collect(am_sched *s);
 /* Waits until no queued or running job writes path. */
 void sched_persist_wait_path(am_sched *s, const char *path);
 
-/* sched_splice.c: when the prompt from token l on spells, byte for byte,
- * what agent a's cache holds from l on (answers it generated) but in other
- * ids, rewrites q's prompt to use the cached ids there. l is the longest
+/* sched_splice.c: when the prompt from token l on spells what agent a's
+ * cache holds from l on (answers it generated) but in other ids, rewrites
+ * q's prompt to use the cached ids there. "Spells" is byte for byte against
+ * the cache's text as the server sends it (invalid UTF-8 as U+FFFD, by the
+ * server's own detokenizer) or against its raw bytes. l is the longest
  * common prefix of a's tokens and q's prompt; returns the new one (l when
  * nothing changed: past it the walk stopped at differing bytes or ids). */
 int64_t sched_splice_generated(am_sched *s, const sched_agent *a, am_req *q, int64_t l);

@@ -96,9 +96,7 @@ int am_gen_start(am_server *srv, am_conn *c, am_gen_parsed *p, const char *agent
     r->req = am_sched_submit(m->s, &gr, &err);
     am_tokens_free(&toks);
     if (!r->req) goto fail_err2;
-    am_tok_decode_params dp = am_tok_decode_default_params();
-    dp.skip_special = true;
-    dp.strip_leading = false;
+    am_tok_decode_params dp = am_tok_output_params(); /* the splice assumes these (sched_splice.c) */
     r->dt = am_detok_create(b->tok, &dp);
     am_textout_params tp = {0};
     tp.stop = (const char *const *)r->p.stop;

@@ -177,6 +177,11 @@ int am_detok_push(am_detok *d, int32_t id, const char **chunk, size_t *n, am_err
     return 0;
 }
 
+size_t am_detok_held(const am_detok *d, const char **bytes) {
+    *bytes = (const char *)d->held;
+    return (size_t)d->n_held;
+}
+
 void am_detok_flush(am_detok *d, const char **chunk, size_t *n) {
     d->out.n = 0;
     tok_buf_add(&d->out, "", 0);

@@ -39,6 +39,7 @@ void am_tokens_free(am_tokens *t) {
 
 am_tok_encode_params am_tok_encode_default_params(void) { return (am_tok_encode_params){false, true}; }
 am_tok_decode_params am_tok_decode_default_params(void) { return (am_tok_decode_params){false, true}; }
+am_tok_decode_params am_tok_output_params(void) { return (am_tok_decode_params){true, false}; }
 
 /* ---- added-token matching ---- */
 

@@ -99,6 +99,10 @@ typedef struct am_tok_decode_params {
 } am_tok_decode_params;
 
 am_tok_decode_params am_tok_decode_default_params(void);
+/* What a server sends as a generation's text: special tokens skipped, the
+ * first space kept (a continuation). The scheduler's answer splice compares
+ * a prompt against the cache through the same detokenizer with these. */
+am_tok_decode_params am_tok_output_params(void);
 
 /* Decodes ids to the exact bytes they stand for (byte-level inverse mapping,
  * "▁" to space, <0xXX> byte tokens to bytes). The result is heap-allocated,
@@ -125,6 +129,9 @@ int am_detok_push(am_detok *d, int32_t id, const char **chunk, size_t *n, am_err
 void am_detok_flush(am_detok *d, const char **chunk, size_t *n);
 /* Forgets everything fed so far (start of a new stream). */
 void am_detok_reset(am_detok *d);
+/* The bytes held back (0..3: an incomplete character that the next ids may
+ * still complete); *bytes points into d, valid until the next call on d. */
+size_t am_detok_held(const am_detok *d, const char **bytes);
 
 /* ---- vocabulary ------------------------------------------------------- */
 

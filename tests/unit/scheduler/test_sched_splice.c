@@ -118,10 +118,87 @@ static void test_answer_sent_back_as_text(void) {
     }
 }
 
+/* Bug: the cache ends inside one of the prompt's tokens (a turn's last
+ * token is sampled, never fed, and re-tokenizing the text merges it with the
+ * bytes before), so the splice stops at the prompt's last token boundary
+ * before the cache's end and the last few cached tokens are prefilled again
+ * every turn — every cached id must be taken, then the rest of that prompt
+ * token's text tokenized alone, then the prompt's own ids; the answer is the
+ * engine's for exactly that prompt. */
+static void test_cache_ends_inside_a_prompt_token(void) {
+    int32_t p[LEN + 8];
+    make_prompt(p, LEN, 33);
+    static const char word[] = "theory", sent[] = "theory is";
+    enum { CUT = 5 }; /* the cache holds "theor" as byte tokens */
+    int n1 = LEN;
+    for (int k = 0; k < CUT; k++) { /* the id that decodes to exactly that byte */
+        int32_t id = -1;
+        for (int32_t v = 0; v < g_b->model->hp.n_vocab && id < 0; v++) {
+            am_tok_decode_params dp = am_tok_decode_default_params();
+            dp.strip_leading = false;
+            size_t n = 0;
+            char *s = am_tokenizer_decode(g_b->tok, &v, 1, &dp, &n, NULL);
+            if (s && n == 1 && s[0] == word[k]) id = v;
+            free(s);
+        }
+        CHECK(id >= 0);
+        p[n1++] = id;
+    }
+    am_sched *s = make_sched(2, 0, NULL);
+    result r;
+    am_req *q = submit(s, "cut", p, n1, 1); /* one token sampled, not fed: the cache is p */
+    collect(q, &r);
+    am_req_release(q);
+    /* turn 2: p's first LEN ids, then the text re-tokenized, then the end of turn */
+    int32_t eot = am_tokenizer_token_id(g_b->tok, "<|eot_id|>", 10);
+    static int32_t q2[LEN + 32], want[LEN + 40];
+    memcpy(q2, p, LEN * sizeof *p);
+    am_tokens t = {0};
+    am_err err = {0};
+    CHECK(am_bundle_tokenize(g_b, sent, strlen(sent), false, &t, &err) == 0 && t.n < 24);
+    memcpy(q2 + LEN, t.ids, t.n * sizeof *t.ids);
+    int n2 = LEN + (int)t.n;
+    q2[n2++] = eot;
+    /* the prompt token that spans byte CUT, and the text after the cut in it */
+    size_t off = 0, k = 0, end = 0;
+    for (; k < t.n; k++) {
+        int32_t id = t.ids[k];
+        size_t n = 0;
+        am_tok_decode_params dp = am_tok_decode_default_params();
+        dp.strip_leading = false;
+        free(am_tokenizer_decode(g_b->tok, &id, 1, &dp, &n, NULL));
+        if (off < CUT && off + n > CUT) {
+            end = off + n;
+            break;
+        }
+        off += n;
+    }
+    CHECKF(end > 0, "a token boundary at the cut: nothing to test, pick another word");
+    am_tokens rest = {0};
+    CHECK(end > 0 && am_bundle_tokenize(g_b, sent + CUT, end - CUT, false, &rest, &err) == 0);
+    int nw = 0;
+    memcpy(want, p, (size_t)n1 * sizeof *p), nw = n1;
+    memcpy(want + nw, rest.ids, rest.n * sizeof *rest.ids), nw += (int)rest.n;
+    for (int i = LEN + (int)k + 1; i < n2; i++) want[nw++] = q2[i];
+    am_tokens_free(&rest);
+    am_tokens_free(&t);
+    q = submit(s, "cut", q2, n2, GEN);
+    collect(q, &r);
+    am_req_release(q);
+    CHECK_SCHED(s);
+    CHECKF(r.done.n_cached == n1, "cached %d, want %d (the whole cache)", r.done.n_cached, n1);
+    CHECKF(r.done.n_prompt == nw, "spliced prompt %d tokens, want %d", r.done.n_prompt, nw);
+    int32_t ref[GEN];
+    int nr = ref_generate(want, nw, GEN, ref);
+    CHECK(nr >= 0 && same(&r, ref, nr));
+    am_sched_free(s, 1000);
+}
+
 int main(void) {
     UNUSED_DIR;
     if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
     AM_TEST_RUN(test_answer_sent_back_as_text);
+    AM_TEST_RUN(test_cache_ends_inside_a_prompt_token);
     am_bundle_unref(g_b);
     AM_TEST_EXIT();
 }
