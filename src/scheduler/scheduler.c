@@ -789,6 +789,11 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
     if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train > 0 && hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192;
     if (p.kv_block_tokens <= 0) p.kv_block_tokens = 32;
     if (p.kv_wait_ms <= 0) p.kv_wait_ms = 10000;
+    if (p.kv_type_fallback && p.kv_type != AM_TYPE_F16 && hp->head_dim % 32 != 0) {
+        am_log_info("kv type %s needs head_dim %% 32 == 0 (%s has %d): f16", am_type_name(p.kv_type),
+                    b->id ? b->id : "the model", hp->head_dim);
+        p.kv_type = AM_TYPE_F16;
+    }
 
     am_engine_params ep = am_engine_default_params();
     ep.n_threads = p.n_threads;

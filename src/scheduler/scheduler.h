@@ -53,6 +53,8 @@ typedef struct am_sched_params {
     int64_t kv_budget;      /* bytes of KV block storage (<= 0: default, see serve) */
     am_type kv_type;        /* AM_TYPE_F16 default; Q8_0 / Q4_0 quantize K and V */
     am_type kv_type_k, kv_type_v; /* both 0: kv_type for both (see am_kv_params) */
+    bool kv_type_fallback;  /* kv_type is a default, not asked for: a model whose head_dim is no
+                             * multiple of 32 (quantized KV needs that) gets f16 instead of an error */
     int kv_block_tokens;    /* default 32 */
     const char *cache_dir;  /* NULL: no persistence */
     int64_t disk_budget;    /* bytes of cache files kept (<= 0: unlimited) */
