@@ -20,6 +20,11 @@
  * block — spent 2-3x the instructions per block and token: 8 tokens cost
  * like 8 separate passes once compute bound.)
  *
+ * Weights repacked at engine creation (AM_LAYOUT_TILE16, compute/pack.h) skip the
+ * transposes: a tile's blocks are already those 8 zmm (Q4_0: 4 zmm of nibble bytes,
+ * split by and/shift) and 16 f16 scales, one sequential region read with aligned
+ * loads (decp_tile). The row-layout path stays for unpacked tensors.
+ *
  * Float steps per row and block are those of the prefill kernel:
  * acc = fma(float(exact int32 dot), d_w * d_x, acc), blocks in order, so
  * decode and prefill outputs are bit-identical and a greedy answer does not

@@ -16,7 +16,9 @@
  * Loop order per call: 32-row register tiles (GR x 16 rows); for each k-block
  * of GKB blocks the tile is repacked into an L1 buffer (GKB*GR*576 bytes) and
  * swept by GT-token register tiles of up to GTG tokens, whose f32 accumulators
- * live in memory between k-blocks. Float summation order equals the scalar
+ * live in memory between k-blocks. Packed tensors (AM_LAYOUT_TILE16) fill the same buffer
+ * by aligned loads (unpack16) instead of the transposes; the buffer stays because a
+ * block is then split once (Q4_0 nibbles) for all the call's tokens. Float summation order equals the scalar
  * kernel's (block by block, in order), so results match it closely.
  */
 #include "compute/kern_avx512.h"
