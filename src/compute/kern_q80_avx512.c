@@ -137,6 +137,9 @@ static void q80_dec(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0,
  * A tile is one sequential region (quants, then scales), read with aligned loads; the
  * registers hold exactly what load16x16 (and the Q8_0 xor) gave, so the float steps and
  * the outputs are the row layout's. */
+/* The dword at p in all 16 lanes, loaded by the broadcast itself. */
+AM_INLINE __m512i bcast32(const int8_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+
 AM_INLINE void decp_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, int t, int T) {
     const int64_t nb = a->n_in / AM_QK;
     const size_t qb = am_tile16_qbytes(q8);
@@ -169,12 +172,12 @@ AM_INLINE void decp_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, 
         const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sc + b * AM_TILE_ROWS)));
         _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
             const am_q8a *xb = &x[j][b];
-            int32_t xq[8];
-            memcpy(xq, xb->qs, sizeof xq);
+            /* dwords broadcast from memory ({1to16} operands): a 32-byte copy into
+             * general registers cost a register-to-vector broadcast each */
             __m512i s0 = _mm512_set1_epi32(off * xb->s), s1 = _mm512_setzero_si512();
             _Pragma("GCC unroll 8") for (int g = 0; g < 8; g += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(xq[g]));
-                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(xq[g + 1]));
+                s0 = _mm512_dpbusd_epi32(s0, w[g], bcast32(xb->qs + 4 * g));
+                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], bcast32(xb->qs + 4 * g + 4));
             }
             __m512i s = _mm512_add_epi32(s0, s1);
             acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[j]);
