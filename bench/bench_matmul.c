@@ -10,12 +10,14 @@
  * bound for the engine, which also does attention and norms.
  *
  *   build/bench/bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,f16,...]
- *                            [--quick] [--cpu] [--only tg|pp] [--batch N[,N...]] [--pool]
+ *                            [--quick] [--cpu] [--only tg|pp] [--batch N[,N...]] [--pool] [--packed]
  *
  * --batch N runs the decode shapes with N tokens (N sequences decoding in one step, weights
  * still from DRAM); tg is then tokens/s of all N together. A list (--batch 1,2,4,8) runs
  * the decode shapes once per count; GB/s is weight bytes read per call over its time, so
  * a kernel that reads W once for all N tokens keeps it while tokens/s grows.
+ * --packed repacks Q4_0/Q8_0 weights as the engine does on AVX-512 (AM_LAYOUT_TILE16,
+ * compute/pack.h) before timing; without it they stay in the file's row layout.
  * --pool prints the round trip of an empty am_pool_run (the per-op cost of a decode step
  * beyond its kernels) and exits.
  *
@@ -32,6 +34,7 @@
 
 #include "base/base.h"
 #include "compute/matmul.h"
+#include "compute/pack.h"
 #include "compute/quant.h"
 
 typedef struct {
@@ -64,6 +67,7 @@ static uint8_t *make_weights(am_type t, shape s, int n_copies, size_t *bytes) {
 }
 
 static int use_cpu_clock;
+static int use_packed; /* --packed: Q4_0/Q8_0 repacked as the engine does (compute/pack.h) */
 static double clock_now(void) {
     if (!use_cpu_clock) return am_time_now();
     struct timespec ts;
@@ -84,23 +88,36 @@ static double time_matmul(am_pool *pool, am_type t, shape s, int n_tok, int from
     float *y = am_xmalloc(sizeof(float) * (size_t)(s.n_out * n_tok));
     for (int64_t i = 0; i < s.n_in * n_tok; i++) x[i] = frand();
     am_tensor tw = {.name = "w", .type = t, .n_dims = 2, .ne = {s.n_in, s.n_out, 1, 1}, .nbytes = one};
-    /* warm up: page in every copy */
-    for (int c = 0; c < copies; c++) {
-        tw.data = w + one * c;
-        am_matmul(pool, &tw, x, n_tok, y);
+    am_tensor *pk = NULL; /* [copies] packed views, when --packed applies */
+    if (use_packed && am_pack_supported(&tw)) {
+        pk = am_xcalloc((size_t)copies, sizeof *pk);
+        for (int c = 0; c < copies; c++) {
+            tw.data = w + one * c;
+            am_err err = {0};
+            if (am_pack_tensor(pool, &tw, &pk[c], &err)) {
+                fprintf(stderr, "bench_matmul: %s\n", err.msg);
+                exit(1);
+            }
+        }
     }
+#define VIEW(c) (pk ? &pk[c] : (tw.data = w + one * (c), &tw))
+    /* warm up: page in every copy */
+    for (int c = 0; c < copies; c++) am_matmul(pool, VIEW(c), x, n_tok, y);
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
         int iters = 0;
         double t0 = clock_now(), el;
         do {
-            tw.data = w + one * (iters % copies);
-            am_matmul(pool, &tw, x, n_tok, y);
+            am_matmul(pool, VIEW(iters % copies), x, n_tok, y);
             iters++;
             el = clock_now() - t0;
         } while (el < min_time || iters < 2);
         if (el / iters < best) best = el / iters;
     }
+#undef VIEW
+    if (pk)
+        for (int c = 0; c < copies; c++) am_aligned_free((void *)pk[c].data);
+    free(pk);
     am_aligned_free(w);
     free(x);
     free(y);
@@ -128,7 +145,7 @@ static void bench_pool(am_pool *pool) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick] [--cpu] [--only tg|pp] [--batch N[,N...]] [--pool]\n");
+    fprintf(f, "usage: bench_matmul [--threads N] [--isa scalar|avx2|avx512] [--types q4_0,q8_0,...] [--quick] [--cpu] [--only tg|pp] [--batch N[,N...]] [--pool] [--packed]\n");
 }
 
 int main(int argc, char **argv) {
@@ -160,6 +177,7 @@ int main(int argc, char **argv) {
                 list = end + (*end == ',');
             }
         } else if (!strcmp(argv[i], "--pool")) do_pool = 1;
+        else if (!strcmp(argv[i], "--packed")) use_packed = 1;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;

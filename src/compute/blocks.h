@@ -63,6 +63,22 @@ _Static_assert(sizeof(am_block_q4_k) == 144, "q4_k layout");
 _Static_assert(sizeof(am_block_q5_k) == 176, "q5_k layout");
 _Static_assert(sizeof(am_block_q6_k) == 210, "q6_k layout");
 
+/* AM_LAYOUT_TILE16 (Q4_0 / Q8_0 repacked for the one-lane-per-row kernels, compute/pack.h).
+ * Rows are grouped in tiles of 16 (the last tile zero padded); tile k holds rows 16k..16k+15
+ * in am_tile16_bytes(t, nb) bytes (a multiple of 64) at k * that, nb = n_in / 32 blocks:
+ *   quants [nb][Q] bytes: block b's Q = 256 (Q4_0) or 512 (Q8_0) bytes are Q/64 zmm-sized
+ *     groups g; group g, bytes 4i..4i+3 = row i's qs[4g..4g+3] (Q4_0: the raw nibble bytes;
+ *     Q8_0: qs xor 0x80, i.e. q + 128 as unsigned), so one aligned 64-byte load is what the
+ *     register transpose of 16 rows gave;
+ *   scales [nb][16] f16: block b's 16 row scales, d of row i at [b][i].
+ * Padding rows have zero quants and zero scales. Same bytes per block as the row layout
+ * (16 x 18 = 32 + 256, 16 x 34 = 32 + 512), plus the tile's round-up to 64. */
+#define AM_TILE_ROWS 16
+static inline size_t am_tile16_qbytes(int q8) { return q8 ? 512 : 256; }
+static inline size_t am_tile16_bytes(int q8, int64_t nb) {
+    return ((size_t)nb * (am_tile16_qbytes(q8) + 32) + 63) / 64 * 64;
+}
+
 /* Activations quantized for Q4_0 / Q8_0 weights: x[j] ~ d * qs[j], qs in -127..127,
  * s = sum of qs (lets kernels fold the weights' +8 / +128 offsets into one add). */
 typedef struct {

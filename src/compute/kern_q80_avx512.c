@@ -20,6 +20,11 @@
  * block — spent 2-3x the instructions per block and token: 8 tokens cost
  * like 8 separate passes once compute bound.)
  *
+ * Weights repacked at engine creation (AM_LAYOUT_TILE16, compute/pack.h) skip the
+ * transposes: a tile's blocks are already those 8 zmm (Q4_0: 4 zmm of nibble bytes,
+ * split by and/shift) and 16 f16 scales, one sequential region read with aligned
+ * loads (decp_tile). The row-layout path stays for unpacked tensors.
+ *
  * Float steps per row and block are those of the prefill kernel:
  * acc = fma(float(exact int32 dot), d_w * d_x, acc), blocks in order, so
  * decode and prefill outputs are bit-identical and a greedy answer does not
@@ -128,6 +133,93 @@ static void q80_dec(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0,
     }
 }
 
+/* ---- AM_LAYOUT_TILE16 (blocks.h): the same tile product without the transposes ----
+ * A tile is one sequential region (quants, then scales), read with aligned loads; the
+ * registers hold exactly what load16x16 (and the Q8_0 xor) gave, so the float steps and
+ * the outputs are the row layout's. */
+/* The dword at p in all 16 lanes, loaded by the broadcast itself. */
+AM_INLINE __m512i bcast32(const int8_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+
+AM_INLINE void decp_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, int t, int T) {
+    const int64_t nb = a->n_in / AM_QK;
+    const size_t qb = am_tile16_qbytes(q8);
+    const uint8_t *tile = a->w + (size_t)(r / AM_TILE_ROWS) * a->w_stride;
+    const uint16_t *sc = (const uint16_t *)(tile + (size_t)nb * qb);
+    const am_q8a *x[AM_Q80_DEC_MAX_TOK];
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) x[j] = (const am_q8a *)(a->x + (size_t)(t + j) * a->x_stride);
+    __m512 acc[AM_Q80_DEC_MAX_TOK];
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[j] = _mm512_setzero_ps();
+    /* the tile PF_TILES ahead, fetched into L2 evenly over this tile's blocks */
+    const int do_pf = r + 16 * PF_TILES < r_end;
+    const uint8_t *pf = tile + PF_TILES * a->w_stride;
+    const size_t pf_step = a->w_stride / (size_t)nb / 64 * 64 + 64;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    const int off = q8 ? -128 : -8;
+    for (int64_t b = 0; b < nb; b++) {
+        if (do_pf)
+            for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)pf + b * pf_step + o, _MM_HINT_T1);
+        const __m512i *q = (const __m512i *)(tile + (size_t)b * qb);
+        __m512i w[8];
+        if (q8) {
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) w[g] = _mm512_load_si512(q + g);
+        } else {
+            _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+                __m512i v = _mm512_load_si512(q + g);
+                w[g] = _mm512_and_si512(v, lo4);
+                w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo4);
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sc + b * AM_TILE_ROWS)));
+        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
+            const am_q8a *xb = &x[j][b];
+            /* dwords broadcast from memory ({1to16} operands): a 32-byte copy into
+             * general registers cost a register-to-vector broadcast each */
+            __m512i s0 = _mm512_set1_epi32(off * xb->s), s1 = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[g], bcast32(xb->qs + 4 * g));
+                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], bcast32(xb->qs + 4 * g + 4));
+            }
+            __m512i s = _mm512_add_epi32(s0, s1);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[j]);
+        }
+    }
+    const int64_t n = r_end - r < 16 ? r_end - r : 16;
+    const __mmask16 keep = (__mmask16)((1u << n) - 1);
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
+        _mm512_mask_storeu_ps(a->y + (int64_t)(t + j) * a->ldy + r, keep, acc[j]);
+}
+
+#define DECP_TILES(q8)                                                                                              \
+    static void decp##q8##_1(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 1); } \
+    static void decp##q8##_2(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 2); } \
+    static void decp##q8##_3(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 3); } \
+    static void decp##q8##_4(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 4); } \
+    static void decp##q8##_5(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 5); } \
+    static void decp##q8##_6(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 6); } \
+    static void decp##q8##_7(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 7); } \
+    static void decp##q8##_8(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 8); }
+DECP_TILES(0)
+DECP_TILES(1)
+
+static const dec_fn DECP_FNS[2][AM_Q80_DEC_MAX_TOK + 1] = {
+    {NULL, decp0_1, decp0_2, decp0_3, decp0_4, decp0_5, decp0_6, decp0_7, decp0_8},
+    {NULL, decp1_1, decp1_2, decp1_3, decp1_4, decp1_5, decp1_6, decp1_7, decp1_8},
+};
+
+static void mm_packed(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    if (t1 - t0 > AM_Q80_DEC_MAX_TOK) {
+        am_avx512_q80p_gemm(q8, a, r0, r1, t0, t1);
+        return;
+    }
+    for (int t = t0; t < t1; t += AM_Q80_DEC_MAX_TOK) {
+        int T = t1 - t < AM_Q80_DEC_MAX_TOK ? t1 - t : AM_Q80_DEC_MAX_TOK;
+        for (int64_t r = r0; r < r1; r += 16) DECP_FNS[q8][T](a, r, r1, t);
+    }
+}
+
+static void mm_q4_0p(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_packed(0, a, r0, r1, t0, t1); }
+static void mm_q8_0p(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_packed(1, a, r0, r1, t0, t1); }
+
 /* Decode for up to AM_Q80_DEC_MAX_TOK tokens; more go to the prefill kernel, unless 32
  * rows of W span more than int32 byte offsets (it gathers by those), when passes of the
  * decode kernel do them. */
@@ -144,4 +236,6 @@ static void mm_q8_0(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1)
 void am_avx512_init_q80(am_kernels *k) {
     k->mm[AM_KT_Q4_0] = mm_q4_0;
     k->mm[AM_KT_Q8_0] = mm_q8_0;
+    k->mm[AM_KT_Q4_0P] = mm_q4_0p;
+    k->mm[AM_KT_Q8_0P] = mm_q8_0p;
 }

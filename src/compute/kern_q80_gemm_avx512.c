@@ -16,7 +16,9 @@
  * Loop order per call: 32-row register tiles (GR x 16 rows); for each k-block
  * of GKB blocks the tile is repacked into an L1 buffer (GKB*GR*576 bytes) and
  * swept by GT-token register tiles of up to GTG tokens, whose f32 accumulators
- * live in memory between k-blocks. Float summation order equals the scalar
+ * live in memory between k-blocks. Packed tensors (AM_LAYOUT_TILE16) fill the same buffer
+ * by aligned loads (unpack16) instead of the transposes; the buffer stays because a
+ * block is then split once (Q4_0 nibbles) for all the call's tokens. Float summation order equals the scalar
  * kernel's (block by block, in order), so results match it closely.
  */
 #include "compute/kern_avx512.h"
@@ -53,6 +55,24 @@ AM_INLINE void pack16(int q8, const uint8_t *w0, const int32_t *o, int64_t b, si
         _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
             k->w[g] = _mm512_and_si512(t[g], lo);
             k->w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(t[g], 4), lo);
+        }
+    }
+}
+
+/* Block b of the packed 16-row tile at tile (AM_LAYOUT_TILE16): aligned loads of what
+ * pack16 builds by transposing. */
+AM_INLINE void unpack16(int q8, const uint8_t *tile, int64_t nb, int64_t b, gpk *k) {
+    const size_t qb = am_tile16_qbytes(q8);
+    const __m512i *q = (const __m512i *)(tile + (size_t)b * qb);
+    k->d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(tile + (size_t)nb * qb + (size_t)b * 32)));
+    if (q8) {
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) k->w[g] = _mm512_load_si512(q + g);
+    } else {
+        const __m512i lo = _mm512_set1_epi8(0x0F);
+        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+            __m512i v = _mm512_load_si512(q + g);
+            k->w[g] = _mm512_and_si512(v, lo);
+            k->w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo);
         }
     }
 }
@@ -108,14 +128,15 @@ int am_avx512_q80_gemm_ok(const am_mm_args *a) {
     return (int64_t)a->w_stride * (16 * GR) <= INT32_MAX; /* row offsets are int32 */
 }
 
-void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+/* packed: a->w is AM_LAYOUT_TILE16 (w_stride = a tile's bytes), else the row layout. */
+AM_INLINE void q80_gemm(int q8, int packed, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
     const size_t bs = q8 ? sizeof(am_block_q8_0) : sizeof(am_block_q4_0);
     const int64_t nb = a->n_in / AM_QK;
     const tile_fn *fns = TILE_FNS[q8];
     gpk buf[GKB * GR] __attribute__((aligned(64)));
     __m512 accs[GTG / GT][GR * GT] __attribute__((aligned(64)));
     for (int64_t r = r0; r < r1; r += 16 * GR) {
-        const uint8_t *w0 = a->w + r * a->w_stride;
+        const uint8_t *w0 = packed ? a->w + (size_t)(r / 16) * a->w_stride : a->w + r * a->w_stride;
         int32_t o[GR][16];
         __mmask16 keep[GR];
         for (int rt = 0; rt < GR; rt++) {
@@ -123,7 +144,7 @@ void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int
             for (int i = 0; i < 16; i++) {
                 int64_t row = r + 16 * rt + i;
                 if (row < r1) keep[rt] |= (__mmask16)(1u << i);
-                o[rt][i] = (int32_t)(((row < r1 ? row : r1 - 1) - r) * (int64_t)a->w_stride); /* tail rows repeat the last */
+                if (!packed) o[rt][i] = (int32_t)(((row < r1 ? row : r1 - 1) - r) * (int64_t)a->w_stride); /* tail rows repeat the last */
             }
         }
         for (int tg = t0; tg < t1; tg += GTG) {
@@ -135,7 +156,11 @@ void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int
             for (int64_t kb = 0; kb < nb; kb += GKB) {
                 int nk = nb - kb < GKB ? (int)(nb - kb) : GKB;
                 for (int b = 0; b < nk; b++)
-                    for (int rt = 0; rt < GR; rt++) pack16(q8, w0, o[rt], kb + b, bs, &buf[b * GR + rt]);
+                    for (int rt = 0; rt < GR; rt++) {
+                        if (!packed) pack16(q8, w0, o[rt], kb + b, bs, &buf[b * GR + rt]);
+                        else if (keep[rt]) unpack16(q8, w0 + rt * a->w_stride, nb, kb + b, &buf[b * GR + rt]);
+                        else memset(&buf[b * GR + rt], 0, sizeof buf[0]); /* past r1: maybe past the tensor */
+                    }
                 for (int i = 0; i < ntiles; i++) {
                     int T = nt - i * GT < GT ? nt - i * GT : GT;
                     fns[T](buf, nk, x + i * GT, kb, accs[i]);
@@ -149,4 +174,12 @@ void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int
                 }
         }
     }
+}
+
+void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    q80_gemm(q8, 0, a, r0, r1, t0, t1);
+}
+
+void am_avx512_q80p_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    q80_gemm(q8, 1, a, r0, r1, t0, t1);
 }

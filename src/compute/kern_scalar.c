@@ -4,6 +4,7 @@
  * per (row, token); integer sums are exact, so SIMD kernels may only differ
  * in the order of the float additions. Holds no state.
  */
+#include <math.h>
 #include <string.h>
 
 #include "compute/kernels.h"
@@ -130,6 +131,43 @@ static float dot_q6_k(const uint8_t *w, const uint8_t *x, int64_t n) {
     return s;
 }
 
+/* AM_LAYOUT_TILE16 (blocks.h), the reference for the packed layout: the float steps of the
+ * AVX-512 kernels, acc = fma(float(int32 block dot), d_w * d_x, acc) blocks in order, so
+ * every level gives the AVX-512 bits on a packed tensor. */
+static void mm_tile16(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    const int64_t nb = a->n_in / AM_QK;
+    const size_t qb = am_tile16_qbytes(q8);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *tile = a->w + (size_t)(r / AM_TILE_ROWS) * a->w_stride;
+        const uint16_t *sc = (const uint16_t *)(tile + (size_t)nb * qb);
+        const int i = (int)(r % AM_TILE_ROWS);
+        for (int t = t0; t < t1; t++) {
+            const am_q8a *x = (const am_q8a *)(a->x + (size_t)t * a->x_stride);
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *q = tile + (size_t)b * qb;
+                int isum = 0;
+                for (int e = 0; e < AM_QK; e++) {
+                    int w;
+                    if (q8) {
+                        w = q[(e / 4) * 64 + 4 * i + e % 4] - 128;
+                    } else { /* element e < 16: low nibble of qs[e]; e >= 16: high nibble of qs[e-16] */
+                        int k = e % 16;
+                        uint8_t v = q[(k / 4) * 64 + 4 * i + k % 4];
+                        w = (e < 16 ? v & 0xF : v >> 4) - 8;
+                    }
+                    isum += w * x[b].qs[e];
+                }
+                acc = fmaf((float)isum, am_f16_to_f32(sc[b * AM_TILE_ROWS + i]) * x[b].d, acc);
+            }
+            a->y[t * a->ldy + r] = acc;
+        }
+    }
+}
+
+static void mm_q4_0p(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_tile16(0, a, r0, r1, t0, t1); }
+static void mm_q8_0p(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_tile16(1, a, r0, r1, t0, t1); }
+
 typedef float (*dot_fn)(const uint8_t *w, const uint8_t *x, int64_t n);
 
 static inline void mm_generic(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1, dot_fn dot) {
@@ -160,6 +198,8 @@ void am_kernels_init_scalar(am_kernels *k) {
     k->mm[AM_KT_Q4_K] = mm_q4_k;
     k->mm[AM_KT_Q5_K] = mm_q5_k;
     k->mm[AM_KT_Q6_K] = mm_q6_k;
+    k->mm[AM_KT_Q4_0P] = mm_q4_0p;
+    k->mm[AM_KT_Q8_0P] = mm_q8_0p;
     k->quant_q8a = am_quantize_q8a;
     k->quant_q8k = am_quantize_q8k;
 }

@@ -27,6 +27,8 @@ typedef enum {
     AM_KT_Q4_K,
     AM_KT_Q5_K,
     AM_KT_Q6_K,
+    AM_KT_Q4_0P, /* Q4_0 / Q8_0 in AM_LAYOUT_TILE16 (blocks.h): am_mm_args.w_stride is then */
+    AM_KT_Q8_0P, /* the bytes of one 16-row tile and r0 is a multiple of 16 */
     AM_KT_COUNT
 } am_ktype;
 
@@ -52,7 +54,15 @@ static inline int am_ktype_of(am_type t) {
     return -1;
 }
 
+/* The kernel type of a tensor view: its element type and layout (-1: none). */
+static inline int am_ktype_of_tensor(const am_tensor *w) {
+    if (w->layout == AM_LAYOUT_TILE16)
+        return w->type == AM_TYPE_Q4_0 ? AM_KT_Q4_0P : w->type == AM_TYPE_Q8_0 ? AM_KT_Q8_0P : -1;
+    return w->layout == AM_LAYOUT_ROWS ? am_ktype_of(w->type) : -1;
+}
+
 static inline am_act_kind am_act_of(int kt) {
+    if (kt == AM_KT_Q4_0P || kt == AM_KT_Q8_0P) return AM_ACT_Q8A;
     return kt <= AM_KT_BF16 ? AM_ACT_F32 : kt <= AM_KT_Q8_0 ? AM_ACT_Q8A : AM_ACT_Q8K;
 }
 

@@ -11,9 +11,11 @@
 
 #include <assert.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "base/base.h"
 #include "compute/kernels.h"
+#include "compute/pack.h"
 #include "compute/pool_priv.h"
 #include "compute/quant.h"
 
@@ -107,7 +109,7 @@ void am_matmul_multi(am_pool *pool, int n_w, const am_tensor *const w[], const f
     am_act_kind kinds[AM_MATMUL_MAX_MULTI];
     size_t act_bytes[N_ACT] = {0};
     for (int i = 0; i < n_w; i++) {
-        int kt = am_ktype_of(w[i]->type);
+        int kt = am_ktype_of_tensor(w[i]);
         assert(kt >= 0 && w[i]->ne[0] == j.n_in);
         mm_part *p = &j.part[i];
         p->fn = k->mm[kt];
@@ -148,7 +150,9 @@ void am_matmul_multi(am_pool *pool, int n_w, const am_tensor *const w[], const f
         mm_part *p = &j.part[i];
         p->n_out = am_tensor_nrows(w[i]);
         p->a.w = w[i]->data;
-        p->a.w_stride = am_type_row_bytes(w[i]->type, j.n_in);
+        /* packed: one 16-row tile per "row" of the kernel's stride (kernels.h) */
+        p->a.w_stride = w[i]->layout == AM_LAYOUT_TILE16 ? am_tile16_bytes(w[i]->type == AM_TYPE_Q8_0, j.n_in / AM_QK)
+                                                         : am_type_row_bytes(w[i]->type, j.n_in);
         assert(p->a.w_stride > 0);
         p->a.n_in = j.n_in;
         p->a.x = kinds[i] == AM_ACT_F32 ? (const uint8_t *)x : j.act[kinds[i]];
@@ -182,5 +186,12 @@ void am_matmul(am_pool *pool, const am_tensor *w, const float *x, int n_tok, flo
 void am_tensor_get_row(const am_tensor *w, int64_t row, float *dst) {
     size_t rb = am_type_row_bytes(w->type, w->ne[0]);
     assert(rb > 0 && row >= 0 && row < am_tensor_nrows(w));
+    if (w->layout == AM_LAYOUT_TILE16) {
+        uint8_t *tmp = am_xmalloc(rb); /* rare: the engine looks rows up in unpacked tensors */
+        am_pack_read_row(w, row, tmp);
+        am_dequant_row(w->type, tmp, dst, w->ne[0]);
+        free(tmp);
+        return;
+    }
     am_dequant_row(w->type, (const uint8_t *)w->data + (size_t)row * rb, dst, w->ne[0]);
 }

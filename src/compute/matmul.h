@@ -1,7 +1,8 @@
 /*
  * matmul.h — the engine's linear algebra entry points.
  *
- * Weights are am_tensor views [n_out rows][n_in] of any am_type; activations
+ * Weights are am_tensor views [n_out rows][n_in] of any am_type, in the row
+ * layout or (Q4_0/Q8_0) repacked by am_pack_tensor (compute/pack.h); activations
  * are float32. Kernels are chosen once at run time by CPUID (scalar
  * reference, AVX2, AVX-512 VNNI/BF16); AGENTMEM_ISA=scalar|avx2|avx512 forces
  * a level for testing.

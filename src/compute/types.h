@@ -38,9 +38,15 @@ size_t am_type_block_bytes(am_type t);
  * or the byte count does not fit in size_t. */
 size_t am_type_row_bytes(am_type t, int64_t n);
 
+/* How a tensor's bytes are laid out. AM_LAYOUT_ROWS is GGUF's (row after row
+ * of blocks); AM_LAYOUT_TILE16 is the matmul-only repacked form of Q4_0 / Q8_0
+ * made by am_pack_tensor (compute/pack.h; layout in compute/blocks.h). */
+typedef enum am_layout { AM_LAYOUT_ROWS = 0, AM_LAYOUT_TILE16 = 1 } am_layout;
+
 /* A read-only view of a weight tensor: ne[0] is the contiguous (row)
  * dimension, as in GGUF. data points into a mapping or owned memory of the
- * model; the view never owns it. */
+ * model (or, for a packed copy, of whoever called am_pack_tensor); the view
+ * never owns it. A zeroed layout is AM_LAYOUT_ROWS. */
 typedef struct am_tensor {
     const char *name;
     am_type type;
@@ -48,6 +54,7 @@ typedef struct am_tensor {
     int64_t ne[4];   /* unused dims are 1 */
     const void *data;
     size_t nbytes;
+    am_layout layout;
 } am_tensor;
 
 static inline int64_t am_tensor_nrows(const am_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }

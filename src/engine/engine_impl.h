@@ -21,8 +21,20 @@ typedef struct eng_tok {
     int64_t pos;
 } eng_tok;
 
+/* The matmul weights of one layer (weights.c): the model's views or the engine's
+ * packed copies. */
+typedef struct eng_lw {
+    const am_tensor *wq, *wk, *wv, *wo, *gate, *up, *down;
+} eng_lw;
+
 struct am_engine {
     const am_model *m;
+    eng_lw *lw;             /* [n_layer] what the matmuls read */
+    const am_tensor *output; /* the output matrix as the matmul reads it */
+    am_tensor *packed;      /* [n_packed] packed copies; their data is owned */
+    int n_packed;
+    size_t packed_bytes;
+    double pack_seconds;
     am_engine_params p;
     am_pool *pool;
     am_kv *kv;
@@ -53,6 +65,10 @@ struct am_engine {
     uint8_t *seq_state;     /* prepare()'s progress per sequence */
     int n_seq_scratch;
 };
+
+/* weights.c: e->lw / e->output (packing what the kernels in use prefer); 0 or -1 with err. */
+int eng_weights_init(am_engine *e, am_err *err);
+void eng_weights_free(am_engine *e);
 
 /* ops.c */
 void eng_rmsnorm_rows(am_engine *e, float *dst, const float *src, const float *w, int n_rows,

@@ -164,11 +164,16 @@ am_engine *am_engine_create(const am_model *m, const am_engine_params *pp, am_er
     e->att_scratch_floats = (eng_att_scratch_floats(hp->head_dim, nrep, bt) + 15) & ~(size_t)15; /* 64-byte rows */
     e->att_scratch = falloc(e->att_scratch_floats * (size_t)e->nth);
     e->tile_start = am_xmalloc((nb + 1) * sizeof(int));
+    if (eng_weights_init(e, err)) {
+        am_engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
 void am_engine_free(am_engine *e) {
     if (!e) return;
+    eng_weights_free(e);
     if (!e->p.kv) am_kv_free(e->kv);
     am_pool_free(e->pool);
     am_aligned_free(e->inv_freq_global);
@@ -299,13 +304,14 @@ static void add_rows(float *x, const float *y, size_t n) {
 static void layer_forward(am_engine *e, int il, int n) {
     const am_hparams *hp = &e->m->hp;
     const am_layer *L = &e->m->layers[il];
+    const eng_lw *W = &e->lw[il];
     const int hd = hp->head_dim, ne = hp->n_embd;
     const int qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
 
     /* attention block */
     eng_rmsnorm_rows(e, e->xn, e->x, L->attn_norm, n, ne, ne);
     /* one activation quantization and one pool dispatch for all three */
-    const am_tensor *const qkv_w[3] = {L->wq, L->wk, L->wv};
+    const am_tensor *const qkv_w[3] = {W->wq, W->wk, W->wv};
     float *const qkv_y[3] = {e->q, e->k, e->v};
     am_matmul_multi(e->pool, 3, qkv_w, e->xn, n, qkv_y);
     add_bias(e->q, L->bq, n, qd);
@@ -320,17 +326,17 @@ static void layer_forward(am_engine *e, int il, int n) {
     }
     eng_kv_store(e, il, n);
     eng_attention(e, il, n);
-    am_matmul(e->pool, L->wo, e->att, n, e->xn);
+    am_matmul(e->pool, W->wo, e->att, n, e->xn);
     if (L->post_attn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_attn_norm, n, ne, ne);
     add_rows(e->x, e->xn, (size_t)n * ne);
 
     /* feed-forward block */
     eng_rmsnorm_rows(e, e->xn, e->x, L->ffn_norm, n, ne, ne);
-    const am_tensor *const gate_up_w[2] = {L->ffn_gate, L->ffn_up};
+    const am_tensor *const gate_up_w[2] = {W->gate, W->up};
     float *const gate_up_y[2] = {e->gate, e->up};
     am_matmul_multi(e->pool, 2, gate_up_w, e->xn, n, gate_up_y);
     eng_glu(e, e->gate, e->up, (int64_t)n * hp->n_ff);
-    am_matmul(e->pool, L->ffn_down, e->gate, n, e->xn);
+    am_matmul(e->pool, W->down, e->gate, n, e->xn);
     if (L->post_ffn_norm) eng_rmsnorm_rows(e, e->xn, e->xn, L->post_ffn_norm, n, ne, ne);
     add_rows(e->x, e->xn, (size_t)n * ne);
 }
@@ -362,7 +368,7 @@ int am_engine_forward(am_engine *e, const am_batch *b, float *logits, am_err *er
             memcpy(e->xn + (size_t)r++ * ne, e->x + (size_t)t * ne, (size_t)ne * sizeof(float));
     if (n_logits > 0) {
         eng_rmsnorm_rows(e, e->xn, e->xn, e->m->output_norm, n_logits, ne, ne);
-        am_matmul(e->pool, e->m->output, e->xn, n_logits, logits);
+        am_matmul(e->pool, e->output, e->xn, n_logits, logits);
         float cap = hp->final_logit_softcap;
         if (cap > 0)
             for (size_t i = 0, nl = (size_t)n_logits * hp->n_vocab; i < nl; i++)

@@ -15,6 +15,9 @@
 #define _GNU_SOURCE
 #include "model/gguf.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,4 +539,15 @@ const am_tensor *am_gguf_find_tensor(const am_gguf *g, const char *name) {
         else hi = mid - 1;
     }
     return NULL;
+}
+
+void am_gguf_drop_pages(const am_gguf *g, const void *p, size_t n) {
+    if (!g || g->borrowed || !g->map.data || !p) return;
+    uintptr_t lo = (uintptr_t)p, hi, base = (uintptr_t)g->map.data;
+    if (lo < base || n > g->map.size || lo - base > g->map.size - n) return;
+    hi = lo + n;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (lo + pg - 1) / pg * pg, b = hi / pg * pg;
+    /* a private read-only file mapping: dropped pages refault from the file */
+    if (a < b) (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }

@@ -74,4 +74,10 @@ size_t am_gguf_vtype_size(uint32_t t);
 /* Size of the mapped file in bytes. */
 size_t am_gguf_file_size(const am_gguf *g);
 
+/* Lets the OS drop the pages wholly inside [p, p + n) of the file mapping (a
+ * later read faults them back in from the file, so this never changes what is
+ * read). Does nothing for a borrowed buffer (am_gguf_open_memory) or a range
+ * outside the mapping. For weights a caller holds in another form. */
+void am_gguf_drop_pages(const am_gguf *g, const void *p, size_t n);
+
 #endif

@@ -513,6 +513,10 @@ am_model *am_model_load_gguf_memory(const void *data, size_t size, const char *n
     return m;
 }
 
+void am_model_drop_pages(const am_model *m, const am_tensor *t) {
+    if (m && t && m->gguf) am_gguf_drop_pages(m->gguf, t->data, t->nbytes);
+}
+
 void am_model_free(am_model *m) {
     if (!m) return;
     model_priv *p = m->priv;

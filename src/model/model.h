@@ -108,6 +108,13 @@ am_model *am_model_load(const char *path, am_err *err);
 am_model *am_model_load_gguf_memory(const void *data, size_t size, const char *name, am_err *err);
 void am_model_free(am_model *m);
 
+/* Lets the OS drop the file-backed pages of weight t (one of m's tensors) from
+ * memory: for a caller that holds the weights in another form (the engine's
+ * packed copies) so they are resident once. Reading t afterwards still works
+ * (the pages come back from the file); a no-op for memory-loaded models and
+ * Hugging Face folders. */
+void am_model_drop_pages(const am_model *m, const am_tensor *t);
+
 const char *am_arch_name(am_arch a);
 
 #endif
