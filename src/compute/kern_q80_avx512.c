@@ -51,6 +51,28 @@ AM_INLINE __m512 scales16(const uint8_t *const *p, size_t off) {
     return _mm512_cvtph_ps(_mm256_set_epi64x((long long)q[3], (long long)q[2], (long long)q[1], (long long)q[0]));
 }
 
+/* Dwords broadcast from memory ({1to16} operands): a 32-byte copy into general
+ * registers cost a register-to-vector broadcast each. */
+AM_INLINE __m512i bcast32(const int8_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+
+/* One 32-element block of a 16-row tile (w: 8 zmm in the lane layout, dw: the
+ * rows' scales) against T tokens' block b: acc[j] += float(int32 dot) * d_w * d_x.
+ * off cancels the weights' unsigned offset (-8 Q4_0, -128 Q8_0). Two chains per
+ * token: one token's 8 dependent vpdpbusd would bind on latency. */
+AM_INLINE void block_tokens(const __m512i *w, __m512 dw, const am_q8a *const *x, int64_t b, int off, __m512 *acc,
+                            int T) {
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
+        const am_q8a *xb = &x[j][b];
+        __m512i s0 = _mm512_set1_epi32(off * xb->s), s1 = _mm512_setzero_si512();
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g += 2) {
+            s0 = _mm512_dpbusd_epi32(s0, w[g], bcast32(xb->qs + 4 * g));
+            s1 = _mm512_dpbusd_epi32(s1, w[g + 1], bcast32(xb->qs + 4 * g + 4));
+        }
+        __m512i s = _mm512_add_epi32(s0, s1);
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[j]);
+    }
+}
+
 /* Rows [r, min(r+16, r_end)) x tokens [t, t+T): the tile's rows are loaded as 16 (tail
  * rows repeat the last one) and only real rows are stored. */
 AM_INLINE void dec_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, int t, int T) {
@@ -84,20 +106,7 @@ AM_INLINE void dec_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, i
                 w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(tq[g], 4), lo4);
             }
         }
-        const __m512 dw = scales16(p, ob);
-        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
-            const am_q8a *xb = &x[j][b];
-            int32_t xq[8];
-            memcpy(xq, xb->qs, sizeof xq);
-            /* two chains: one token's 8 dependent vpdpbusd would bind on latency */
-            __m512i s0 = _mm512_set1_epi32(off * xb->s), s1 = _mm512_setzero_si512();
-            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(xq[g]));
-                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(xq[g + 1]));
-            }
-            __m512i s = _mm512_add_epi32(s0, s1);
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[j]);
-        }
+        block_tokens(w, scales16(p, ob), x, b, off, acc, T);
     }
     const int64_t n = r_end - r < 16 ? r_end - r : 16;
     const __mmask16 keep = (__mmask16)((1u << n) - 1);
@@ -138,7 +147,6 @@ static void q80_dec(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0,
  * registers hold exactly what load16x16 (and the Q8_0 xor) gave, so the float steps and
  * the outputs are the row layout's. */
 /* The dword at p in all 16 lanes, loaded by the broadcast itself. */
-AM_INLINE __m512i bcast32(const int8_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
 
 AM_INLINE void decp_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, int t, int T) {
     const int64_t nb = a->n_in / AM_QK;
@@ -169,19 +177,7 @@ AM_INLINE void decp_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, 
                 w[g + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo4);
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sc + b * AM_TILE_ROWS)));
-        _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) {
-            const am_q8a *xb = &x[j][b];
-            /* dwords broadcast from memory ({1to16} operands): a 32-byte copy into
-             * general registers cost a register-to-vector broadcast each */
-            __m512i s0 = _mm512_set1_epi32(off * xb->s), s1 = _mm512_setzero_si512();
-            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, w[g], bcast32(xb->qs + 4 * g));
-                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], bcast32(xb->qs + 4 * g + 4));
-            }
-            __m512i s = _mm512_add_epi32(s0, s1);
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[j]);
-        }
+        block_tokens(w, _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sc + b * AM_TILE_ROWS))), x, b, off, acc, T);
     }
     const int64_t n = r_end - r < 16 ? r_end - r : 16;
     const __mmask16 keep = (__mmask16)((1u << n) - 1);
