@@ -73,6 +73,14 @@ AM_INLINE void block_tokens(const __m512i *w, __m512 dw, const am_q8a *const *x,
     }
 }
 
+/* The tile's real rows (of r..r+16, those before r_end) of T tokens' outputs. */
+AM_INLINE void store_tile(const am_mm_args *a, int64_t r, int64_t r_end, int t, int T, const __m512 *acc) {
+    const int64_t n = r_end - r < 16 ? r_end - r : 16;
+    const __mmask16 keep = (__mmask16)((1u << n) - 1);
+    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
+        _mm512_mask_storeu_ps(a->y + (int64_t)(t + j) * a->ldy + r, keep, acc[j]);
+}
+
 /* Rows [r, min(r+16, r_end)) x tokens [t, t+T): the tile's rows are loaded as 16 (tail
  * rows repeat the last one) and only real rows are stored. */
 AM_INLINE void dec_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, int t, int T) {
@@ -108,23 +116,21 @@ AM_INLINE void dec_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, i
         }
         block_tokens(w, scales16(p, ob), x, b, off, acc, T);
     }
-    const int64_t n = r_end - r < 16 ? r_end - r : 16;
-    const __mmask16 keep = (__mmask16)((1u << n) - 1);
-    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
-        _mm512_mask_storeu_ps(a->y + (int64_t)(t + j) * a->ldy + r, keep, acc[j]);
+    store_tile(a, r, r_end, t, T, acc);
 }
 
-#define DEC_TILES(q8)                                                                                              \
-    static void dec##q8##_1(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 1); } \
-    static void dec##q8##_2(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 2); } \
-    static void dec##q8##_3(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 3); } \
-    static void dec##q8##_4(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 4); } \
-    static void dec##q8##_5(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 5); } \
-    static void dec##q8##_6(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 6); } \
-    static void dec##q8##_7(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 7); } \
-    static void dec##q8##_8(const am_mm_args *a, int64_t r, int64_t e, int t) { dec_tile(q8, a, r, e, t, 8); }
-DEC_TILES(0)
-DEC_TILES(1)
+/* name##q8##_T: tile(q8, ..., T) for T = 1..8, one function per token count. */
+#define TILE_FNS(name, tile, q8)                                                                              \
+    static void name##q8##_1(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 1); } \
+    static void name##q8##_2(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 2); } \
+    static void name##q8##_3(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 3); } \
+    static void name##q8##_4(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 4); } \
+    static void name##q8##_5(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 5); } \
+    static void name##q8##_6(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 6); } \
+    static void name##q8##_7(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 7); } \
+    static void name##q8##_8(const am_mm_args *a, int64_t r, int64_t e, int t) { tile(q8, a, r, e, t, 8); }
+TILE_FNS(dec, dec_tile, 0)
+TILE_FNS(dec, dec_tile, 1)
 _Static_assert(AM_Q80_DEC_MAX_TOK == 8, "one tile function per token count 1..8");
 
 typedef void (*dec_fn)(const am_mm_args *, int64_t, int64_t, int);
@@ -179,23 +185,11 @@ AM_INLINE void decp_tile(int q8, const am_mm_args *a, int64_t r, int64_t r_end, 
         }
         block_tokens(w, _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sc + b * AM_TILE_ROWS))), x, b, off, acc, T);
     }
-    const int64_t n = r_end - r < 16 ? r_end - r : 16;
-    const __mmask16 keep = (__mmask16)((1u << n) - 1);
-    _Pragma("GCC unroll 8") for (int j = 0; j < T; j++)
-        _mm512_mask_storeu_ps(a->y + (int64_t)(t + j) * a->ldy + r, keep, acc[j]);
+    store_tile(a, r, r_end, t, T, acc);
 }
 
-#define DECP_TILES(q8)                                                                                              \
-    static void decp##q8##_1(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 1); } \
-    static void decp##q8##_2(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 2); } \
-    static void decp##q8##_3(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 3); } \
-    static void decp##q8##_4(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 4); } \
-    static void decp##q8##_5(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 5); } \
-    static void decp##q8##_6(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 6); } \
-    static void decp##q8##_7(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 7); } \
-    static void decp##q8##_8(const am_mm_args *a, int64_t r, int64_t e, int t) { decp_tile(q8, a, r, e, t, 8); }
-DECP_TILES(0)
-DECP_TILES(1)
+TILE_FNS(decp, decp_tile, 0)
+TILE_FNS(decp, decp_tile, 1)
 
 static const dec_fn DECP_FNS[2][AM_Q80_DEC_MAX_TOK + 1] = {
     {NULL, decp0_1, decp0_2, decp0_3, decp0_4, decp0_5, decp0_6, decp0_7, decp0_8},
