@@ -84,7 +84,7 @@ void bench_report_json(const bench_report *rp, const am_model *m) {
         if (w->gops > 0) printf(", \"gops\": %.2f", w->gops);
         if (w->gops > 0 && rp->peak > 0) printf(", \"int8_peak_share\": %.4f", w->gops * 1e9 / rp->peak);
         if (w->wbytes > 0) printf(", \"weight_bytes_per_s\": %.0f", w->wbytes);
-        if (w->wbytes > 0 && rp->bandwidth > 0) printf(", \"bandwidth_share\": %.4f", w->wbytes / rp->bandwidth);
+        if (w->wbytes > 0 && rp->bandwidth > 0) printf(", \"bandwidth_share\": %.6g", w->wbytes / rp->bandwidth);
         if (w->vs_short > 0) printf(", \"vs_depth0\": %.4f", w->vs_short);
         printf("}");
     }
