@@ -16,7 +16,7 @@
  * Per row pair and super-block the weights are unpacked once (levels,
  * per-sub-block scale vectors) and used by every token of the tile. This is
  * the decode path (and the fallback for rows too far apart for int32 gather
- * offsets); 8 tokens or more go to kern_qk_gemm_avx512.c (one row per lane,
+ * offsets); QK_GEMM_MIN tokens or more go to kern_qk_gemm_avx512.c (one row per lane,
  * no horizontal sums).
  */
 #include "compute/kern_avx512.h"
@@ -25,6 +25,9 @@ enum { KQ_Q4_K, KQ_Q5_K, KQ_Q6_K }; /* as am_avx512_qk_gemm numbers them */
 
 #define KP 2 /* row pairs per tile */
 #define KT 4 /* tokens per tile */
+/* From this many tokens the one-row-per-lane kernel wins (bench_matmul on the 128256x2048
+ * Q6_K output matrix, AMD Zen 5, 2 threads: 8 tokens 26 ms here vs 29 there, 16 tokens 42 vs 36). */
+#define QK_GEMM_MIN 12
 
 typedef struct {
     __m512i w[8];  /* levels of elements 32i..32i+32, rows a | b */
@@ -177,10 +180,12 @@ AM_INLINE void kq_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, 
         _Pragma("GCC unroll 8") for (int j = 0; j < T; j++) acc[p][j] = _mm512_setzero_ps();
     kpk buf[KP] __attribute__((aligned(64)));
     const int64_t nb = a->n_in / AM_QKK;
-    /* decode: fetch the next tile's rows over this tile's iterations (the hardware prefetcher does not run far enough ahead of interleaved rows) */
+    /* fetch the next tile's rows over this tile's iterations: the hardware prefetcher does not
+     * run far enough ahead of four interleaved rows of 8 super-blocks each. For every tile
+     * width: with 4 tokens and no prefetch the 128256x2048 Q6_K matrix took 28 ms, with it 10. */
     const size_t pf_step = 2 * (size_t)P * bs;
     const uint8_t *pf = a->w + (r + 2 * P) * a->w_stride;
-    const int do_pf = T <= 2 && r + 2 * P < r_end;
+    const int do_pf = r + 2 * P < r_end;
     for (int64_t b = 0; b < nb; b++) {
         if (do_pf)
             for (size_t o = 0; o < pf_step; o += 64) _mm_prefetch((const char *)pf + b * pf_step + o, _MM_HINT_T0);
@@ -208,7 +213,7 @@ AM_INLINE void kq_tile(int kind, const am_mm_args *a, int64_t r, int64_t r_end, 
     static void name(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {                                    \
         static void (*const tiles[KT + 1])(const am_mm_args *, int64_t, int64_t, int) = {                              \
             NULL, name##_t1, name##_t2, name##_t3, name##_t4};                                                          \
-        if (t1 - t0 >= 2 * KT && am_avx512_qk_gemm_ok(a)) {                                         \
+        if (t1 - t0 >= QK_GEMM_MIN && am_avx512_qk_gemm_ok(a)) {                                         \
             am_avx512_qk_gemm(kind, a, r0, r1, t0, t1);                                                       \
             return;                                                                                                      \
         }                                                                                                                \
