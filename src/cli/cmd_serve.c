@@ -26,7 +26,7 @@ static void usage(FILE *f) {
             "       [--models-max N] [--weights-budget SIZE] [--pin NAME]...\n"
             "       [--host 127.0.0.1] [--port 8080] [--cache-dir DIR]\n"
             "       [--kv-budget SIZE] [--kv-type f16|q8_0|q4_0] [--ctx N] [--parallel N] [--threads N]\n"
-            "       [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
+            "       [--step-tokens N] [--api-key-file F] [--admin-key-file F] [--cors-origin O]... [--rate-limit N]\n"
             "       [--max-body SIZE] [--cache-disk-budget SIZE] [--conn-timeout SECONDS] [--sse-keepalive S]\n"
             "       [--log-format text|json]\n"
             "Serves OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) APIs.\n"
@@ -43,7 +43,10 @@ static void usage(FILE *f) {
             "head_dim is no multiple of 32); --cache-disk-budget deletes the least\n"
             "recently used cache files of a model beyond SIZE (default: no limit); --conn-timeout\n"
             "closes a connection that sends or takes nothing for that long (default 60); a stream\n"
-            "silent for --sse-keepalive seconds (default 15) gets a keep-alive comment (Anthropic: ping).\n");
+            "silent for --sse-keepalive seconds (default 15) gets a keep-alive comment (Anthropic: ping).\n"
+            "--step-tokens: tokens of one forward step, every decoding sequence's next token plus\n"
+            "chunks of pending prompts (default 256, at least --parallel): smaller keeps streams\n"
+            "smoother while a long prompt is read, larger reads long prompts faster.\n");
 }
 
 /* Half of the memory left after the weights (MemAvailable counts the page
@@ -98,7 +101,7 @@ int am_cmd_serve(int argc, char **argv) {
     long models_max = 0;
     int64_t weights_budget = 0;
     const char *api_key_file = NULL, *admin_key_file = NULL, *log_format = "text";
-    long port = 8080, ctx = 0, parallel = 0, threads = 0, conn_timeout = 0, keepalive = 0;
+    long port = 8080, ctx = 0, parallel = 0, threads = 0, step_tokens = 0, conn_timeout = 0, keepalive = 0;
     int64_t kv_budget = 0, max_body = 0, disk_budget = 0;
     float rate = 0;
     /* q8_0 by default: on the default model it costs no measurable perplexity (+0.00-0.04 %,
@@ -145,6 +148,7 @@ int am_cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--ctx")) ok = am_opt_int(v, 16, 1 << 22, &ctx);
         else if (!strcmp(a, "--parallel")) ok = am_opt_int(v, 1, 256, &parallel);
         else if (!strcmp(a, "--threads")) ok = am_opt_int(v, 0, 1024, &threads);
+        else if (!strcmp(a, "--step-tokens")) ok = am_opt_int(v, 1, 16384, &step_tokens);
         else if (!strcmp(a, "--conn-timeout")) ok = am_opt_int(v, 1, 86400, &conn_timeout);
         else if (!strcmp(a, "--sse-keepalive")) ok = am_opt_int(v, 1, 3600, &keepalive);
         else if (!strcmp(a, "--api-key-file")) api_key_file = v;
@@ -236,6 +240,7 @@ int am_cmd_serve(int argc, char **argv) {
     rp.sp = am_sched_default_params();
     if (threads) rp.sp.n_threads = (int)threads;
     if (parallel) rp.sp.parallel = (int)parallel;
+    if (step_tokens) rp.sp.step_tokens = (int)step_tokens;
     if (ctx) rp.sp.n_ctx = (int)ctx;
     rp.sp.kv_budget = kv_budget;
     rp.kv_budget_fn = default_kv_budget;

@@ -848,7 +848,9 @@ am_sched *am_sched_create(am_bundle *b, const am_sched_params *pp, am_err *err) 
 
     s->runs = am_xcalloc((size_t)p.parallel, sizeof *s->runs);
     am_batch_init(&s->batch, p.step_tokens);
-    s->logits = am_xmalloc((size_t)p.step_tokens * (size_t)hp->n_vocab * sizeof(float));
+    /* A step asks logits of at most one token per run (its decode or its prompt's last
+     * token), so parallel rows, not step_tokens (256 x 128256 floats were 131 MB). */
+    s->logits = am_xmalloc((size_t)p.parallel * (size_t)hp->n_vocab * sizeof(float));
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->cmd_cv, NULL);
