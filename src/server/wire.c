@@ -159,8 +159,13 @@ json_t *am_json_parse_body(const char *data, size_t len, am_http_err *e) {
     json_error_t je;
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
-        am_http_errf(e, 400, "", "request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                     je.column);
+        if (strstr(je.text, "\\u0000")) /* jansson names its own flag; say what the client can change */
+            am_http_errf(e, 400, "", "request body has \\u0000 in a string (line %d, column %d): U+0000 is not "
+                                     "accepted in text (the server sends a NUL byte a model emits as U+FFFD)",
+                         je.line, je.column);
+        else
+            am_http_errf(e, 400, "", "request body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                         je.column);
         return NULL;
     }
     if (!json_is_object(j)) {

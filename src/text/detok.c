@@ -7,7 +7,8 @@
  * decoding is concatenation plus the decoder's leading-space strip.
  * The streamer holds back the bytes of an incomplete character; a sequence
  * that can no longer become valid is replaced by U+FFFD, one per maximal
- * invalid subsequence (the rule of Rust's from_utf8_lossy, which HF uses).
+ * invalid subsequence (the rule of Rust's from_utf8_lossy, which HF uses),
+ * and so is a NUL byte when the params ask (am_tok_output_params do).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -107,13 +108,13 @@ static bool cont_ok(const unsigned char *s, int k) {
 }
 
 /* Appends the complete characters of s to out, U+FFFD for invalid
- * subsequences, and returns how many trailing bytes form an incomplete (still
- * possibly valid) character; those are not consumed. With final set, an
- * incomplete tail is replaced too. */
-static size_t emit_valid(const unsigned char *s, size_t n, bool final, tok_buf *out) {
+ * subsequences (and for NUL bytes when nul is set), and returns how many
+ * trailing bytes form an incomplete (still possibly valid) character; those
+ * are not consumed. With final set, an incomplete tail is replaced too. */
+static size_t emit_valid(const unsigned char *s, size_t n, bool final, bool nul, tok_buf *out) {
     size_t i = 0, run = 0;
     while (i < n) {
-        int l = seq_len(s[i]);
+        int l = nul && s[i] == 0 ? 0 : seq_len(s[i]);
         if (l == 1) {
             i++;
             continue;
@@ -168,7 +169,7 @@ int am_detok_push(am_detok *d, int32_t id, const char **chunk, size_t *n, am_err
         src = (const unsigned char *)tmp.p;
         srcn = tmp.n;
     }
-    size_t keep = emit_valid(src, srcn, false, &d->out);
+    size_t keep = emit_valid(src, srcn, false, d->p.nul_as_replacement, &d->out);
     memcpy(d->held, src + srcn - keep, keep);
     d->n_held = (int)keep;
     tok_buf_free(&tmp);
@@ -185,7 +186,7 @@ size_t am_detok_held(const am_detok *d, const char **bytes) {
 void am_detok_flush(am_detok *d, const char **chunk, size_t *n) {
     d->out.n = 0;
     tok_buf_add(&d->out, "", 0);
-    emit_valid(d->held, (size_t)d->n_held, true, &d->out);
+    emit_valid(d->held, (size_t)d->n_held, true, d->p.nul_as_replacement, &d->out);
     d->n_held = 0;
     *chunk = d->out.p;
     *n = d->out.n;

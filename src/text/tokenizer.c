@@ -38,8 +38,12 @@ void am_tokens_free(am_tokens *t) {
 }
 
 am_tok_encode_params am_tok_encode_default_params(void) { return (am_tok_encode_params){false, true}; }
-am_tok_decode_params am_tok_decode_default_params(void) { return (am_tok_decode_params){false, true}; }
-am_tok_decode_params am_tok_output_params(void) { return (am_tok_decode_params){true, false}; }
+am_tok_decode_params am_tok_decode_default_params(void) {
+    return (am_tok_decode_params){.skip_special = false, .strip_leading = true};
+}
+am_tok_decode_params am_tok_output_params(void) {
+    return (am_tok_decode_params){.skip_special = true, .strip_leading = false, .nul_as_replacement = true};
+}
 
 /* ---- added-token matching ---- */
 

@@ -96,11 +96,16 @@ typedef struct am_tok_decode_params {
      * decoder does (default true). Turn it off when decoding a continuation
      * (tokens generated after a prompt), whose first space is real. */
     bool strip_leading;
+    /* the streaming detokenizer (am_detok) sends a NUL byte as U+FFFD, as it
+     * does bytes that are not UTF-8: a server's text must come back in the
+     * next request, and U+0000 is what JSON parsers (jansson, without an
+     * opt-in) and C strings refuse. Whole-sequence decoding ignores it. */
+    bool nul_as_replacement;
 } am_tok_decode_params;
 
 am_tok_decode_params am_tok_decode_default_params(void);
 /* What a server sends as a generation's text: special tokens skipped, the
- * first space kept (a continuation). The scheduler's answer splice compares
+ * first space kept (a continuation), NUL as U+FFFD. The scheduler's answer splice compares
  * a prompt against the cache through the same detokenizer with these. */
 am_tok_decode_params am_tok_output_params(void);
 

@@ -56,13 +56,14 @@ static size_t lossy(const unsigned char *s, size_t n, char *out) {
         int l = 0;
         for (int k = 1; k <= 4 && i + (size_t)k <= n; k++)
             if (one_char(s + i, k)) l = k;
+        if (l && s[i] == 0) l = 0; /* the server's rule beyond Unicode's: NUL is sent as U+FFFD too */
         if (l) {
             memcpy(out + o, s + i, (size_t)l);
             o += (size_t)l, i += (size_t)l;
             continue;
         }
         int k = 1;
-        while (k < 3 && i + (size_t)k < n && char_prefix(s + i, k + 1)) k++;
+        while (s[i] && k < 3 && i + (size_t)k < n && char_prefix(s + i, k + 1)) k++;
         memcpy(out + o, "\xEF\xBF\xBD", 3);
         o += 3, i += (size_t)k;
     }
@@ -146,28 +147,28 @@ static result two_turns(const char *agent, const int32_t *p, const int32_t *x, i
  * must take x's ids back through the end of turn: the reuse covers x and
  * eot, the prompt is p + x + eot + the new tail, and the answer is the
  * engine's for exactly that prompt. */
-static void test_replaced_bytes_come_back(void) {
+typedef struct {
+    const char *s;
+    size_t n; /* 0: strlen(s) */
+} part;
+
+/* Odd parts are spelled with byte tokens, even ones tokenized. */
+static void replaced_bytes_come_back(const char *agent, const part *parts, size_t n_parts) {
     int32_t p[LEN], x[64];
     make_prompt(p, LEN, 5);
     int nx = 0;
-    /* a lone continuation byte, a truncated 3-byte sequence split over two
-     * tokens before a letter, a valid character split over byte tokens, an
-     * impossible byte, a real U+FFFD in bytes, and a truncated 4-byte
-     * sequence at the end of the text (before the end of turn) */
-    static const char *parts[] = {"ab", "\x84", "cd", "\xE2\x82", "A the", "\xE2\x82\xAC", " of", "\xFF",
-                                  "x", "\xEF\xBF\xBD", "yz", "\xF0\x9F"};
     char raw[128];
     size_t nraw = 0;
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        size_t n = strlen(parts[i]);
+    for (size_t i = 0; i < n_parts; i++) {
+        size_t n = parts[i].n ? parts[i].n : strlen(parts[i].s);
         if (i % 2) {
-            nx += bytes_ids(parts[i], n, x + nx);
+            nx += bytes_ids(parts[i].s, n, x + nx);
         } else {
-            int k = tokenize(parts[i], n, x + nx, 64 - nx);
+            int k = tokenize(parts[i].s, n, x + nx, 64 - nx);
             CHECK(k > 0);
             nx += k;
         }
-        memcpy(raw + nraw, parts[i], n), nraw += n;
+        memcpy(raw + nraw, parts[i].s, n), nraw += n;
     }
     for (int i = 0; i < nx; i++) CHECK(x[i] >= 0);
     size_t ndec = 0;
@@ -178,7 +179,7 @@ static void test_replaced_bytes_come_back(void) {
     size_t ns = lossy((const unsigned char *)raw, nraw, sent);
     static int32_t q2[MAXT], want[MAXT];
     int n2 = 0;
-    result r = two_turns("u8-pos", p, x, nx, sent, ns, q2, &n2);
+    result r = two_turns(agent, p, x, nx, sent, ns, q2, &n2);
     int nw = 0;
     memcpy(want, p, sizeof p), nw = LEN;
     memcpy(want + nw, x, (size_t)nx * sizeof *x), nw += nx;
@@ -188,6 +189,26 @@ static void test_replaced_bytes_come_back(void) {
     int32_t ref[GEN];
     int nr = ref_generate(want, nw, GEN, ref);
     CHECK(nr >= 0 && same(&r, ref, nr));
+}
+
+static void test_replaced_bytes_come_back(void) {
+    /* a lone continuation byte, a truncated 3-byte sequence split over two
+     * tokens before a letter, a valid character split over byte tokens, an
+     * impossible byte, a real U+FFFD in bytes, and a truncated 4-byte
+     * sequence at the end of the text (before the end of turn) */
+    static const part parts[] = {{"ab", 0}, {"\x84", 0}, {"cd", 0}, {"\xE2\x82", 0}, {"A the", 0}, {"\xE2\x82\xAC", 0},
+                                 {" of", 0}, {"\xFF", 0}, {"x", 0}, {"\xEF\xBF\xBD", 0}, {"yz", 0}, {"\xF0\x9F", 0}};
+    replaced_bytes_come_back("u8-pos", parts, AM_ARRAY_LEN(parts));
+}
+
+/* Bug: the server sends a NUL byte the model emitted as U+0000, which the
+ * client's JSON then carries back as \u0000 — a request the server's own
+ * parser refuses, so the conversation cannot go on; or it sends U+FFFD but
+ * the splice compares against the raw NUL and re-prefills the answer. A NUL
+ * alone, one before an incomplete sequence, and one at the end of the text. */
+static void test_nul_comes_back(void) {
+    static const part parts[] = {{"ab", 0}, {"\0", 1}, {"cd the", 0}, {"\0\xE2\x82", 3}, {"A", 0}, {"\0", 1}};
+    replaced_bytes_come_back("u8-nul", parts, AM_ARRAY_LEN(parts));
 }
 
 /* Bug: any U+FFFD matches any invalid bytes, or a held byte is taken as
@@ -266,6 +287,7 @@ int main(void) {
     if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
     AM_TEST_RUN(test_reference_rule);
     AM_TEST_RUN(test_replaced_bytes_come_back);
+    AM_TEST_RUN(test_nul_comes_back);
     AM_TEST_RUN(test_other_text_splices_only_its_part);
     am_bundle_unref(g_b);
     AM_TEST_EXIT();

@@ -222,6 +222,25 @@ static void test_stream(void) {
         CHECK(am_detok_push(d, 1 << 30, &c, &cn, &err) == -1);
     }
     am_detok_free(d);
+    /* a NUL byte: raw by default, U+FFFD with the server's output params
+     * (a client must be able to send the text back in JSON) */
+    int32_t id_nul = -1;
+    ids = (am_tokens){0};
+    am_tokenizer_encode(tl, "\0", 1, NULL, &ids, &err);
+    if (ids.n == 1) id_nul = ids.ids[0];
+    am_tokens_free(&ids);
+    CHECK(id_nul >= 0);
+    am_tok_decode_params op = am_tok_output_params();
+    am_detok *raw = am_detok_create(tl, NULL), *sent = am_detok_create(tl, &op);
+    if (id_nul >= 0 && id_a >= 0) {
+        CHECK(am_detok_push(raw, id_nul, &c, &cn, &err) == 0 && cn == 1 && c[0] == 0);
+        CHECK(am_detok_push(sent, id_a, &c, &cn, &err) == 0 && cn == 1 && c[0] == 'a');
+        CHECK(am_detok_push(sent, id_nul, &c, &cn, &err) == 0 && cn == 3 && !memcmp(c, "\xef\xbf\xbd", 3));
+        CHECK(am_detok_push(sent, id_e2, &c, &cn, &err) == 0 && cn == 0); /* held, then a NUL ends it */
+        CHECK(am_detok_push(sent, id_nul, &c, &cn, &err) == 0 && cn == 6 && !memcmp(c, "\xef\xbf\xbd\xef\xbf\xbd", 6));
+    }
+    am_detok_free(raw);
+    am_detok_free(sent);
 done:
     am_tokenizer_free(tl);
     am_tokenizer_free(tg);
