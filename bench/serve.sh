@@ -18,13 +18,14 @@
 # Environment (defaults: a full run, ~9 minutes on a quiet 2-core machine (DRY=1 prints the estimate)):
 #   AGENTS ("1 2 4 8"), TURNS (8), USER_TOKENS (64), GEN (256), EXPERTS (10),
 #   ARTICLE (4096), QUERIES (30), QUERY_TOKENS (24), LONG (4096), SHORTS (10),
-#   PARTS ("agents routing interrupt"), KV_TYPE (f16), DRY (1: estimate only), THREADS (2), BUILD
+#   PARTS ("agents routing interrupt"), KV_TYPE (q8_0, the server's default), STEP_TOKENS (the server's default), DRY (1: estimate only), THREADS (2), BUILD
 #   (build), MODEL or SHAPE (llama-1b) and WTYPE (q4_0), EST_PP (190 tok/s).
 # Quick check: SHAPE=tiny AGENTS="1 2" TURNS=2 GEN=8 EXPERTS=4 ARTICLE=256 QUERIES=6 LONG=1024 bench/serve.sh
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-KV_TYPE=${KV_TYPE:-f16}
+KV_TYPE=${KV_TYPE:-q8_0}
+STEP_TOKENS=${STEP_TOKENS:-} # empty: the server's default (--step-tokens)
 THREADS=${THREADS:-2}
 AGENTS=${AGENTS:-"1 2 4 8"}
 TURNS=${TURNS:-8}
@@ -43,7 +44,7 @@ OUT=bench/out
 make -s -j2 BUILD="$BUILD" "$AM"
 mkdir -p "$OUT"
 bench_model
-cmd="AGENTS=\"$AGENTS\" TURNS=$TURNS USER_TOKENS=$USER_TOKENS GEN=$GEN EXPERTS=$EXPERTS ARTICLE=$ARTICLE QUERIES=$QUERIES QUERY_TOKENS=$QUERY_TOKENS LONG=$LONG SHORTS=$SHORTS PARTS=\"$PARTS\" KV_TYPE=$KV_TYPE THREADS=$THREADS MODEL=$MODEL"
+cmd="AGENTS=\"$AGENTS\" TURNS=$TURNS USER_TOKENS=$USER_TOKENS GEN=$GEN EXPERTS=$EXPERTS ARTICLE=$ARTICLE QUERIES=$QUERIES QUERY_TOKENS=$QUERY_TOKENS LONG=$LONG SHORTS=$SHORTS PARTS=\"$PARTS\" KV_TYPE=$KV_TYPE STEP_TOKENS=$STEP_TOKENS THREADS=$THREADS MODEL=$MODEL"
 bench_header bench/serve.sh "$cmd"
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -87,7 +88,7 @@ if has agents; then
     targets=""
     for c in $AGENTS; do
         DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
-        start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
+        start_server "$OUT/serve-server.log" ${STEP_TOKENS:+--step-tokens "$STEP_TOKENS"} --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
             --ctx "$ctx" --parallel "$c"
         row=$(node bench/serve.mjs "$URL" "$PID" agents "$c" "$TURNS" "$USER_TOKENS" "$GEN")
         stop_server
@@ -120,7 +121,7 @@ if has routing; then
     echo
     echo "(b) routing: $EXPERTS experts x $ARTICLE-token articles, $QUERIES queries of $QUERY_TOKENS tokens in random order, --kv-budget ${budget_kib}K (3 experts of ~$per tokens)"
     DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
-    start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
+    start_server "$OUT/serve-server.log" ${STEP_TOKENS:+--step-tokens "$STEP_TOKENS"} --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
         --ctx $((per + ARTICLE / 2 + 512)) --parallel 1 --kv-budget "${budget_kib}K"
     row=$(node bench/serve.mjs "$URL" "$PID" routing "$EXPERTS" "$ARTICLE" "$QUERIES" "$QUERY_TOKENS")
     stop_server
@@ -139,7 +140,7 @@ if has interrupt; then
     echo
     echo "(c) interrupt: up to $SHORTS short (16-token) requests, one after another, during a $LONG-token prefill (--parallel 2)"
     DIR=$(mktemp -d /tmp/am-serve-XXXXXX)
-    start_server "$OUT/serve-server.log" --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
+    start_server "$OUT/serve-server.log" ${STEP_TOKENS:+--step-tokens "$STEP_TOKENS"} --kv-type "$KV_TYPE" --cache-dir "$DIR" --threads "$THREADS" \
         --ctx "$((LONG + 512))" --parallel 2
     row=$(node bench/serve.mjs "$URL" "$PID" interrupt "$LONG" "$SHORTS")
     stop_server
