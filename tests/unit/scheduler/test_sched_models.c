@@ -191,9 +191,17 @@ static void test_persist_queue_cap(void) {
         make_prompt(p[i], LEN, 800 + i);
         turn(s, id, p[i], LEN, GEN);
     }
-    CHECK(unlink(mdir) == 0 && mkdir(mdir, 0700) == 0);
+    /* Every write queued so far fails first: a write-behind still queued when the
+     * directory comes back would succeed on its own, before the flush below, which
+     * then counts one write fewer (seen under load: 11 of 12). */
     json_t *lost = NULL;
     int n = am_sched_flush(s, &lost, &err);
+    CHECKF(n == 0 && lost && json_array_size(lost) == N, "flush into a file wrote %d, lost %zu", n,
+           lost ? json_array_size(lost) : (size_t)0);
+    json_decref(lost);
+    lost = NULL;
+    CHECK(unlink(mdir) == 0 && mkdir(mdir, 0700) == 0);
+    n = am_sched_flush(s, &lost, &err);
     CHECKF(n == N && lost && json_array_size(lost) == 0, "flush wrote %d, lost %zu", n,
            lost ? json_array_size(lost) : (size_t)0);
     json_decref(lost);
