@@ -52,10 +52,13 @@ double bench_read_bandwidth(am_pool *pool, size_t bytes, int passes, const char 
  * 0 if neither. */
 double bench_clock_mhz(const char **source);
 
-/* The int8 dot-product peak in ops/s (multiply and add count two) of
- * `threads` cores at mhz: vector bytes per instruction x 2 x the
- * instructions per cycle assumed (*how says which: "avx512_vnni 64x2x2"...). */
-double bench_int8_peak(int threads, double mhz, const char **how);
+/* The int8 dot-product peak in ops/s (multiply and add count two) of the
+ * pool's threads, measured: vpdpbusd loops of each width the CPU has run on
+ * every thread at once, the best rate wins (a width's promise is not what a
+ * core issues: zmm at one per cycle on some Zen 5 parts). *how (how_cap
+ * bytes) says which width and its instructions per cycle at mhz. Without
+ * VNNI: an estimate from mhz, and *how says so. */
+double bench_int8_peak(am_pool *pool, double mhz, char *how, size_t how_cap);
 
 /* ---- rows (bench_report.c) ---- */
 

@@ -247,24 +247,26 @@ static int run_batched(bench_ctx *c, bench_report *rp, const opts *o, am_err *er
 static int memory_only(const opts *o) {
     am_pool *pool = am_pool_create(o->run.threads);
     am_err err = {0};
-    const char *loads = "", *src = "", *how = "";
+    const char *loads = "", *src = "";
+    char how[96] = "";
     bench_report rp = {.threads = am_pool_n_threads(pool), .json = o->json, .reps = o->reps,
                        .memory_mib = o->memory_mib};
     rp.bandwidth = bench_read_bandwidth(pool, (size_t)o->memory_mib << 20, MEM_PASSES, &loads, &err);
-    am_pool_free(pool);
     if (rp.bandwidth < 0) {
+        am_pool_free(pool);
         fprintf(stderr, "agentmem bench: %s\n", err.msg);
         return 1;
     }
     double mhz = bench_clock_mhz(&src);
-    rp.peak = bench_int8_peak(rp.threads, mhz, &how);
+    rp.peak = bench_int8_peak(pool, mhz, how, sizeof how);
+    am_pool_free(pool);
     if (o->json) {
         rp.loads = loads, rp.mhz = mhz, rp.clock_src = src, rp.peak_how = how;
         bench_report_json(&rp, NULL);
     }
     else
         printf("read bandwidth: %.1f GB/s (%d threads, %s loads, %d MiB, best of %d passes)\n"
-               "clock: %.0f MHz (%s); int8 peak: %.0f GOP/s (%s per cycle per thread)\n",
+               "clock: %.0f MHz (%s); int8 peak: %.0f GOP/s (%s)\n",
                rp.bandwidth / 1e9, rp.threads, loads, o->memory_mib, MEM_PASSES, mhz, src, rp.peak / 1e9, how);
     return 0;
 }
@@ -321,7 +323,8 @@ int am_cmd_bench(int argc, char **argv) {
                  .layer_params = bench_layer_matmul_params(m), .out_params = bench_output_params(m),
                  .decode_bytes = bench_decode_bytes(m), .path = o.run.model, .reps = o.reps,
                  .memory_mib = o.memory_mib};
-    const char *loads = "", *src = "", *how = "";
+    const char *loads = "", *src = "";
+    char how[96] = "";
     if (!e) {
         fprintf(stderr, "agentmem bench: %s\n", err.msg);
         goto out;
@@ -333,7 +336,7 @@ int am_cmd_bench(int argc, char **argv) {
         goto out;
     }
     double mhz = bench_clock_mhz(&src);
-    rp.peak = bench_int8_peak(rp.threads, mhz, &how);
+    rp.peak = bench_int8_peak(am_engine_pool(e), mhz, how, sizeof how);
     am_log_debug("bench: %d threads, isa %s, pp%d tg%d x %d reps", rp.threads, am_compute_isa(), o.pp, o.tg, o.reps);
 
     /* warm-up: page the weights in, size the scratch buffers */
