@@ -18,6 +18,29 @@ static json_t *usage_json(const am_gen_run *r) {
                      r->done.n_cached);
 }
 
+/* llama.cpp's `timings` extension, from the scheduler's clock: prompt_ms from
+ * admission to the first token (the prefill of prompt_n computed tokens and
+ * the first sample; cache_n were reused), predicted_ms from the first token
+ * to the last (predicted_n - 1 decode steps). */
+static json_t *timings_json(const am_gen_run *r) {
+    const am_gen_event *d = &r->done;
+    int np = d->n_prompt ? d->n_prompt : r->n_prompt, ng = d->n_generated;
+    double pm = d->t_first > d->t_queue ? (d->t_first - d->t_queue) * 1e3 : 0;
+    double gm = ng > 0 && d->t_total > d->t_first ? (d->t_total - d->t_first) * 1e3 : 0;
+    int steps = ng > 1 ? ng - 1 : 0;
+    json_t *t = json_pack("{s:i, s:i, s:f, s:i, s:f}", "cache_n", d->n_cached, "prompt_n", np - d->n_cached,
+                          "prompt_ms", pm, "predicted_n", ng, "predicted_ms", gm);
+    if (np > d->n_cached && pm > 0) {
+        json_object_set_new(t, "prompt_per_token_ms", json_real(pm / (np - d->n_cached)));
+        json_object_set_new(t, "prompt_per_second", json_real((np - d->n_cached) * 1e3 / pm));
+    }
+    if (steps && gm > 0) {
+        json_object_set_new(t, "predicted_per_token_ms", json_real(gm / steps));
+        json_object_set_new(t, "predicted_per_second", json_real(steps * 1e3 / gm));
+    }
+    return t;
+}
+
 /* Common gate of generation routes: draining, model name, agent id. */
 static int gen_prepare(am_conn *c, struct MHD_Connection *mc, am_gen_parsed *p, char agent[129], am_http_err *e) {
     if (c->srv->draining) return am_http_errf(e, 503, "", "server is shutting down");
@@ -120,6 +143,7 @@ static void openai_produce(stream_st *s) {
         chunk_base(r, &o, chat ? "chat.completion.chunk" : "text_completion");
         json_object_set_new(o, "choices", json_array());
         json_object_set_new(o, "usage", usage_json(r));
+        json_object_set_new(o, "timings", timings_json(r));
         am_sse_data(&s->out, o);
         json_decref(o);
     }
@@ -220,18 +244,19 @@ enum MHD_Result am_run_generation(am_conn *c, struct MHD_Connection *mc, am_gen_
 static json_t *chat_whole(am_gen_run *r) {
     json_t *ch = json_pack("{s:i, s:o, s:s}", "index", 0, "message", chat_message(r), "finish_reason", r->finish);
     json_object_set_new(ch, "logprobs", r->logprobs ? json_pack("{s:O}", "content", r->logprobs) : json_null());
-    return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", r->id, "object", "chat.completion", "created",
-                     (json_int_t)r->created, "model", r->m->name, "choices", ch, "usage", usage_json(r));
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o, s:o}", "id", r->id, "object", "chat.completion", "created",
+                     (json_int_t)r->created, "model", r->m->name, "choices", ch, "usage", usage_json(r), "timings",
+                     timings_json(r));
 }
 
 static json_t *completion_whole(am_gen_run *r) {
     am_buf t = {0};
     if (r->p.echo) am_buf_puts(&t, r->p.prompt);
     am_buf_put(&t, r->content.p, r->content.n);
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:s%, s:i, s:n, s:s}], s:o}", "id", r->id, "object",
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[{s:s%, s:i, s:n, s:s}], s:o, s:o}", "id", r->id, "object",
                           "text_completion", "created", (json_int_t)r->created, "model", r->m->name, "choices",
                           "text", t.p ? t.p : "", t.n, "index", 0, "logprobs", "finish_reason", r->finish, "usage",
-                          usage_json(r));
+                          usage_json(r), "timings", timings_json(r));
     am_buf_free(&t);
     return o;
 }

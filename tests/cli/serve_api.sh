@@ -28,14 +28,27 @@ const raw = fs.readFileSync(process.argv[2], "utf8");
 let ok = true; const f = (m) => { console.log("FAIL " + m); ok = false; };
 if (!raw.endsWith("data: [DONE]\n\n")) f("stream does not end with data: [DONE]");
 const evs = raw.split("\n\n"); evs.pop();
-let text = "", usage = null;
+let text = "", usage = null, timings = null;
 for (const e of evs) {
   if (!e.startsWith("data: ") || e.includes("\n")) f("bad SSE frame " + JSON.stringify(e));
   const d = e.slice(6); if (d === "[DONE]") continue;
   const c = JSON.parse(d);
   if (c.object !== "chat.completion.chunk") f("chunk object");
-  if (c.choices.length) text += c.choices[0].delta.content || ""; else usage = c.usage;
+  if (c.choices.length) text += c.choices[0].delta.content || ""; else usage = c.usage, timings = c.timings;
 }
+// llama.cpp-style timings: the counts are those of usage, split into computed and cached
+const tcheck = (t, u, what) => {
+  if (!t) return f(what + ": no timings");
+  if (t.prompt_n + t.cache_n !== u.prompt_tokens || t.cache_n !== u.prompt_tokens_details.cached_tokens)
+    f(what + ": timings prompt_n/cache_n " + JSON.stringify(t) + " vs usage " + JSON.stringify(u));
+  if (t.predicted_n !== u.completion_tokens) f(what + ": timings predicted_n");
+  if (!(t.prompt_ms > 0 && t.predicted_ms > 0 && t.predicted_per_token_ms > 0 && (t.prompt_n === 0 || t.prompt_per_second > 0)))
+    f(what + ": timings not positive " + JSON.stringify(t));
+  if (Math.abs(t.predicted_per_token_ms * (t.predicted_n - 1) - t.predicted_ms) > 1e-6 * t.predicted_ms)
+    f(what + ": predicted_per_token_ms is not predicted_ms over the decode steps");
+};
+tcheck(w.timings, w.usage, "whole");
+tcheck(timings, usage || w.usage, "stream");
 if (text !== w.choices[0].message.content) f("stream text != whole text");
 if (!usage || usage.completion_tokens !== 16) f("include_usage chunk");
 if (w.usage.completion_tokens !== 16 || w.choices[0].finish_reason !== "length") f("whole usage/finish");
@@ -79,6 +92,7 @@ a1=$(jq_ "$TMP/t1.json" 'j.choices[0].message.content')
 node -e 'const a=process.argv[1]; console.log(JSON.stringify({messages:[{role:"user",content:"My name is Ann."},{role:"assistant",content:a},{role:"user",content:"And yours?"}],max_tokens:4,temperature:0}))' "$a1" >"$TMP/t2body"
 curl -s -H "$J" -H 'X-Agent-Id: ag-1' -d @"$TMP/t2body" "$URL/v1/chat/completions" >"$TMP/t2.json"
 [ "$(jq_ "$TMP/t2.json" 'j.usage.prompt_tokens_details.cached_tokens > 0')" = true ] || bad "second turn cached_tokens"
+[ "$(jq_ "$TMP/t2.json" 'j.timings.cache_n === j.usage.prompt_tokens_details.cached_tokens && j.timings.prompt_n === j.usage.prompt_tokens - j.timings.cache_n')" = true ] || bad "second turn timings"
 [ "$(st "$URL/v1/agents/ag-1")" = 200 ] || bad "agent listed"
 [ "$(st "$URL/v1/agents/nobody")" = 404 ] || bad "unknown agent 404"
 [ "$(st -X DELETE "$URL/v1/agents/ag-1?evict_only=true")" = 200 ] || bad "evict agent"
