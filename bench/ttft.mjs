@@ -74,7 +74,7 @@ async function complete(agent, prompt, maxTokens) {
   });
   if (!r.ok) throw new Error(`completion ${agent}: ${r.status} ${await r.text()}`);
   const reader = r.body.getReader(), dec = new TextDecoder();
-  let first = 0, last = 0, chunks = 0, buf = "", text = "", usage = null;
+  let first = 0, last = 0, chunks = 0, buf = "", text = "", usage = null, timings = null;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -91,12 +91,13 @@ async function complete(agent, prompt, maxTokens) {
         text += j.choices[0].text || "";
       }
       if (j.usage) usage = j.usage;
+      if (j.timings) timings = j.timings;
     }
   }
   const end = performance.now();
   if (!usage) throw new Error(`completion ${agent}: no usage in the stream`);
   return { ms: (first || end) - t0, end, text, gap_ms: chunks > 1 ? (last - first) / (chunks - 1) : null,
-           prompt_tokens: usage.prompt_tokens,
+           prompt_tokens: usage.prompt_tokens, server_prompt_ms: timings ? timings.prompt_ms : null,
            cached_tokens: usage.prompt_tokens_details ? usage.prompt_tokens_details.cached_tokens : 0 };
 }
 
@@ -196,7 +197,7 @@ for (let i = 0; i < COLD_REPS; i++) {
 }
 
 const p0 = await promptOf(0), a0 = agentOf(0);
-const warm = [], warmDisk = [], extend = [], extendNew = [], saveExtend = [], itl = [], gap = [];
+const warm = [], warmDisk = [], extend = [], extendServer = [], extendNew = [], saveExtend = [], itl = [], gap = [];
 const bwCache = [], bwDisk = [], warmBytes = [];
 let dropMethod = null, lastPrompt = p0, lastText = "";
 for (let i = 0; i < REPS; i++) {
@@ -226,6 +227,7 @@ for (let i = 0; i < REPS; i++) {
   const e = await complete(a0, lastPrompt, 2);
   if (e.cached_tokens < 0.9 * N) fail(`extend at ${N}: cached_tokens ${e.cached_tokens}: the hot cache was not used`);
   extend.push(e.ms);
+  if (e.server_prompt_ms != null) extendServer.push(e.ms - e.server_prompt_ms);
   extendNew.push(e.prompt_tokens - e.cached_tokens);
   lastText = e.text;
   const s = await saveOf(m2, e.end);
@@ -248,6 +250,9 @@ const fileNow = statSync(fileOf(a0)).size;
 console.log(JSON.stringify({
   tokens: N, prompt_tokens: promptTokens, cold_reps: COLD_REPS, reps: REPS,
   cold_ms: r1(median(cold)), warm_ms: r1(median(warm)), warm_disk_ms: r1(median(warmDisk)), extend_ms: r1(median(extend)), extend_new_tokens: median(extendNew),
+  // TTFT minus the server's own timings.prompt_ms of the same request: what the server adds
+  // around the prefill (HTTP, tokenizing, matching the cache, the first chunk), per turn.
+  extend_overhead_ms: extendServer.length ? r1(median(extendServer)) : null,
   drop_method: dropMethod,
   pool_bytes: poolBytes, pool_tokens: poolTokens, pool_bytes_per_token: r1(poolBytes / poolTokens),
   file_bytes: fileBytes, file_bytes_per_token: r1(fileBytes / promptTokens), file_bytes_now: fileNow,
