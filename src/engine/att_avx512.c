@@ -5,6 +5,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 
 #include "compute/blocks.h"
 #include "engine/att_kern.h"
@@ -179,11 +180,18 @@ static void softmax_t(float *st, int rp, int cnt, const int32_t *lo, const int32
     for (int g = 0; g < rp; g += 16) {
         __m512i l = _mm512_loadu_si512(lo + g), u = _mm512_loadu_si512(hi + g);
         __m512 m0 = _mm512_loadu_ps(mx + g), m = m0;
+        /* every row sees every key (a block behind all the rows' diagonals):
+         * the max pass only reads, nothing is masked or stored */
+        const bool all = _mm512_cmpgt_epi32_mask(l, _mm512_setzero_si512()) == 0 &&
+                         _mm512_cmplt_epi32_mask(u, _mm512_set1_epi32(cnt - 1)) == 0;
         for (int i = 0; i < cnt; i++) {
-            __m512i vi = _mm512_set1_epi32(i);
-            __mmask16 vis = _mm512_cmple_epi32_mask(l, vi) & _mm512_cmple_epi32_mask(vi, u);
-            __m512 x = _mm512_mask_blend_ps(vis, ninf, _mm512_loadu_ps(st + (int64_t)i * rp + g));
-            _mm512_storeu_ps(st + (int64_t)i * rp + g, x);
+            __m512 x = _mm512_loadu_ps(st + (int64_t)i * rp + g);
+            if (!all) {
+                __m512i vi = _mm512_set1_epi32(i);
+                __mmask16 vis = _mm512_cmple_epi32_mask(l, vi) & _mm512_cmple_epi32_mask(vi, u);
+                x = _mm512_mask_blend_ps(vis, ninf, x);
+                _mm512_storeu_ps(st + (int64_t)i * rp + g, x);
+            }
             m = _mm512_max_ps(m, x);
         }
         __m512 uu = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m, ninf, _CMP_EQ_OQ), m, _mm512_setzero_ps());

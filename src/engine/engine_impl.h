@@ -10,9 +10,11 @@
 #define AM_KV_ENGINE_PRIVATE /* the engine appends K/V: kvcache/kv_engine.h */
 #include "kvcache/kv_engine.h"
 
-/* Query tokens of one sequence that attention handles together (they share
- * each K/V block conversion). */
-#define ENG_ATT_TILE 16
+/* Most query tokens of one sequence that attention handles together (they
+ * share each K/V block conversion); attention.c cuts tiles of
+ * ENG_ATT_TILE_NEAR tokens near the start of a sequence, where most blocks
+ * are on the causal diagonal. */
+#define ENG_ATT_TILE 48
 
 /* Per-token data of the batch being computed. */
 typedef struct eng_tok {

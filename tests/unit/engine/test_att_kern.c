@@ -69,13 +69,28 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
                 /* softmax_t: rows with a key range inside the block, none
                  * visible, a first block (max -inf) and a later one; scores
                  * scaled up so exp spans a wide range. Bug it catches: a
-                 * mask bound off by one, corr/sum wrong on a first block */
+                 * mask bound off by one, corr/sum wrong on a first block.
+                 * Then (vm 1) every row seeing every key, the unmasked
+                 * pass of the AVX-512 level, and (vm 2) all but one row of
+                 * a group of 16 seeing every key (that row missing the
+                 * last key or the first): bug it catches — the whole-block
+                 * test of a group off by one, so the short row is not
+                 * masked (planted once: hi >= cnt - 2 taken as whole) */
                 float mx[64], mx2[64], sm[64], sm2[64], cr[64], cr2[64];
                 int32_t lo[64], hi[64];
+                for (int vm = 0; vm < 3; vm++) {
                 for (int r = 0; r < rp; r++) {
                     int a0 = (int)(rnd01(&seed) * cnt), a1 = (int)(rnd01(&seed) * cnt);
                     lo[r] = r % 5 == 4 ? 1 : a0 < a1 ? a0 : a1;
                     hi[r] = r % 5 == 4 ? 0 : a0 < a1 ? a1 : a0;
+                    if (vm > 0) {
+                        lo[r] = 0;
+                        hi[r] = cnt - 1;
+                    }
+                    if (vm == 2 && r % 16 == 7) {
+                        if (r % 32 == 7) hi[r] = cnt - 2;
+                        else lo[r] = 1;
+                    }
                     mx[r] = mx2[r] = r % 3 == 0 ? -INFINITY : frand(&seed) * 10;
                     sm[r] = sm2[r] = mx[r] == -INFINITY ? 0 : 1 + rnd01(&seed) * 5;
                 }
@@ -89,8 +104,9 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
                     CHECKF(mx[r] == mx2[r], "%s softmax_t max row %d: %g vs %g", name, r, mx[r], mx2[r]);
                     CHECKF(fabsf(cr[r] - cr2[r]) <= 3e-7f * cr2[r] + 1e-37f, "%s softmax_t corr row %d: %g vs %g",
                            name, r, cr[r], cr2[r]);
-                    CHECKF(fabsf(sm[r] - sm2[r]) <= 1e-6f * sm2[r] + 1e-37f, "%s softmax_t sum row %d: %g vs %g",
-                           name, r, sm[r], sm2[r]);
+                    CHECKF(fabsf(sm[r] - sm2[r]) <= 1e-6f * sm2[r] + 1e-37f,
+                           "%s softmax_t vm %d cnt %d sum row %d: %g vs %g", name, vm, cnt, r, sm[r], sm2[r]);
+                }
                 }
                 /* pv_t: bug it catches — a row's probabilities read from
                  * the wrong lane, a column tail dropped, corr not applied */

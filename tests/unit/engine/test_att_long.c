@@ -12,7 +12,8 @@
  * |out - ref| <= 2e-5 * (1 + max|v|) per element (measured worst: printed).
  *
  * Shapes: a context of 1100 (not a multiple of the 32-slot block) plus a
- * ragged prefill chunk of 37 tokens (tiles of 16, 16, 5) of one sequence,
+ * ragged prefill chunk of 37 tokens (one tile: its first slot is past
+ * ENG_ATT_FAR) of one sequence,
  * decode tokens of three other sequences (one at 1133 slots of context:
  * the decode path that reads K/V rows in place), side by side in one batch; a
  * full-attention layer and a sliding layer (window 300, cutting through
