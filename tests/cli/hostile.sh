@@ -25,7 +25,7 @@ echo '[{"role":"user","content":"Hi"}]' > "$T/msgs.json"
 : > "$T/empty"
 head -c 4096 "$M" > "$T/trunc_head"            # a GGUF header cut short
 head -c $(( $(wc -c < "$M") / 2 )) "$M" > "$T/trunc_half"
-tail -c 8192 "$M" > "$T/random"                 # quantized weights: noise
+tail -c 2048 "$M" > "$T/random"                 # quantized weights: noise (2 KiB: as a prompt file ~2K tokens, which a sanitizer build prefills in seconds)
 head -c 3000 $F/llama3-tiny/tokenizer.json > "$T/trunc_json"
 printf '{"a": [1, 2, {"b": ' > "$T/bad_json"
 mkdir "$T/dir"
