@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -96,6 +97,29 @@ char *am_xstrndup(const char *s, size_t n) {
 void *am_xmalloc_aligned(size_t n) {
     void *p = NULL;
     if (posix_memalign(&p, 64, n ? (n + 63) & ~(size_t)63 : 64) != 0) oom(n);
+    return p;
+}
+
+/* AGENTMEM_HUGEPAGES=0 turns the advice off (a comparison, or a kernel that
+ * stalls on compaction). */
+static bool huge_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *s = getenv("AGENTMEM_HUGEPAGES");
+        on = !(s && !strcmp(s, "0"));
+    }
+    return on;
+}
+
+void *am_xmalloc_huge(size_t n) {
+    const size_t huge = (size_t)2 << 20;
+    if (n < huge / 2 || !huge_on()) return am_xmalloc_aligned(n);
+    void *p = NULL;
+    size_t m = (n + huge - 1) & ~(huge - 1);
+    if (posix_memalign(&p, huge, m) != 0) oom(n);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, m, MADV_HUGEPAGE);
+#endif
     return p;
 }
 

@@ -72,7 +72,7 @@ int am_pack_tensor(am_pool *pool, const am_tensor *src, am_tensor *dst, am_err *
     j.n_tiles = (j.n_rows + AM_TILE_ROWS - 1) / AM_TILE_ROWS;
     j.row_bytes = am_type_row_bytes(src->type, src->ne[0]);
     j.tile_bytes = am_tile16_bytes(j.q8, j.nb);
-    j.dst = am_xmalloc_aligned(total);
+    j.dst = am_xmalloc_huge(total);
     if (pool && am_pool_n_threads(pool) > 1 && j.n_tiles > 1)
         am_pool_run(pool, pack_worker, &j);
     else

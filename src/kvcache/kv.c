@@ -7,6 +7,12 @@
  * and block index in each); refs[id] counts those entries and the block is
  * freed when it drops to 0. Writes go only to blocks with one reference:
  * am_kv_seq_reserve copies a shared block before slots in it are handed out.
+ *
+ * Storage of default-type blocks comes from slabs: block id lives at a fixed
+ * place in slab id / per_slab, a ~2 MiB buffer on transparent huge pages
+ * (am_xmalloc_huge) allocated when its first block is, so attention reading a
+ * head's few KiB from hundreds of blocks is not a TLB miss per block. A block
+ * converted to bigger types moves to its own heap buffer (heap[id]).
  */
 #define AM_KV_ENGINE_PRIVATE
 #include "kvcache/kv_engine.h"
@@ -42,6 +48,10 @@ struct am_kv {
     int64_t *owner_bidx;  /* [max_blocks] block index of every entry holding it */
     uint8_t *type_k;      /* [max_blocks] am_type of the block's K rows */
     uint8_t *type_v;      /* [max_blocks] am_type of the block's V rows */
+    uint8_t *heap;        /* [max_blocks] data[id] is its own heap buffer, not a slab slot */
+    void **slabs;         /* [n_slabs] lazily allocated, per_slab slots of slot_bytes each */
+    int64_t per_slab, n_slabs;
+    size_t slot_bytes;    /* block_bytes rounded up to 64 (every block stays 64-byte aligned) */
     kv_seq *seqs;
     int n_seqs;           /* slots in seqs */
 };
@@ -109,6 +119,12 @@ am_kv *am_kv_create(const am_kv_params *p, am_err *err) {
     kv->owner_bidx = am_xmalloc(nb * sizeof(int64_t));
     kv->type_k = am_xmalloc(nb);
     kv->type_v = am_xmalloc(nb);
+    kv->heap = am_xcalloc(nb, 1);
+    kv->slot_bytes = (kv->block_bytes + 63) & ~(size_t)63;
+    kv->per_slab = ((int64_t)2 << 20) / (int64_t)kv->slot_bytes;
+    if (kv->per_slab < 1) kv->per_slab = 1;
+    kv->n_slabs = ((int64_t)nb + kv->per_slab - 1) / kv->per_slab;
+    kv->slabs = am_xcalloc((size_t)kv->n_slabs, sizeof(void *));
     for (size_t i = 0; i < nb; i++) {
         kv->free_stack[i] = (int32_t)(nb - 1 - i); /* pop gives low ids first */
     }
@@ -118,7 +134,11 @@ am_kv *am_kv_create(const am_kv_params *p, am_err *err) {
 
 void am_kv_free(am_kv *kv) {
     if (!kv) return;
-    for (int64_t i = 0; i < kv->p.max_blocks; i++) am_aligned_free(kv->data[i]);
+    for (int64_t i = 0; i < kv->p.max_blocks; i++)
+        if (kv->heap[i]) am_aligned_free(kv->data[i]);
+    for (int64_t i = 0; i < kv->n_slabs; i++) am_aligned_free(kv->slabs[i]);
+    free(kv->slabs);
+    free(kv->heap);
     for (int s = 0; s < kv->n_seqs; s++) free(kv->seqs[s].tab);
     free(kv->seqs);
     free(kv->data);
@@ -196,14 +216,23 @@ am_type am_kv_block_type_v(const am_kv *kv, int32_t id) {
     return (am_type)kv->type_v[id];
 }
 
-/* Makes data[id] hold at least n bytes (contents kept). */
+/* Makes data[id] hold at least n bytes (contents kept): its slab slot when
+ * it has none yet and n is a default block, else a heap buffer of its own. */
 static void block_storage(am_kv *kv, int32_t id, size_t n) {
     if (kv->data_bytes[id] >= n) return;
+    if (!kv->data[id] && n == kv->block_bytes) {
+        int64_t si = id / kv->per_slab;
+        if (!kv->slabs[si]) kv->slabs[si] = am_xmalloc_huge((size_t)kv->per_slab * kv->slot_bytes);
+        kv->data[id] = (char *)kv->slabs[si] + (size_t)(id % kv->per_slab) * kv->slot_bytes;
+        kv->data_bytes[id] = n;
+        return;
+    }
     void *d = am_xmalloc_aligned(n);
     if (kv->data[id]) memcpy(d, kv->data[id], kv->data_bytes[id]);
-    am_aligned_free(kv->data[id]);
+    if (kv->heap[id]) am_aligned_free(kv->data[id]);
     kv->data[id] = d;
     kv->data_bytes[id] = n;
+    kv->heap[id] = 1;
 }
 
 /* Re-encodes n_rows rows of head_dim elements from type `from` at src into
@@ -242,8 +271,9 @@ int am_kv_block_convert(am_kv *kv, int32_t id, am_type type_k, am_type type_v, a
     convert_rows(kv, ov, src + old_v, type_v, d + new_v, rows, tmp);
     free(tmp);
     if (nb > kv->data_bytes[id]) kv->data_bytes[id] = nb;
-    am_aligned_free(kv->data[id]);
+    if (kv->heap[id]) am_aligned_free(kv->data[id]);
     kv->data[id] = d;
+    kv->heap[id] = 1;
     kv->type_k[id] = (uint8_t)type_k;
     kv->type_v[id] = (uint8_t)type_v;
     return 0;

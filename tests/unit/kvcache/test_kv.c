@@ -97,6 +97,56 @@ static void test_blocks_and_truncate(void) {
     am_kv_free(kv);
 }
 
+/* Bug: slab slots of blocks overlap (a stride of fewer bytes than a block),
+ * or a block is not 64-byte aligned (a block size that is no multiple of 64
+ * packed back to back), or a block converted to bigger types keeps writing
+ * into its slot and over its neighbour — every block of a pool spanning
+ * several slabs gets its own bytes, all read back intact, converted ones
+ * included. */
+static void test_slab_slots(void) {
+    /* q4_0, 8 tokens x 1 head x 32: 2 x 8 x 18 = 288 bytes, no multiple of 64;
+     * 8000 blocks need two 2 MiB slabs of 320-byte slots */
+    am_kv_params p = {.n_layer = 1, .n_head_kv = 1, .head_dim = 32, .block_tokens = 8,
+                      .max_blocks = 8000, .type = AM_TYPE_Q4_0};
+    am_err err = {0};
+    am_kv *kv = am_kv_create(&p, &err);
+    CHECKF(kv, "%s", err.msg);
+    if (!kv) return;
+    const size_t bb = am_kv_block_bytes(kv);
+    CHECK(bb == 288);
+    int s = am_kv_seq_create(kv);
+    append(kv, s, 0, 8 * 8000);
+    CHECK(am_kv_n_blocks_free(kv) == 0);
+    unsigned char *buf = malloc(2 * bb + 64), *got = malloc(2 * bb + 64);
+    for (int64_t b = 0; b < 8000; b++) {
+        int32_t id = am_kv_seq_block(kv, s, 0, b * 8);
+        CHECK(((uintptr_t)am_kv_block_data(kv, id) & 63) == 0);
+        for (size_t i = 0; i < bb; i++) buf[i] = (unsigned char)(b * 131 + i * 7);
+        am_kv_block_write(kv, id, buf);
+    }
+    /* two blocks become f16 | f16 (bigger): they leave their slots */
+    int32_t c1 = am_kv_seq_block(kv, s, 0, 8 * 10), c2 = am_kv_seq_block(kv, s, 0, 8 * 7000);
+    CHECK(am_kv_block_convert(kv, c1, AM_TYPE_F16, AM_TYPE_F16, &err) == 0);
+    CHECK(am_kv_block_convert(kv, c2, AM_TYPE_F16, AM_TYPE_F16, &err) == 0);
+    size_t big = am_kv_block_bytes_of(kv, c1);
+    CHECK(big == 2 * 8 * 64 && ((uintptr_t)am_kv_block_data(kv, c1) & 63) == 0);
+    memset(am_kv_block_data(kv, c1), 0xAB, big);
+    memset(am_kv_block_data(kv, c2), 0xCD, big);
+    int bad = 0;
+    for (int64_t b = 0; b < 8000; b++) {
+        int32_t id = am_kv_seq_block(kv, s, 0, b * 8);
+        if (id == c1 || id == c2) continue;
+        for (size_t i = 0; i < bb; i++) buf[i] = (unsigned char)(b * 131 + i * 7);
+        am_kv_block_read(kv, id, got);
+        bad += memcmp(buf, got, bb) != 0;
+    }
+    CHECKF(bad == 0, "%d blocks changed under their neighbours' writes", bad);
+    CHECK(am_kvc_check(kv, &err) == 0);
+    free(buf);
+    free(got);
+    am_kv_free(kv);
+}
+
 /* Bug: a handle kept after its sequence was removed reaches the sequence
  * that reuses the slot (reads its length, writes its blocks, frees it) —
  * every use of the stale handle must fail with AM_E_INVALID or answer "no
@@ -173,6 +223,7 @@ static void test_sliding_window(void) {
 int main(void) {
     AM_TEST_RUN(test_params);
     AM_TEST_RUN(test_blocks_and_truncate);
+    AM_TEST_RUN(test_slab_slots);
     AM_TEST_RUN(test_stale_handles);
     AM_TEST_RUN(test_sliding_window);
     AM_TEST_EXIT();
