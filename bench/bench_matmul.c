@@ -16,7 +16,7 @@
  * still from DRAM); tg is then tokens/s of all N together. A list (--batch 1,2,4,8) runs
  * the decode shapes once per count; GB/s is weight bytes read per call over its time, so
  * a kernel that reads W once for all N tokens keeps it while tokens/s grows.
- * --packed repacks Q4_0/Q8_0 weights as the engine does on AVX-512 (AM_LAYOUT_TILE16,
+ * --packed repacks Q4_0/Q8_0/Q6_K weights as the engine does on AVX-512 (AM_LAYOUT_TILE16,
  * compute/pack.h) before timing; without it they stay in the file's row layout.
  * --pool prints the round trip of an empty am_pool_run (the per-op cost of a decode step
  * beyond its kernels) and exits.
@@ -67,7 +67,7 @@ static uint8_t *make_weights(am_type t, shape s, int n_copies, size_t *bytes) {
 }
 
 static int use_cpu_clock;
-static int use_packed; /* --packed: Q4_0/Q8_0 repacked as the engine does (compute/pack.h) */
+static int use_packed; /* --packed: Q4_0/Q8_0/Q6_K repacked as the engine does (compute/pack.h) */
 static double clock_now(void) {
     if (!use_cpu_clock) return am_time_now();
     struct timespec ts;

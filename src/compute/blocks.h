@@ -79,6 +79,22 @@ static inline size_t am_tile16_bytes(int q8, int64_t nb) {
     return ((size_t)nb * (am_tile16_qbytes(q8) + 32) + 63) / 64 * 64;
 }
 
+/* AM_LAYOUT_TILE16 for Q6_K (compute/pack.h), for the one-lane-per-row kernel
+ * (kern_q6p_avx512.c). Tiles of 16 rows as above, nb = n_in / 256 super-blocks; tile k at
+ * k * am_tile16_q6k_bytes(nb):
+ *   super-blocks [nb][AM_Q6P_SB_BYTES]: super-block b is
+ *     levels [48][64]: group g (0..47), bytes 4i..4i+3 = row i's levels (q, 0..63) of
+ *       elements 4g..4g+3 in bits 0-5, and in bits 6-7 two bits of the level of element
+ *       4(48 + g/3) + c (the same byte position c): g % 3 = 0 its bits 4-5, 1 bits 2-3,
+ *       2 bits 0-1. So groups 0..47 are levels after one and with 0x3F, and the last 64
+ *       elements (sub-blocks 12..15) are gathered from the top bits of three groups each;
+ *     scales [8][16][2] int8: sub-block pair p, row i: scales[2p], scales[2p+1] of row i;
+ *   d [nb][16] f16 at nb * AM_Q6P_SB_BYTES: super-block b's 16 row scales.
+ * Padding rows have zero levels, scales and d. 16 x 210 = 3328 + 32 bytes per super-block,
+ * the row layout's, plus the tile's round-up to 64. */
+#define AM_Q6P_SB_BYTES 3328 /* 48 * 64 levels + 256 scales */
+static inline size_t am_tile16_q6k_bytes(int64_t nb) { return ((size_t)nb * (AM_Q6P_SB_BYTES + 32) + 63) / 64 * 64; }
+
 /* Activations quantized for Q4_0 / Q8_0 weights: x[j] ~ d * qs[j], qs in -127..127,
  * s = sum of qs (lets kernels fold the weights' +8 / +128 offsets into one add). */
 typedef struct {

@@ -240,4 +240,5 @@ void am_kernels_init_avx512(am_kernels *k) {
     k->mm[AM_KT_BF16] = mm_bf16;
     am_avx512_init_q80(k);
     am_avx512_init_qk(k);
+    am_avx512_init_q6p(k);
 }

@@ -58,6 +58,8 @@ void am_avx512_q80_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int
 /* The same on AM_LAYOUT_TILE16 tensors (kernels.h: w_stride is a tile's bytes, r0 % 16 == 0). */
 void am_avx512_q80p_gemm(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1);
 void am_avx512_init_qk(am_kernels *k);
+/* Q6_K in AM_LAYOUT_TILE16, every token count (kern_q6p_avx512.c). */
+void am_avx512_init_q6p(am_kernels *k);
 
 /* Q4_K (kind 0) / Q5_K (1) / Q6_K (2), the same for many tokens
  * (kern_qk_gemm_avx512.c), under the same condition am_avx512_qk_gemm_ok(a). */

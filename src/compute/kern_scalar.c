@@ -165,6 +165,43 @@ static void mm_tile16(int q8, const am_mm_args *a, int64_t r0, int64_t r1, int t
     }
 }
 
+/* Q6_K in AM_LAYOUT_TILE16 (blocks.h), the reference for that layout: per super-block the
+ * exact integer sum_j scale_j * <q_j - 32, x_j>, then acc = fma(float(isum), d_w * d_x, acc),
+ * the float steps of the AVX-512 Q6_K kernels on either layout. */
+static void mm_q6_kp(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) {
+    const int64_t nb = a->n_in / AM_QKK;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *tile = a->w + (size_t)(r / AM_TILE_ROWS) * a->w_stride;
+        const uint16_t *dd = (const uint16_t *)(tile + (size_t)nb * AM_Q6P_SB_BYTES);
+        const int i = (int)(r % AM_TILE_ROWS);
+        for (int t = t0; t < t1; t++) {
+            const am_q8k *x = (const am_q8k *)(a->x + (size_t)t * a->x_stride);
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *sb = tile + (size_t)b * AM_Q6P_SB_BYTES, *sc = sb + 48 * 64;
+                int isum = 0;
+                for (int j = 0; j < 16; j++) {
+                    int dot = 0;
+                    for (int e = 16 * j; e < 16 * j + 16; e++) {
+                        int q;
+                        if (e < 192) {
+                            q = sb[(e / 4) * 64 + 4 * i + e % 4] & 0x3F;
+                        } else { /* bits 4-5, 2-3, 0-1 in the top bits of groups 3m, 3m+1, 3m+2 */
+                            const int m = (e - 192) / 4, c = e % 4;
+                            q = 0;
+                            for (int g = 0; g < 3; g++) q |= (sb[(3 * m + g) * 64 + 4 * i + c] >> 6) << (4 - 2 * g);
+                        }
+                        dot += (q - 32) * x[b].qs[e];
+                    }
+                    isum += (int8_t)sc[(j / 2) * 32 + 2 * i + j % 2] * dot;
+                }
+                acc = fmaf((float)isum, am_f16_to_f32(dd[b * AM_TILE_ROWS + i]) * x[b].d, acc);
+            }
+            a->y[t * a->ldy + r] = acc;
+        }
+    }
+}
+
 static void mm_q4_0p(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_tile16(0, a, r0, r1, t0, t1); }
 static void mm_q8_0p(const am_mm_args *a, int64_t r0, int64_t r1, int t0, int t1) { mm_tile16(1, a, r0, r1, t0, t1); }
 
@@ -200,6 +237,7 @@ void am_kernels_init_scalar(am_kernels *k) {
     k->mm[AM_KT_Q6_K] = mm_q6_k;
     k->mm[AM_KT_Q4_0P] = mm_q4_0p;
     k->mm[AM_KT_Q8_0P] = mm_q8_0p;
+    k->mm[AM_KT_Q6_KP] = mm_q6_kp;
     k->quant_q8a = am_quantize_q8a;
     k->quant_q8k = am_quantize_q8k;
 }

@@ -29,6 +29,7 @@ typedef enum {
     AM_KT_Q6_K,
     AM_KT_Q4_0P, /* Q4_0 / Q8_0 in AM_LAYOUT_TILE16 (blocks.h): am_mm_args.w_stride is then */
     AM_KT_Q8_0P, /* the bytes of one 16-row tile and r0 is a multiple of 16 */
+    AM_KT_Q6_KP, /* Q6_K in AM_LAYOUT_TILE16, likewise */
     AM_KT_COUNT
 } am_ktype;
 
@@ -57,13 +58,22 @@ static inline int am_ktype_of(am_type t) {
 /* The kernel type of a tensor view: its element type and layout (-1: none). */
 static inline int am_ktype_of_tensor(const am_tensor *w) {
     if (w->layout == AM_LAYOUT_TILE16)
-        return w->type == AM_TYPE_Q4_0 ? AM_KT_Q4_0P : w->type == AM_TYPE_Q8_0 ? AM_KT_Q8_0P : -1;
+        return w->type == AM_TYPE_Q4_0   ? AM_KT_Q4_0P
+               : w->type == AM_TYPE_Q8_0 ? AM_KT_Q8_0P
+               : w->type == AM_TYPE_Q6_K ? AM_KT_Q6_KP
+                                         : -1;
     return w->layout == AM_LAYOUT_ROWS ? am_ktype_of(w->type) : -1;
 }
 
 static inline am_act_kind am_act_of(int kt) {
     if (kt == AM_KT_Q4_0P || kt == AM_KT_Q8_0P) return AM_ACT_Q8A;
+    if (kt == AM_KT_Q6_KP) return AM_ACT_Q8K;
     return kt <= AM_KT_BF16 ? AM_ACT_F32 : kt <= AM_KT_Q8_0 ? AM_ACT_Q8A : AM_ACT_Q8K;
+}
+
+/* Bytes of one 16-row tile of a packed (AM_LAYOUT_TILE16) tensor of type t, n_in per row. */
+static inline size_t am_tile16_stride(am_type t, int64_t n_in) {
+    return t == AM_TYPE_Q6_K ? am_tile16_q6k_bytes(n_in / AM_QKK) : am_tile16_bytes(t == AM_TYPE_Q8_0, n_in / AM_QK);
 }
 
 /* Bytes of one token's prepared activations for n_in inputs. */

@@ -151,7 +151,7 @@ void am_matmul_multi(am_pool *pool, int n_w, const am_tensor *const w[], const f
         p->n_out = am_tensor_nrows(w[i]);
         p->a.w = w[i]->data;
         /* packed: one 16-row tile per "row" of the kernel's stride (kernels.h) */
-        p->a.w_stride = w[i]->layout == AM_LAYOUT_TILE16 ? am_tile16_bytes(w[i]->type == AM_TYPE_Q8_0, j.n_in / AM_QK)
+        p->a.w_stride = w[i]->layout == AM_LAYOUT_TILE16 ? am_tile16_stride(w[i]->type, j.n_in)
                                                          : am_type_row_bytes(w[i]->type, j.n_in);
         assert(p->a.w_stride > 0);
         p->a.n_in = j.n_in;

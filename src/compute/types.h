@@ -39,7 +39,7 @@ size_t am_type_block_bytes(am_type t);
 size_t am_type_row_bytes(am_type t, int64_t n);
 
 /* How a tensor's bytes are laid out. AM_LAYOUT_ROWS is GGUF's (row after row
- * of blocks); AM_LAYOUT_TILE16 is the matmul-only repacked form of Q4_0 / Q8_0
+ * of blocks); AM_LAYOUT_TILE16 is the matmul-only repacked form of Q4_0 / Q8_0 / Q6_K
  * made by am_pack_tensor (compute/pack.h; layout in compute/blocks.h). */
 typedef enum am_layout { AM_LAYOUT_ROWS = 0, AM_LAYOUT_TILE16 = 1 } am_layout;
 

@@ -2,8 +2,11 @@
  * weights.c — the engine's table of matmul weights: the model's tensor views,
  * or, where the kernels in use prefer it (compute/pack.h), packed copies that
  * the engine owns. Repacked tensors' file pages are dropped (am_model_drop_pages)
- * so the weights are resident once. Tensors read by row (the token embedding,
- * also the output matrix when tied to it) are never packed.
+ * so the weights are resident once. The token embedding is read by row and stays
+ * as loaded; an output matrix tied to it is packed all the same (for Q6_K, the
+ * vocabulary-sized head that dominates batched decode): the copy serves the matmul,
+ * the embedding view the row lookups, and after its pages are dropped only the rows
+ * looked up come back from the file.
  * AGENTMEM_REPACK=0 keeps every view as loaded (A/B measurements).
  */
 #include <stdlib.h>
@@ -15,7 +18,7 @@
 
 /* The view to compute with for t: a packed copy when packing applies, else t. */
 static const am_tensor *use(am_engine *e, const am_tensor *t, bool pack, am_err *err, int *rc) {
-    if (!pack || *rc || !t || t == e->m->tok_embd || !am_pack_supported(t)) return t;
+    if (!pack || *rc || !t || !am_pack_supported(t)) return t;
     am_tensor *dst = &e->packed[e->n_packed];
     if (am_pack_tensor(e->pool, t, dst, err)) {
         *rc = -1;
@@ -47,7 +50,7 @@ int eng_weights_init(am_engine *e, am_err *err) {
         w->up = use(e, L->ffn_up, pack, err, &rc);
         w->down = use(e, L->ffn_down, pack, err, &rc);
     }
-    e->output = use(e, m->output, pack, err, &rc);
+    e->output = use(e, m->output, pack, err, &rc); /* tied or not */
     e->pack_seconds = am_time_now() - t0;
     if (rc) return -1;
     if (e->n_packed)
