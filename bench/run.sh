@@ -180,7 +180,7 @@ def bound($t; $tps; $d0; $db):
        (if $d0 != null and $t.depth > 0 and ($t.batched | not) then ", \(r(100 * $tps / $d0; 1))% of d0" else "" end)
   end;
 "bounds: read bandwidth \(r($bw / 1e9; 10)) GB/s (\(.memory.memory.loads) loads, \(.threads) threads, best pass);" +
-" clock \(.memory.clock_mhz) MHz (\(.memory.clock_source)); int8 peak \(r($peak / 1e9; 1)) GOP/s (\(.memory.int8_peak) per cycle per thread)",
+" clock \(.memory.clock_mhz) MHz (\(.memory.clock_source)); int8 peak \(r($peak / 1e9; 1)) GOP/s (\(.memory.int8_peak))",
 "",
 "| line | weights | kv | agentmem t/s | llama.cpp t/s | ratio | agentmem bound | llama.cpp bound |",
 "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
