@@ -9,10 +9,13 @@
  * am_kv_seq_reserve copies a shared block before slots in it are handed out.
  *
  * Storage of default-type blocks comes from slabs: block id lives at a fixed
- * place in slab id / per_slab, a ~2 MiB buffer on transparent huge pages
- * (am_xmalloc_huge) allocated when its first block is, so attention reading a
- * head's few KiB from hundreds of blocks is not a TLB miss per block. A block
- * converted to bigger types moves to its own heap buffer (heap[id]).
+ * 64-byte-aligned place in slab id / per_slab, a ~2 MiB buffer allocated when
+ * its first block is (one allocation per 32 f16 blocks of llama-1b, not one
+ * each). Not on transparent huge pages, unlike the weights: a restore writes
+ * into fresh slabs on the request path, and faulting in fresh huge pages there
+ * (the kernel zeroing them, in a VM slowly) took a restart's TTFT at 4K f16
+ * from ~95 to ~330 ms. A block converted to bigger types moves to its own
+ * heap buffer (heap[id]).
  */
 #define AM_KV_ENGINE_PRIVATE
 #include "kvcache/kv_engine.h"
@@ -222,7 +225,7 @@ static void block_storage(am_kv *kv, int32_t id, size_t n) {
     if (kv->data_bytes[id] >= n) return;
     if (!kv->data[id] && n == kv->block_bytes) {
         int64_t si = id / kv->per_slab;
-        if (!kv->slabs[si]) kv->slabs[si] = am_xmalloc_huge((size_t)kv->per_slab * kv->slot_bytes);
+        if (!kv->slabs[si]) kv->slabs[si] = am_xmalloc_aligned((size_t)kv->per_slab * kv->slot_bytes);
         kv->data[id] = (char *)kv->slabs[si] + (size_t)(id % kv->per_slab) * kv->slot_bytes;
         kv->data_bytes[id] = n;
         return;
