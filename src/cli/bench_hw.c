@@ -80,8 +80,17 @@ static void stream_slice(void *ctx, int ith, int nth) {
     stream_job *j = ctx;
     size_t per = j->bytes / (size_t)nth;
     uint8_t *p = j->buf + per * (size_t)ith;
-    if (j->touch) memset(p, ith + 1, per);
-    else j->out[ith].v ^= j->fn(p, per);
+    if (j->touch) { /* distinct bytes everywhere, as weights are: pages of one repeated byte
+                     * could be merged (KSM, in the guest or its host) and then read from one
+                     * cached page */
+        uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)(ith + 1);
+        for (size_t i = 0; i + 8 <= per; i += 8) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            memcpy(p + i, &x, 8);
+        }
+    } else {
+        j->out[ith].v ^= j->fn(p, per);
+    }
 }
 
 double bench_read_bandwidth(am_pool *pool, size_t bytes, int passes, const char **isa, am_err *err) {
