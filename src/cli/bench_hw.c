@@ -48,7 +48,10 @@ __attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p,
         d = _mm512_xor_si512(d, _mm512_load_si512((const void *)(p + i + 192)));
     }
     a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
-    return (uint64_t)_mm512_reduce_add_epi64(a);
+    uint64_t lane[8], x = 0; /* folded by XOR: a signed add of the lanes can overflow */
+    _mm512_storeu_si512((void *)lane, a);
+    for (int i = 0; i < 8; i++) x ^= lane[i];
+    return x;
 }
 #endif
 

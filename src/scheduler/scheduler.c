@@ -425,7 +425,8 @@ static void finish_run(am_sched *s, sched_run *r, am_finish fin, am_status code,
         a->cap = n;
         a->tokens = am_xrealloc(a->tokens, (size_t)n * sizeof(int32_t));
     }
-    memcpy(a->tokens, r->toks, (size_t)n * sizeof(int32_t));
+    /* n is 0 (and a->tokens NULL) for a new agent cut before its first step */
+    if (n > 0) memcpy(a->tokens, r->toks, (size_t)n * sizeof(int32_t));
     a->n_tokens = n;
     if (n > 0 && r->logits_gen && n >= r->n_prompt) {
         a->gen_start = r->n_prompt;
