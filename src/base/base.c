@@ -111,15 +111,21 @@ static bool huge_on(void) {
     return on;
 }
 
-void *am_xmalloc_huge(size_t n) {
+void *am_malloc_huge(size_t n) {
     const size_t huge = (size_t)2 << 20;
-    if (n < huge / 2 || !huge_on()) return am_xmalloc_aligned(n);
+    size_t align = 64, m = n ? (n + 63) & ~(size_t)63 : 64;
+    if (n >= huge / 2 && huge_on()) align = huge, m = (n + huge - 1) & ~(huge - 1);
     void *p = NULL;
-    size_t m = (n + huge - 1) & ~(huge - 1);
-    if (posix_memalign(&p, huge, m) != 0) oom(n);
+    if (posix_memalign(&p, align, m) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
-    (void)madvise(p, m, MADV_HUGEPAGE);
+    if (align == huge) (void)madvise(p, m, MADV_HUGEPAGE);
 #endif
+    return p;
+}
+
+void *am_xmalloc_huge(size_t n) {
+    void *p = am_malloc_huge(n);
+    if (!p) oom(n);
     return p;
 }
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cli/bench.h"
@@ -108,17 +107,11 @@ double bench_read_bandwidth(am_pool *pool, size_t bytes, int passes, const char 
     if (bytes > half)
         return am_err_setc(err, AM_E_NO_ROOM, "--memory: %zu MiB is over half of this machine's %zu MiB",
                            bytes >> 20, (half * 2) >> 20);
-    /* on transparent huge pages where the kernel gives them, as the repacked weights
-     * and KV blocks are (am_xmalloc_huge): a 4 KiB-page buffer read 12-20 GB/s here
-     * where the same loop on huge pages read 20-32 */
-    uint8_t *buf = NULL;
-    if (posix_memalign((void **)&buf, (size_t)2 << 20, bytes) != 0) buf = NULL;
-#ifdef MADV_HUGEPAGE
-    if (buf) (void)madvise(buf, bytes, MADV_HUGEPAGE);
-#endif
+    /* on transparent huge pages where the kernel gives them, as the repacked weights are */
+    uint8_t *buf = am_malloc_huge(bytes);
     sink *out = aligned_alloc(64, sizeof(sink) * (size_t)nth);
     if (!buf || !out) {
-        free(buf);
+        am_aligned_free(buf);
         free(out);
         return am_err_setc(err, AM_E_NO_ROOM, "--memory: cannot allocate %zu MiB", bytes >> 20);
     }
@@ -139,7 +132,7 @@ double bench_read_bandwidth(am_pool *pool, size_t bytes, int passes, const char 
     am_log_debug("bench --memory: %zu MiB x %d passes, %s loads, checksum %llx", bytes >> 20, passes, *isa,
                  (unsigned long long)all);
     free(out);
-    free(buf);
+    am_aligned_free(buf);
     return best;
 }
 
@@ -260,9 +253,14 @@ double bench_int8_peak(am_pool *pool, double mhz, char *how, size_t how_cap) {
         }
     }
 #endif
-    if (!name) { /* no VNNI: an estimate, as before (two instructions per 32 bytes with AVX2) */
-        snprintf(how, how_cap, "estimated, no VNNI");
-        return (double)nth * mhz * 1e6 * 32 * 2 / 2;
+    if (!name) { /* no VNNI: estimated from the clock — 32 bytes a cycle with AVX2, whose two
+                  * instructions (vpmaddubsw + vpmaddwd) do one vpdpbusd's work; 8 bytes without */
+        int bytes = 8;
+#if defined(__x86_64__)
+        if (__builtin_cpu_supports("avx2")) bytes = 32;
+#endif
+        snprintf(how, how_cap, "estimated, no VNNI: %s %dx2x1", bytes == 32 ? "avx2" : "scalar", bytes);
+        return (double)nth * mhz * 1e6 * bytes * 2;
     }
     /* products/s -> ops/s (multiply and add) */
     double per_cycle = mhz > 0 ? best / nth / (mhz * 1e6) / (name[0] == 'z' ? 64 : 32) : 0;

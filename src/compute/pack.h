@@ -3,8 +3,9 @@
  *
  * The AVX-512 Q4_0 / Q8_0 kernels keep one int32 lane per output row; in GGUF's
  * row layout each 16-row tile has to be transposed in registers for every block
- * and every call. Q6_K's row-layout kernel instead pairs rows and sums across lanes
- * per super-block; its packed form feeds a one-lane-per-row kernel (kern_q6p_avx512.c). am_pack_tensor writes that transposed form once (layout in
+ * and every call. Q6_K's row-layout kernel instead pairs rows and sums across
+ * lanes per super-block; its packed form feeds a one-lane-per-row kernel
+ * (kern_q6p_avx512.c). am_pack_tensor writes that transposed form once (layout in
  * compute/blocks.h): a matmul then streams one sequential region per tile with
  * aligned loads. The packed bytes equal the row bytes (plus a 64-byte round-up per
  * tile and a padded tail tile), so a caller that repacks should drop the source

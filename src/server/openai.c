@@ -24,15 +24,15 @@ static json_t *usage_json(const am_gen_run *r) {
  * to the last (predicted_n - 1 decode steps). */
 static json_t *timings_json(const am_gen_run *r) {
     const am_gen_event *d = &r->done;
-    int np = d->n_prompt ? d->n_prompt : r->n_prompt, ng = d->n_generated;
+    int np = d->n_prompt ? d->n_prompt : r->n_prompt, ng = d->n_generated, pn = np - d->n_cached;
     double pm = d->t_first > d->t_queue ? (d->t_first - d->t_queue) * 1e3 : 0;
     double gm = ng > 0 && d->t_total > d->t_first ? (d->t_total - d->t_first) * 1e3 : 0;
     int steps = ng > 1 ? ng - 1 : 0;
-    json_t *t = json_pack("{s:i, s:i, s:f, s:i, s:f}", "cache_n", d->n_cached, "prompt_n", np - d->n_cached,
-                          "prompt_ms", pm, "predicted_n", ng, "predicted_ms", gm);
-    if (np > d->n_cached && pm > 0) {
-        json_object_set_new(t, "prompt_per_token_ms", json_real(pm / (np - d->n_cached)));
-        json_object_set_new(t, "prompt_per_second", json_real((np - d->n_cached) * 1e3 / pm));
+    json_t *t = json_pack("{s:i, s:i, s:f, s:i, s:f}", "cache_n", d->n_cached, "prompt_n", pn, "prompt_ms", pm,
+                          "predicted_n", ng, "predicted_ms", gm);
+    if (pn > 0 && pm > 0) {
+        json_object_set_new(t, "prompt_per_token_ms", json_real(pm / pn));
+        json_object_set_new(t, "prompt_per_second", json_real(pn * 1e3 / pm));
     }
     if (steps && gm > 0) {
         json_object_set_new(t, "predicted_per_token_ms", json_real(gm / steps));
