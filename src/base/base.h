@@ -58,7 +58,7 @@ char *am_xstrdup(const char *s);
 char *am_xstrndup(const char *s, size_t n);
 /* 64-byte aligned allocation for SIMD buffers; free with am_aligned_free. */
 void *am_xmalloc_aligned(size_t n);
-/* The same for large buffers read end to end (repacked weights): from 1 MiB
+/* The same for large buffers (repacked weights, tokenizer tables): from 1 MiB
  * on, 2 MiB aligned, rounded up to 2 MiB and advised for transparent huge
  * pages (a hint; the kernel may say no; AGENTMEM_HUGEPAGES=0 asks for none),
  * so a pass over them takes a TLB miss per 2 MiB, not per 4 KiB. Free with

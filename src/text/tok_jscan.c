@@ -5,22 +5,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "text/tok_jscan.h"
 
 static void *big_alloc(size_t n) {
     /* Large tapes: ask for transparent huge pages, which cuts page faults
-     * (expensive in VMs) by 512x. A hint only. */
-    if (n >= ((size_t)4 << 20)) {
-        size_t al = (size_t)2 << 20, rn = (n + al - 1) / al * al;
-        void *p = aligned_alloc(al, rn);
-        if (p) {
-            madvise(p, rn, MADV_HUGEPAGE);
-            return p;
-        }
-    }
-    return am_xmalloc(n);
+     * (expensive in VMs) by 512x. */
+    return n >= ((size_t)4 << 20) ? am_xmalloc_huge(n) : am_xmalloc(n);
 }
 
 static int add_node(jt_doc *d, int type, size_t a, size_t b, uint32_t *out) {

@@ -5,7 +5,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "text/tok_internal.h"
 
@@ -201,15 +200,7 @@ void tok_trie_add(tok_trie *t, const char *s, size_t n, int32_t tok) {
 
 void *tok_big_calloc(size_t n) {
     /* Big tables are filled at random: transparent huge pages save most of
-     * the page faults (costly in VMs). The madvise is only a hint. */
-    if (n >= ((size_t)4 << 20)) {
-        size_t al = (size_t)2 << 20, rn = (n + al - 1) / al * al;
-        void *p = aligned_alloc(al, rn);
-        if (p) {
-            madvise(p, rn, MADV_HUGEPAGE);
-            memset(p, 0, n);
-            return p;
-        }
-    }
+     * the page faults (costly in VMs). */
+    if (n >= ((size_t)4 << 20)) return memset(am_xmalloc_huge(n), 0, n);
     return am_xcalloc(1, n);
 }
