@@ -194,11 +194,142 @@ static void test_cache_ends_inside_a_prompt_token(void) {
     am_sched_free(s, 1000);
 }
 
+/* Principle 5 (reuse is verified by tokens; a template that rewrites the
+ * history shortens the reuse): a special token the model generated inside
+ * its answer was skipped in the text the server sent, so the text the
+ * client sends back cannot contain it. Bug: a splice that puts it back
+ * gives the model a token the rendered prompt does not have. The cache
+ * holds "text A" <special> "text B" <eot> ...; the client sends "text A text
+ * B" <eot> ...: the reuse ends at the special token, the prompt keeps its
+ * own ids from there, and the answer is the engine's for that prompt. Text
+ * that differs after the special ends the reuse there too. */
+static void test_skipped_special_ends_reuse(void) {
+    static const char a_text[] = " alpha beta gamma", b_text[] = " delta epsilon", b_other[] = " delta epsilom";
+    int32_t sp = am_tokenizer_token_id(g_b->tok, "<|finetune_right_pad_id|>", 25);
+    int32_t eot = am_tokenizer_token_id(g_b->tok, "<|eot_id|>", 10);
+    CHECK(sp >= 0 && eot >= 0);
+    am_err err = {0};
+    am_tokens ta = {0}, tb = {0};
+    CHECK(am_bundle_tokenize(g_b, a_text, strlen(a_text), false, &ta, &err) == 0);
+    CHECK(am_bundle_tokenize(g_b, b_text, strlen(b_text), false, &tb, &err) == 0);
+    static int32_t p[LEN + 64], q2[LEN + 64 + EXTRA];
+    make_prompt(p, LEN, 45);
+    int n1 = LEN;
+    memcpy(p + n1, ta.ids, ta.n * 4), n1 += (int)ta.n;
+    p[n1++] = sp;
+    memcpy(p + n1, tb.ids, tb.n * 4), n1 += (int)tb.n;
+    /* then the end of the turn and more: the walk reaches this special token
+     * with the cache's side ahead; it must wait for the prompt's own */
+    p[n1++] = eot;
+    for (int i = 0; i < 3; i++) p[n1++] = 21 + i;
+    for (int other = 0; other < 2; other++) {
+        char agent[16];
+        snprintf(agent, sizeof agent, "hid-%d", other);
+        am_sched *s = make_sched(2, 0, NULL);
+        result r;
+        am_req *q = submit(s, agent, p, n1, 1); /* one token sampled, not fed: the cache is p */
+        collect(q, &r);
+        am_req_release(q);
+        /* turn 2: the text as the server would have sent it, then the end of turn */
+        char text[64];
+        snprintf(text, sizeof text, "%s%s", a_text, other ? b_other : b_text);
+        am_tokens t = {0};
+        CHECK(am_bundle_tokenize(g_b, text, strlen(text), false, &t, &err) == 0 && t.n < 48);
+        memcpy(q2, p, LEN * 4);
+        int n2 = LEN;
+        memcpy(q2 + n2, t.ids, t.n * 4), n2 += (int)t.n;
+        q2[n2++] = eot;
+        for (int i = 0; i < 3; i++) q2[n2++] = 21 + i;
+        for (int i = 0; i < EXTRA; i++) q2[n2++] = 11 + i;
+        am_tokens_free(&t);
+        q = submit(s, agent, q2, n2, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECK_SCHED(s);
+        /* text A is spliced (its ids are the cache's), nothing past the special */
+        CHECKF(r.done.n_cached == LEN + (int)ta.n, "%s: cached %d, want %d (text A)", other ? "other text" : "same text",
+               r.done.n_cached, LEN + (int)ta.n);
+        CHECKF(r.done.n_prompt <= n2 && r.done.n_prompt >= n2 - (int)tb.n, "prompt %d tokens, sent %d", r.done.n_prompt, n2);
+        if (!other) {
+            int32_t ref[GEN];
+            int nr = ref_generate(q2, n2, GEN, ref);
+            CHECK(nr >= 0 && (r.done.n_prompt != n2 || same(&r, ref, nr)));
+        }
+        am_sched_free(s, 1000);
+    }
+    am_tokens_free(&ta);
+    am_tokens_free(&tb);
+}
+
+/* Principle 5 again: Llama 3's template trims each message (`content |
+ * trim`), so an answer the model began with a space comes back without it.
+ * Bug: a splice that keeps the generated space gives the model bytes the
+ * template did not render. The cache holds "\n\n" " alpha beta gamma" <eot>
+ * ...; the prompt "\n\nalpha beta gamma" <eot> ...: the reuse ends where the
+ * answer starts, the prompt is the rendered one, and the answer is the
+ * engine's for it; likewise for text that differs after the trim. A space
+ * missing inside the text ends the reuse at the difference. */
+static void test_trimmed_space_ends_reuse(void) {
+    static const char *const sent[] = {"\n\nalpha beta gamma", "\n\n alpha betagamma", "\n\nalphA beta gamma"};
+    int32_t eot = am_tokenizer_token_id(g_b->tok, "<|eot_id|>", 10);
+    CHECK(eot >= 0);
+    am_err err = {0};
+    am_tokens th = {0}, ta = {0};
+    CHECK(am_bundle_tokenize(g_b, "\n\n", 2, false, &th, &err) == 0);
+    CHECK(am_bundle_tokenize(g_b, " alpha beta gamma", 17, false, &ta, &err) == 0);
+    static int32_t p[LEN + 64], q2[LEN + 64 + EXTRA];
+    make_prompt(p, LEN, 47);
+    int n1 = LEN;
+    memcpy(p + n1, th.ids, th.n * 4), n1 += (int)th.n;
+    const int answer = n1;
+    memcpy(p + n1, ta.ids, ta.n * 4), n1 += (int)ta.n;
+    p[n1++] = eot;
+    for (int i = 0; i < 3; i++) p[n1++] = 21 + i;
+    for (int v = 0; v < 3; v++) {
+        char agent[16];
+        snprintf(agent, sizeof agent, "trim-%d", v);
+        am_sched *s = make_sched(2, 0, NULL);
+        result r;
+        am_req *q = submit(s, agent, p, n1, 1);
+        collect(q, &r);
+        am_req_release(q);
+        am_tokens t = {0};
+        CHECK(am_bundle_tokenize(g_b, sent[v], strlen(sent[v]), false, &t, &err) == 0 && t.n < 48);
+        memcpy(q2, p, LEN * 4);
+        int n2 = LEN;
+        memcpy(q2 + n2, t.ids, t.n * 4), n2 += (int)t.n;
+        q2[n2++] = eot;
+        for (int i = 0; i < 3; i++) q2[n2++] = 21 + i;
+        for (int i = 0; i < EXTRA; i++) q2[n2++] = 11 + i;
+        am_tokens_free(&t);
+        q = submit(s, agent, q2, n2, GEN);
+        collect(q, &r);
+        am_req_release(q);
+        CHECK_SCHED(s);
+        if (v == 1) { /* " alpha beta" is the cache's text: spliced up to the missing space */
+            CHECKF(r.done.n_cached > answer && r.done.n_cached < answer + (int)ta.n, "a space missing inside the text: "
+                   "cached %d, the answer is ids %d..%d", r.done.n_cached, answer, answer + (int)ta.n);
+        } else {
+            CHECKF(r.done.n_cached <= answer, "%s: cached %d, the answer starts at %d", v ? "text that differs" : "trimmed",
+                   r.done.n_cached, answer);
+            CHECKF(r.done.n_prompt == n2, "prompt %d tokens, sent %d: rewritten", r.done.n_prompt, n2);
+            int32_t ref[GEN];
+            int nr = ref_generate(q2, n2, GEN, ref);
+            CHECK(nr >= 0 && same(&r, ref, nr));
+        }
+        am_sched_free(s, 1000);
+    }
+    am_tokens_free(&th);
+    am_tokens_free(&ta);
+}
+
 int main(void) {
     UNUSED_DIR;
     if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
     AM_TEST_RUN(test_answer_sent_back_as_text);
     AM_TEST_RUN(test_cache_ends_inside_a_prompt_token);
+    AM_TEST_RUN(test_skipped_special_ends_reuse);
+    AM_TEST_RUN(test_trimmed_space_ends_reuse);
     am_bundle_unref(g_b);
     AM_TEST_EXIT();
 }
