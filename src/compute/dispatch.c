@@ -1,6 +1,7 @@
 /*
  * dispatch.c — picks the kernel table once: the best level this CPU (and its
- * OS, via XCR0 as checked by libgcc) supports, lowered by AGENTMEM_ISA.
+ * OS, via XCR0 as checked by libgcc) supports, lowered by AGENTMEM_ISA; and
+ * reads AGENTMEM_BF16_ACT (bf16 activations for BF16 weights' prefill).
  * Code in *_avx2.c / *_avx512.c is reachable only through this table.
  */
 #include <cpuid.h>
@@ -19,6 +20,7 @@ static const char *LEVEL_NAMES[] = {"scalar", "avx2", "avx512"};
 static am_kernels g_tables[3];
 static int g_best = -1; /* highest level the CPU supports */
 static int g_level = -1;
+static int g_bf16_act = 1; /* am_compute_bf16_act */
 
 /* F16C (CPUID.1:ECX bit 29) and AVX512_BF16 (CPUID.(7,1):EAX bit 5) are
  * asked of CPUID directly because clang before 16 has no
@@ -70,6 +72,13 @@ static void init_once(void) {
         else
             g_level = want;
     }
+    const char *b = getenv("AGENTMEM_BF16_ACT");
+    if (b && *b) {
+        if (strcmp(b, "0") == 0)
+            g_bf16_act = 0;
+        else if (strcmp(b, "1") != 0)
+            am_log_warn("AGENTMEM_BF16_ACT=%s: expected 0 or 1, using 1", b);
+    }
 }
 
 static void init_tables(void) {
@@ -93,4 +102,14 @@ int am_compute_set_isa(const char *name) {
     if (want < 0 || want > g_best) return -1;
     g_level = want;
     return 0;
+}
+
+void am_compute_set_bf16_act(int on) {
+    init_tables(); /* so a later first use does not reread the environment over this */
+    g_bf16_act = on != 0;
+}
+
+int am_compute_bf16_act(void) {
+    init_tables();
+    return g_bf16_act;
 }

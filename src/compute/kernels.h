@@ -7,7 +7,9 @@
  * for F32/F16/BF16, am_q8a blocks for Q4_0/Q8_0, am_q8k blocks for K-quants.
  * That format is the same at every ISA level, and SIMD activation quantizers
  * must produce the same bytes as the scalar ones, so ISA levels differ only
- * in float summation order.
+ * in float summation order. The one exception is AM_ACT_BF16XT (BF16 weights,
+ * prefill, AVX-512 only, AGENTMEM_BF16_ACT): activations rounded to bf16,
+ * which changes results by ~1e-3 relative (docs/INTERNALS.md "Compute kernels").
  */
 #ifndef AM_KERNELS_H
 #define AM_KERNELS_H
@@ -35,8 +37,16 @@ typedef enum {
 
 /* AM_ACT_XT (float weights, prefill, when the level has mm_xt): float32 activations
  * transposed in groups of AM_XT_GROUP tokens, [n_tok/16][n_in][16], the last group zero
- * padded; x_stride is the bytes of one group. */
-typedef enum { AM_ACT_F32, AM_ACT_Q8A, AM_ACT_Q8K, AM_ACT_XT } am_act_kind;
+ * padded; x_stride is the bytes of one group.
+ * AM_ACT_BF16XT (BF16 weights, prefill, when the level has mm_bf16xt and
+ * am_compute_bf16_act()): activations rounded to bf16 (round to nearest even, NaN stays
+ * NaN: am_f32_to_bf16's bits) in groups of 16 tokens with consecutive input pairs
+ * interleaved, uint16 [ceil(n_tok/16)][ceil(n_in/2)][16][2]: element [g][p][i][h] is input
+ * 2p+h of token 16g+i, so one 64-byte row [g][p] is a vdpbf16ps operand (16 lanes = 16
+ * tokens, each a pair of inputs). The last group's missing tokens and, for odd n_in, input
+ * n_in of every token are zero. x_stride is the bytes of one group, ceil(n_in/2) * 64. */
+typedef enum { AM_ACT_F32, AM_ACT_Q8A, AM_ACT_Q8K, AM_ACT_XT, AM_ACT_BF16XT } am_act_kind;
+#define AM_ACT_KINDS 5
 
 #define AM_XT_GROUP 16
 #define AM_XT_MIN_TOK 16
@@ -83,9 +93,19 @@ static inline size_t am_act_row_bytes(am_act_kind k, int64_t n_in) {
     case AM_ACT_Q8A: return (size_t)(n_in / AM_QK) * sizeof(am_q8a);
     case AM_ACT_Q8K: return (size_t)(n_in / AM_QKK) * sizeof(am_q8k);
     case AM_ACT_XT: return (size_t)n_in * sizeof(float); /* per token; a group is 16 of these */
+    case AM_ACT_BF16XT: return (size_t)(n_in + 1) / 2 * 2 * sizeof(uint16_t); /* likewise; odd n_in padded */
     }
     return 0;
 }
+
+/* Bytes of n_tok tokens' prepared activations (whole 16-token groups for the XT kinds):
+ * what the driver allocates and the preparation writes. */
+size_t am_act_bytes(am_act_kind k, int64_t n_in, int n_tok);
+
+/* Tokens [t0, t1) of x [n_tok][n_in] (t0 a multiple of AM_XT_GROUP, t1 = n_tok or a
+ * multiple of it) into AM_ACT_BF16XT at dst (group 0's start), padding included: every
+ * byte of those groups is written. Portable C (matmul.c). */
+void am_prep_bf16xt(const float *x, int64_t n_in, int n_tok, int t0, int t1, uint8_t *dst);
 
 typedef struct am_mm_args {
     const uint8_t *w; /* row 0 of W */
@@ -105,6 +125,11 @@ typedef struct am_kernels {
     /* Optional, float types only: the same product against AM_ACT_XT activations, used when
      * n_tok >= AM_XT_MIN_TOK; t0 is then a multiple of AM_XT_GROUP. */
     am_mm_fn mm_xt[AM_KT_COUNT];
+    /* Optional: BF16 weights against AM_ACT_BF16XT activations (bf16 products, f32 sums),
+     * used instead of mm_xt[AM_KT_BF16] when n_tok >= AM_XT_MIN_TOK and
+     * am_compute_bf16_act(); t0 is a multiple of AM_XT_GROUP. Only levels whose CPU has
+     * AVX512_BF16 set it (the avx512 level requires that CPUID bit, dispatch.c). */
+    am_mm_fn mm_bf16xt;
     void (*quant_q8a)(const float *x, am_q8a *dst, int64_t n);
     void (*quant_q8k)(const float *x, am_q8k *dst, int64_t n);
 } am_kernels;

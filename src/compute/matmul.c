@@ -4,6 +4,8 @@
  * integer kernels, transposed for float prefill), cuts every weight's output
  * into chunks and lets the pool's threads claim them from one atomic counter
  * (dynamic, so a core slowed by a neighbour does not stall the step).
+ * BF16 weights' prefill rounds activations to bf16 (AM_ACT_BF16XT) unless
+ * am_compute_set_bf16_act(0) / AGENTMEM_BF16_ACT=0; decode never does.
  * Kernels come from kernels.h. Owns no memory across calls except the pool's
  * scratch buffer.
  */
@@ -12,6 +14,7 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "compute/kernels.h"
@@ -26,7 +29,7 @@
  * chunk, so chunks are long (128: F16 2048x2048 x 512 tokens ran ~15% faster
  * than with 64). */
 #define TOK_CHUNK 128
-#define N_ACT 4 /* am_act_kind values */
+#define N_ACT AM_ACT_KINDS
 
 typedef struct {
     am_mm_fn fn;
@@ -43,7 +46,7 @@ typedef struct {
     int64_t n_in;
     int n_tok;
     uint8_t *act[N_ACT];     /* prepared activations per kind (NULL: not needed) */
-    size_t act_stride[N_ACT]; /* bytes per token (per 16-token group for AM_ACT_XT) */
+    size_t act_stride[N_ACT]; /* bytes per token (per 16-token group for AM_ACT_XT/BF16XT) */
     mm_part part[AM_MATMUL_MAX_MULTI];
     int n_parts;
     int64_t n_chunks;
@@ -65,8 +68,44 @@ static void prep_xt(const mm_job *j, int t0, int t1) {
     }
 }
 
+/* x's bits rounded to bf16, to nearest even; NaN stays (quiet) NaN. am_f32_to_bf16's
+ * bits, inline here because it runs once per activation of a prefill. */
+static inline uint32_t bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40;
+    return (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
+}
+
+void am_prep_bf16xt(const float *x, int64_t n_in, int n_tok, int t0, int t1, uint8_t *dst) {
+    const int64_t np = (n_in + 1) / 2; /* pairs per token; an odd n_in's last one is (x, 0) */
+    const size_t gstride = am_act_row_bytes(AM_ACT_BF16XT, n_in) * AM_XT_GROUP;
+    for (int g0 = t0; g0 < t1; g0 += AM_XT_GROUP) {
+        uint32_t *d = (uint32_t *)(dst + (size_t)(g0 / AM_XT_GROUP) * gstride); /* [np][16] pairs */
+        int m = AM_MIN(AM_XT_GROUP, n_tok - g0);
+        for (int i = 0; i < AM_XT_GROUP; i++) {
+            if (i >= m) {
+                for (int64_t p = 0; p < np; p++) d[p * AM_XT_GROUP + i] = 0;
+                continue;
+            }
+            const float *src = x + (int64_t)(g0 + i) * n_in;
+            for (int64_t p = 0; p < n_in / 2; p++)
+                d[p * AM_XT_GROUP + i] = bf16_rne(src[2 * p]) | bf16_rne(src[2 * p + 1]) << 16;
+            if (n_in & 1) d[(np - 1) * AM_XT_GROUP + i] = bf16_rne(src[n_in - 1]);
+        }
+    }
+}
+
+size_t am_act_bytes(am_act_kind k, int64_t n_in, int n_tok) {
+    size_t row = am_act_row_bytes(k, n_in);
+    if (k == AM_ACT_XT || k == AM_ACT_BF16XT) /* whole groups */
+        return row * AM_XT_GROUP * (size_t)((n_tok + AM_XT_GROUP - 1) / AM_XT_GROUP);
+    return row * (size_t)n_tok;
+}
+
 static void prep_tokens(const mm_job *j, int t0, int t1) {
     if (j->act[AM_ACT_XT]) prep_xt(j, t0, t1);
+    if (j->act[AM_ACT_BF16XT]) am_prep_bf16xt(j->x, j->n_in, j->n_tok, t0, t1, j->act[AM_ACT_BF16XT]);
     for (int t = t0; t < t1; t++) {
         const float *xr = j->x + (int64_t)t * j->n_in;
         if (j->act[AM_ACT_Q8A]) j->k->quant_q8a(xr, (am_q8a *)(j->act[AM_ACT_Q8A] + (size_t)t * j->act_stride[AM_ACT_Q8A]), j->n_in);
@@ -114,17 +153,16 @@ void am_matmul_multi(am_pool *pool, int n_w, const am_tensor *const w[], const f
         mm_part *p = &j.part[i];
         p->fn = k->mm[kt];
         kinds[i] = am_act_of(kt);
-        if (kinds[i] == AM_ACT_F32 && n_tok >= AM_XT_MIN_TOK && k->mm_xt[kt]) {
+        if (kt == AM_KT_BF16 && n_tok >= AM_XT_MIN_TOK && k->mm_bf16xt && am_compute_bf16_act()) {
+            kinds[i] = AM_ACT_BF16XT;
+            p->fn = k->mm_bf16xt;
+        } else if (kinds[i] == AM_ACT_F32 && n_tok >= AM_XT_MIN_TOK && k->mm_xt[kt]) {
             kinds[i] = AM_ACT_XT;
             p->fn = k->mm_xt[kt];
         }
         size_t stride = am_act_row_bytes(kinds[i], j.n_in);
-        if (kinds[i] == AM_ACT_XT) {
-            stride *= AM_XT_GROUP;
-            act_bytes[AM_ACT_XT] = stride * (size_t)((n_tok + AM_XT_GROUP - 1) / AM_XT_GROUP);
-        } else if (kinds[i] != AM_ACT_F32) {
-            act_bytes[kinds[i]] = stride * (size_t)n_tok;
-        }
+        if (kinds[i] == AM_ACT_XT || kinds[i] == AM_ACT_BF16XT) stride *= AM_XT_GROUP; /* one group */
+        if (kinds[i] != AM_ACT_F32) act_bytes[kinds[i]] = am_act_bytes(kinds[i], j.n_in, n_tok);
         j.act_stride[kinds[i]] = stride;
     }
     size_t total = 0, off[N_ACT];

@@ -35,4 +35,13 @@ const char *am_compute_isa(void);
  * unknown name or a level this CPU lacks. Must not race with running matmuls. */
 int am_compute_set_isa(const char *name);
 
+/* BF16 weights' prefill (>= 16 tokens) with bf16-rounded activations and vdpbf16ps
+ * (on by default where the CPU has AVX512_BF16; AGENTMEM_BF16_ACT=0 turns it off at
+ * start). ~2x faster than f32 activations, results ~1e-3 relative apart (the f32 path
+ * is exact up to summation order); decode always uses f32 activations. 0 turns it off,
+ * nonzero on. Like am_compute_set_isa: must not race with running matmuls (tests,
+ * benchmarks, or once before an engine exists). */
+void am_compute_set_bf16_act(int on);
+int am_compute_bf16_act(void);
+
 #endif
