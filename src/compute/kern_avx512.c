@@ -241,4 +241,5 @@ void am_kernels_init_avx512(am_kernels *k) {
     am_avx512_init_q80(k);
     am_avx512_init_qk(k);
     am_avx512_init_q6p(k);
+    am_avx512_init_bf16(k);
 }

@@ -61,6 +61,9 @@ void am_avx512_init_qk(am_kernels *k);
 /* Q6_K in AM_LAYOUT_TILE16, every token count (kern_q6p_avx512.c). */
 void am_avx512_init_q6p(am_kernels *k);
 
+/* BF16 weights x AM_ACT_BF16XT activations, vdpbf16ps (kern_bf16_avx512.c): sets mm_bf16xt. */
+void am_avx512_init_bf16(am_kernels *k);
+
 /* Q4_K (kind 0) / Q5_K (1) / Q6_K (2), the same for many tokens
  * (kern_qk_gemm_avx512.c), under the same condition am_avx512_qk_gemm_ok(a). */
 int am_avx512_qk_gemm_ok(const am_mm_args *a);

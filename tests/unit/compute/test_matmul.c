@@ -7,7 +7,15 @@
  *    (observed <= 1e-6);
  *  - physical: the same against unquantized activations, i.e. the Q8 activation error:
  *    <= 3e-2 (typical 5e-3..7e-3; single-row cases fluctuate). The outlier token, whose
- *    256-element Q8_K blocks are coarse by design, is skipped here. */
+ *    256-element Q8_K blocks are coarse by design, is skipped here.
+ * BF16 weights' prefill at the avx512 level with am_compute_bf16_act() on (AM_ACT_BF16XT)
+ * sees bf16-rounded activations: "exact" is then against those (products of bf16 are
+ * exact in f32, so still only summation order: <= 2e-6), "physical" is the rounding of
+ * the activations: 8 significant bits, relative error of one value <= 2^-8 = 3.9e-3, the
+ * RMS over a dot of random terms ~1.1e-3 (uniform errors); a 1-row or 1-input case is one
+ * draw of that (n_in 1 is one rounding: up to 3.9e-3). Held to BF16_PHYS_TOL 6e-3
+ * (observed: 1.2e-3 over many rows, 4.8e-3 worst single row). check_case runs BF16 at
+ * avx512 with the knob off and on. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -21,6 +29,7 @@
 #define AM_ARRAY_LEN_(a) (sizeof(a) / sizeof((a)[0]))
 #define EXACT_TOL 2e-6
 #define PHYS_TOL 3e-2
+#define BF16_PHYS_TOL 6e-3
 
 
 static const am_type TYPES[] = {AM_TYPE_F32, AM_TYPE_F16, AM_TYPE_BF16, AM_TYPE_Q8_0,
@@ -44,8 +53,18 @@ static void effective_x(am_type t, const float *x, float *xe, int64_t n) {
     }
 }
 
+/* The bf16-activation path (kernels.h AM_ACT_BF16XT) runs for this call. */
+static bool bf16_act_path(am_type t, int n_tok) {
+    return t == AM_TYPE_BF16 && n_tok >= AM_XT_MIN_TOK && am_compute_bf16_act() && am_kernels_get()->mm_bf16xt;
+}
+
+static void bf16_round(const float *x, float *xb, int64_t n) {
+    for (int64_t i = 0; i < n; i++) xb[i] = am_bf16_to_f32(am_f32_to_bf16(x[i]));
+}
+
+/* [3]: avx512 with bf16 activations (BF16 prefill only) */
 typedef struct {
-    double worst_exact[3], worst_phys[3];
+    double worst_exact[4], worst_phys[4];
 } stats;
 
 /* One random case; the double references are computed once and every ISA level checked. */
@@ -56,6 +75,8 @@ static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, in
     float *x = malloc(sizeof(float) * n_in * n_tok), *xe = malloc(sizeof(float) * n_in);
     float *y = malloc(sizeof(float) * n_out * n_tok);
     double *ref_ex = malloc(sizeof(double) * n_out * n_tok), *ref_ph = malloc(sizeof(double) * n_out * n_tok);
+    double *ref_bx = malloc(sizeof(double) * n_out * n_tok); /* against bf16-rounded activations */
+    float *xb = malloc(sizeof(float) * n_in);
     double *s_terms = calloc(n_tok, sizeof(double));
     for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = am_test_gauss() * 0.05f;
     for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = am_test_gauss();
@@ -67,40 +88,54 @@ static void check_case(am_pool *pool, am_type t, int64_t n_in, int64_t n_out, in
     }
     for (int tk = 0; tk < n_tok; tk++) {
         effective_x(t, x + tk * n_in, xe, n_in);
+        bf16_round(x + tk * n_in, xb, n_in);
         for (int64_t r = 0; r < n_out; r++) {
-            double ex = 0, ph = 0;
+            double ex = 0, ph = 0, bx = 0;
             for (int64_t i = 0; i < n_in; i++) {
                 double term = (double)wd[r * n_in + i] * x[tk * n_in + i];
                 ex += (double)wd[r * n_in + i] * xe[i];
+                bx += (double)wd[r * n_in + i] * xb[i];
                 ph += term;
                 s_terms[tk] += term * term;
             }
             ref_ex[tk * n_out + r] = ex;
             ref_ph[tk * n_out + r] = ph;
+            ref_bx[tk * n_out + r] = bx;
         }
     }
     am_tensor w = {.name = "w", .type = t, .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = wq, .nbytes = rb * n_out};
+    const int saved_knob = am_compute_bf16_act();
     for (int l = 0; l < 3; l++) {
         if (am_compute_set_isa(ISAS[l]) != 0) continue;
-        for (int64_t i = 0; i < n_out * n_tok; i++) y[i] = NAN;
-        am_matmul(pool, &w, x, n_tok, y);
-        for (int tk = 0; tk < n_tok; tk++) {
-            double e_ex = 0, e_ph = 0;
-            for (int64_t r = 0; r < n_out; r++) {
-                double v = y[tk * n_out + r];
-                if (!(fabs(v) < 1e30)) v = 1e30; /* unwritten output (NaN) fails loudly */
-                e_ex += (v - ref_ex[tk * n_out + r]) * (v - ref_ex[tk * n_out + r]);
-                e_ph += (v - ref_ph[tk * n_out + r]) * (v - ref_ph[tk * n_out + r]);
+        for (int knob = 0; knob < 2; knob++) { /* BF16 at avx512: f32 and bf16 activations */
+            if (knob && !(t == AM_TYPE_BF16 && l == 2)) break;
+            if (t == AM_TYPE_BF16 && l == 2) am_compute_set_bf16_act(knob);
+            const bool bx = bf16_act_path(t, n_tok);
+            const int slot = bx ? 3 : l;
+            const double *ref = bx ? ref_bx : ref_ex, phys_tol = bx ? BF16_PHYS_TOL : PHYS_TOL;
+            for (int64_t i = 0; i < n_out * n_tok; i++) y[i] = NAN;
+            am_matmul(pool, &w, x, n_tok, y);
+            for (int tk = 0; tk < n_tok; tk++) {
+                double e_ex = 0, e_ph = 0;
+                for (int64_t r = 0; r < n_out; r++) {
+                    double v = y[tk * n_out + r];
+                    if (!(fabs(v) < 1e30)) v = 1e30; /* unwritten output (NaN) fails loudly */
+                    e_ex += (v - ref[tk * n_out + r]) * (v - ref[tk * n_out + r]);
+                    e_ph += (v - ref_ph[tk * n_out + r]) * (v - ref_ph[tk * n_out + r]);
+                }
+                e_ex = sqrt(e_ex / s_terms[tk]), e_ph = sqrt(e_ph / s_terms[tk]);
+                if (n_tok > 2 && tk == 1) e_ph = 0; /* the outlier token */
+                if (e_ex > st->worst_exact[slot]) st->worst_exact[slot] = e_ex;
+                if (e_ph > st->worst_phys[slot]) st->worst_phys[slot] = e_ph;
+                CHECKF(e_ex <= EXACT_TOL && e_ph <= phys_tol,
+                       "%s%s %s n_in %lld n_out %lld n_tok %d token %d: exact %g phys %g", ISAS[l],
+                       bx ? " bf16-act" : "", am_type_name(t), (long long)n_in, (long long)n_out, n_tok, tk, e_ex, e_ph);
             }
-            e_ex = sqrt(e_ex / s_terms[tk]), e_ph = sqrt(e_ph / s_terms[tk]);
-            if (n_tok > 2 && tk == 1) e_ph = 0; /* the outlier token */
-            if (e_ex > st->worst_exact[l]) st->worst_exact[l] = e_ex;
-            if (e_ph > st->worst_phys[l]) st->worst_phys[l] = e_ph;
-            CHECKF(e_ex <= EXACT_TOL && e_ph <= PHYS_TOL, "%s %s n_in %lld n_out %lld n_tok %d token %d: exact %g phys %g",
-                   ISAS[l], am_type_name(t), (long long)n_in, (long long)n_out, n_tok, tk, e_ex, e_ph);
         }
     }
-    free(wf), free(wd), free(wq), free(x), free(xe), free(y), free(ref_ex), free(ref_ph), free(s_terms);
+    am_compute_set_bf16_act(saved_knob);
+    free(wf), free(wd), free(wq), free(x), free(xe), free(xb), free(y), free(ref_ex), free(ref_ph), free(ref_bx),
+        free(s_terms);
 }
 
 /* Every level against the reference on ragged rows (1..130: tails of the 16- and 32-row
@@ -125,6 +160,9 @@ static void test_all_isas(void) {
             if (am_compute_set_isa(ISAS[l]) == 0)
                 fprintf(stderr, "  %-6s %-5s worst rel err: exact %.2e  vs float activations %.2e\n", ISAS[l],
                         am_type_name(TYPES[ti]), st.worst_exact[l], st.worst_phys[l]);
+        if (st.worst_exact[3] > 0)
+            fprintf(stderr, "  avx512 %-5s bf16 activations: exact %.2e  vs float activations %.2e [limit %.0e]\n",
+                    am_type_name(TYPES[ti]), st.worst_exact[3], st.worst_phys[3], BF16_PHYS_TOL);
     }
     am_pool_free(pool);
 }
@@ -300,6 +338,229 @@ static void test_activation_bytes(void) {
     }
 }
 
+/* ---- bf16 activations (AM_ACT_BF16XT, BF16 weights' prefill at avx512) ----------------- */
+
+/* BF16 weights [n_out][n_in] of gaussian values (already bf16: quantizing is exact). */
+static uint8_t *bf16_weights(int64_t n_in, int64_t n_out, float scale) {
+    uint16_t *w = malloc(sizeof(uint16_t) * n_in * n_out + 2);
+    for (int64_t i = 0; i < n_in * n_out; i++) w[i] = am_f32_to_bf16(am_test_gauss() * scale);
+    return (uint8_t *)w;
+}
+
+static am_tensor bf16_tensor(const uint8_t *w, int64_t n_in, int64_t n_out) {
+    return (am_tensor){.name = "w", .type = AM_TYPE_BF16, .n_dims = 2, .ne = {n_in, n_out, 1, 1}, .data = w,
+                       .nbytes = sizeof(uint16_t) * n_in * n_out};
+}
+
+/* Bugs: a ragged tile's store mask built from the full tile (rows past n_out written into
+ * the next token's outputs, or past y's end), tokens of a partial last group dropped or
+ * stored, an odd n_in's last input skipped (or its pair read with the next row's first
+ * weight), a k-block (512 pairs) boundary that loses or repeats pairs. Every element is
+ * checked against plain loops over the bf16-rounded activations in double:
+ * |y - ref| <= 1e-5 * sum_i |w_i x_i| (f32 summation of <= 2049 exact products; observed
+ * ~1e-7), y filled with NaN first, and a NaN guard after y must stay untouched. */
+static void test_bf16_prefill_loses_no_edge(void) {
+    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
+        fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
+        am_compute_set_isa("scalar");
+        return;
+    }
+    static const int64_t outs[] = {1, 7, 9, 63, 65, 71};
+    static const int toks[] = {16, 17, 31, 33, 50, 129};
+    static const int64_t ins[] = {1, 3, 64, 301, 1025, 2049}; /* 1025, 2049: past one k-block */
+    const int saved = am_compute_bf16_act();
+    am_compute_set_bf16_act(1);
+    am_pool *pool = am_pool_create(2);
+    double worst = 0;
+    const int GUARD = 64;
+    for (size_t a = 0; a < AM_ARRAY_LEN_(ins); a++)
+        for (size_t b = 0; b < AM_ARRAY_LEN_(outs); b++) {
+            int64_t n_in = ins[a], n_out = outs[b];
+            int n_tok = toks[(a + b) % AM_ARRAY_LEN_(toks)];
+            uint8_t *wq = bf16_weights(n_in, n_out, 0.05f);
+            am_tensor w = bf16_tensor(wq, n_in, n_out);
+            float *x = malloc(sizeof(float) * n_in * n_tok), *xb = malloc(sizeof(float) * n_in);
+            float *y = malloc(sizeof(float) * (n_out * n_tok + GUARD));
+            for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = am_test_gauss();
+            for (int64_t i = 0; i < n_out * n_tok + GUARD; i++) y[i] = NAN;
+            am_matmul((a + b) % 2 ? pool : NULL, &w, x, n_tok, y);
+            int bad = 0;
+            for (int tk = 0; tk < n_tok; tk++) {
+                bf16_round(x + tk * n_in, xb, n_in);
+                for (int64_t r = 0; r < n_out; r++) {
+                    double ref = 0, mag = 0;
+                    for (int64_t i = 0; i < n_in; i++) {
+                        double term = (double)am_bf16_to_f32(((const uint16_t *)wq)[r * n_in + i]) * xb[i];
+                        ref += term;
+                        mag += fabs(term);
+                    }
+                    double v = y[tk * n_out + r], e = fabs(v - ref) / (mag > 0 ? mag : 1);
+                    if (!(e <= 1e-5)) {
+                        if (bad++ < 3)
+                            CHECKF(0, "n_in %lld n_out %lld n_tok %d: y[%d][%lld] = %g, want %g", (long long)n_in,
+                                   (long long)n_out, n_tok, tk, (long long)r, v, ref);
+                    } else if (e > worst) {
+                        worst = e;
+                    }
+                }
+            }
+            CHECKF(bad == 0, "n_in %lld n_out %lld n_tok %d: %d wrong outputs", (long long)n_in, (long long)n_out, n_tok, bad);
+            for (int i = 0; i < GUARD; i++)
+                CHECKF(isnan(y[n_out * n_tok + i]), "n_in %lld n_out %lld n_tok %d: written past y's end (+%d)",
+                       (long long)n_in, (long long)n_out, n_tok, i);
+            free(wq), free(x), free(xb), free(y);
+        }
+    fprintf(stderr, "  bf16 activations, every element: worst |y - ref| / sum|terms| %.2e [limit 1e-05]\n", worst);
+    am_pool_free(pool);
+    am_compute_set_bf16_act(saved);
+}
+
+/* Bug: activations truncated to bf16 (the top 16 bits of the f32) instead of rounded to
+ * nearest even, or a NaN whose payload lies in the low bits truncated to infinity. With
+ * weights 1.0 (exact in bf16) and activations exact sums of bf16 values, every result is
+ * exact in f32, so y must be exactly the RNE sum:
+ *   1 + 0.75 ulp -> 1 + ulp (truncation: 1),   ulp = 2^-7 at 1
+ *   1 + 0.5 ulp  -> 1 (tie, even; round-half-up: 1 + ulp)
+ *   1 + 1.5 ulp  -> 1 + 2 ulp (tie, even; truncation: 1 + ulp)
+ *   -(1 + 0.75 ulp) -> -(1 + ulp)
+ * and a row holding f32 NaN 0x7f800001 gives NaN (truncation: +inf). */
+static void test_bf16_rounding_not_truncation(void) {
+    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
+        fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
+        am_compute_set_isa("scalar");
+        return;
+    }
+    const int saved = am_compute_bf16_act();
+    am_compute_set_bf16_act(1);
+    enum { N_IN = 33, N_TOK = 16, N_OUT = 1 };
+    const float ulp = 1.0f / 128;
+    static const float vals[4] = {1 + 0.75f * ulp, 1 + 0.5f * ulp, 1 + 1.5f * ulp, -(1 + 0.75f * ulp)};
+    static const double rne[4] = {1 + 1.0 / 128, 1, 1 + 2.0 / 128, -(1 + 1.0 / 128)};
+    uint16_t w[N_IN];
+    for (int i = 0; i < N_IN; i++) w[i] = am_f32_to_bf16(1.0f);
+    am_tensor wt = bf16_tensor((const uint8_t *)w, N_IN, N_OUT);
+    float x[N_TOK * N_IN], y[N_TOK * N_OUT];
+    for (int t = 0; t < N_TOK; t++)
+        for (int i = 0; i < N_IN; i++) x[t * N_IN + i] = vals[t % 4];
+    uint32_t nan_bits = 0x7f800001u;
+    memcpy(&x[5 * N_IN + 7], &nan_bits, 4); /* token 5: NaN */
+    am_matmul(NULL, &wt, x, N_TOK, y);
+    for (int t = 0; t < N_TOK; t++) {
+        if (t == 5) {
+            CHECKF(isnan(y[t]), "token with a NaN input gave %g (truncation makes 0x7f800001 +inf)", y[t]);
+            continue;
+        }
+        double want = N_IN * rne[t % 4];
+        CHECKF(y[t] == want, "token %d (x = 1%+.4f ulp): %.9g, round to nearest even gives %.9g", t,
+               (fabs(vals[t % 4]) - 1) / ulp, y[t], want);
+    }
+    am_compute_set_bf16_act(saved);
+}
+
+/* The prepared bytes: am_act_row_bytes / am_act_bytes size AM_ACT_BF16XT exactly (whole
+ * groups, odd n_in padded to a pair), and am_prep_bf16xt writes every byte of that and
+ * none past it: [g][p][i][h] = am_f32_to_bf16(x[16g + i][2p + h]), zero for missing
+ * tokens and the odd input. */
+static void test_bf16_prepared_bytes(void) {
+    CHECK(am_act_row_bytes(AM_ACT_BF16XT, 1) == 4);
+    CHECK(am_act_row_bytes(AM_ACT_BF16XT, 7) == 16);
+    CHECK(am_act_row_bytes(AM_ACT_BF16XT, 2048) == 4096);
+    CHECK(am_act_bytes(AM_ACT_BF16XT, 7, 17) == 2 * 16 * 4 * 4);
+    CHECK(am_act_bytes(AM_ACT_BF16XT, 2048, 512) == (size_t)512 * 2048 * 2);
+    CHECK(am_act_bytes(AM_ACT_BF16XT, 3, 16) == 16 * 2 * 4);
+    static const int64_t ins[] = {1, 7, 64, 129};
+    static const int toks[] = {1, 16, 17, 40};
+    for (size_t a = 0; a < AM_ARRAY_LEN_(ins); a++)
+        for (size_t b = 0; b < AM_ARRAY_LEN_(toks); b++) {
+            int64_t n_in = ins[a];
+            int n_tok = toks[b];
+            size_t bytes = am_act_bytes(AM_ACT_BF16XT, n_in, n_tok);
+            uint8_t *buf = malloc(bytes + 64);
+            memset(buf, 0xA5, bytes + 64);
+            float *x = malloc(sizeof(float) * n_in * n_tok);
+            for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = am_test_gauss();
+            am_prep_bf16xt(x, n_in, n_tok, 0, n_tok, buf);
+            const uint16_t *h = (const uint16_t *)buf;
+            int64_t np = (n_in + 1) / 2, bad = 0;
+            int ng = (n_tok + 15) / 16;
+            for (int g = 0; g < ng; g++)
+                for (int64_t p = 0; p < np; p++)
+                    for (int i = 0; i < 16; i++)
+                        for (int hh = 0; hh < 2; hh++) {
+                            int t = 16 * g + i;
+                            int64_t k = 2 * p + hh;
+                            uint16_t want = t < n_tok && k < n_in ? am_f32_to_bf16(x[t * n_in + k]) : 0;
+                            bad += h[((g * np + p) * 16 + i) * 2 + hh] != want;
+                        }
+            CHECKF(bad == 0, "n_in %lld n_tok %d: %lld wrong elements", (long long)n_in, n_tok, (long long)bad);
+            for (int i = 0; i < 64; i++) CHECKF(buf[bytes + i] == 0xA5, "n_in %lld n_tok %d: byte %zu past the end written", (long long)n_in, n_tok, bytes + i);
+            free(buf), free(x);
+        }
+}
+
+/* Bug: a token's result depends on where it sits: the one-group and two-group tiles (or a
+ * partial last group, or the second 128-token chunk) summing in other orders, or the
+ * activations of a group position rounded differently. Then a prompt's logits change with
+ * how the scheduler batched it. The same token alone in a 16-token call (position 0 and
+ * 9) and at position 37 of 50 and 140 of 150 (2 threads) must give the same bytes. */
+static void test_bf16_token_depends_on_batch(void) {
+    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
+        fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
+        am_compute_set_isa("scalar");
+        return;
+    }
+    const int saved = am_compute_bf16_act();
+    am_compute_set_bf16_act(1);
+    const int64_t n_in = 1101, n_out = 77;
+    uint8_t *wq = bf16_weights(n_in, n_out, 0.05f);
+    am_tensor w = bf16_tensor(wq, n_in, n_out);
+    am_pool *pool = am_pool_create(2);
+    const int n_max = 150;
+    float *x = malloc(sizeof(float) * n_in * n_max), *y = malloc(sizeof(float) * n_out * n_max);
+    float *v = malloc(sizeof(float) * n_in), *y0 = malloc(sizeof(float) * n_out);
+    for (int64_t i = 0; i < n_in; i++) v[i] = am_test_gauss();
+    static const int cases[][2] = {{16, 0}, {16, 9}, {50, 37}, {17, 16}, {150, 140}, {150, 3}};
+    for (size_t c = 0; c < AM_ARRAY_LEN_(cases); c++) {
+        int n_tok = cases[c][0], pos = cases[c][1];
+        for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = am_test_gauss();
+        memcpy(x + pos * n_in, v, sizeof(float) * n_in);
+        am_matmul(c % 2 ? pool : NULL, &w, x, n_tok, y);
+        if (c == 0)
+            memcpy(y0, y + pos * n_out, sizeof(float) * n_out);
+        else
+            CHECKF(memcmp(y0, y + pos * n_out, sizeof(float) * n_out) == 0,
+                   "the token at %d of %d differs from it at 0 of 16", pos, n_tok);
+    }
+    am_pool_free(pool);
+    free(wq), free(x), free(y), free(v), free(y0);
+    am_compute_set_bf16_act(saved);
+}
+
+/* The knob: off gives the f32 path's bytes (mm_xt), on differs from them (bf16 rounding). */
+static void test_bf16_knob(void) {
+    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
+        am_compute_set_isa("scalar");
+        return;
+    }
+    const int saved = am_compute_bf16_act();
+    const int64_t n_in = 256, n_out = 16;
+    const int n_tok = 32;
+    uint8_t *wq = bf16_weights(n_in, n_out, 0.05f);
+    am_tensor w = bf16_tensor(wq, n_in, n_out);
+    float *x = malloc(sizeof(float) * n_in * n_tok), *ya = malloc(sizeof(float) * n_out * n_tok),
+          *yb = malloc(sizeof(float) * n_out * n_tok);
+    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = am_test_gauss();
+    am_compute_set_bf16_act(0);
+    CHECK(am_compute_bf16_act() == 0);
+    am_matmul(NULL, &w, x, n_tok, ya);
+    am_compute_set_bf16_act(1);
+    CHECK(am_compute_bf16_act() == 1);
+    am_matmul(NULL, &w, x, n_tok, yb);
+    CHECK(memcmp(ya, yb, sizeof(float) * n_out * n_tok) != 0);
+    am_compute_set_bf16_act(saved);
+    free(wq), free(x), free(ya), free(yb);
+}
+
 static void test_isa_names(void) {
     CHECK(am_compute_set_isa("scalar") == 0);
     CHECK(strcmp(am_compute_isa(), "scalar") == 0);
@@ -318,5 +579,10 @@ int main(void) {
     AM_TEST_RUN(test_decode_tokens);
     AM_TEST_RUN(test_odd_lengths);
     AM_TEST_RUN(test_large);
+    AM_TEST_RUN(test_bf16_prepared_bytes);
+    AM_TEST_RUN(test_bf16_rounding_not_truncation);
+    AM_TEST_RUN(test_bf16_prefill_loses_no_edge);
+    AM_TEST_RUN(test_bf16_token_depends_on_batch);
+    AM_TEST_RUN(test_bf16_knob);
     AM_TEST_EXIT();
 }
