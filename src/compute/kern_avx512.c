@@ -9,9 +9,11 @@
  * step, weights widened to f32 once per step and used by every token of the
  * tile (F16 via vcvtph2ps, BF16 by a 16-bit shift), products accumulated in
  * f32 lanes with FMA and summed across lanes at the end. Activations stay
- * f32: exact against the scalar reference up to summation order. (BF16
- * vdpbf16ps would need bf16 activations and loses ~3 decimal digits per
- * product; the golden tests on bf16 models want 2e-3 relative logits.)
+ * f32: exact against the scalar reference up to summation order. BF16
+ * weights' prefill normally does not come here: with am_compute_bf16_act()
+ * (the default) it rounds activations to bf16 and uses vdpbf16ps
+ * (kern_bf16_avx512.c, ~2x faster, ~4e-3 relative logits); mmxt_bf16 below
+ * is its f32 path (AGENTMEM_BF16_ACT=0), decode always uses mm_bf16.
  */
 #include "compute/kern_avx512.h"
 
