@@ -243,7 +243,9 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
      * layout) and 16. Bugs it catches: a transpose lane swapped, the qs4
      * order or the block of a dword mismatched, the unsigned offset
      * correction missing, a tail key stored or a row written to the wrong
-     * st column. */
+     * st column. Planted once each and seen to fail: the reference's Q4_0
+     * nibbles swapped (1), the +128 correction dropped, one transpose
+     * shuffle taking the wrong lanes, qs4's middle quarters not swapped (2). */
     if (k->qk_int8 || ref == k) {
         static const am_type qtys[] = {AM_TYPE_Q8_0, AM_TYPE_Q4_0};
         static const int qhds[] = {64, 128, 256};

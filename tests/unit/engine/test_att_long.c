@@ -10,6 +10,12 @@
  * every KV type (F32, F16, Q8_0, Q4_0 and mixed K/V types) the only
  * difference is float summation order and the SIMD exp: the bound is
  * |out - ref| <= 2e-5 * (1 + max|v|) per element (measured worst: printed).
+ * Decode tokens over Q8_0 / Q4_0 keys score an int8 copy of the query
+ * (att_kern.h qk_rows_q8); for them the reference takes that copy's values
+ * (eng_att_quant_q), so the same bound holds, and what the int8 query moved
+ * the outputs by against the float query is printed (bugs it is for, each
+ * planted once: the +128 correction dropped, the Q4_0 query order or a
+ * transpose lane wrong).
  *
  * Shapes: a context of 1100 (not a multiple of the 32-slot block) plus a
  * ragged prefill chunk of 37 tokens (one tile: its first slot is past
