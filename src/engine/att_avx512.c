@@ -324,6 +324,160 @@ static void qk_rows_x(const float *q, int nr, int hd, const void *k, size_t rb, 
     }
 }
 
+/* ---- decode scores on integer units (qk_rows_q8) ------------------------ */
+
+/* 16 rows of 16 dwords transposed: r[p] becomes dword p of rows 0..15 (lane
+ * i = row i). Unpacks within 128-bit lanes, then a 4x4 transpose of the
+ * lanes: 64 shuffles. */
+static inline __attribute__((always_inline)) void tr16(__m512i r[16]) {
+    __m512i t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4g + j] lane L: rows 4g..4g+3, dword 4L + j */
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        r[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+        r[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+    }
+}
+
+/* 64 dims (blocks 2pc, 2pc+1) of a K row as 64 unsigned bytes for vpdpbusd:
+ * Q8_0 q + 128 (so dot = udot - 128 * sum(query block)); Q4_0 the nibbles
+ * 0..15 (dot = udot - 8 * sum), low nibbles of both blocks then high ones
+ * (the qs4 order). */
+static inline __attribute__((always_inline)) __m512i krow_u8(const char *p, am_type ty, int pc) {
+    if (ty == AM_TYPE_Q8_0) {
+        const am_block_q8_0 *b = (const am_block_q8_0 *)p + 2 * pc;
+        __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs)),
+                                       _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
+        return _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80));
+    }
+    const am_block_q4_0 *b = (const am_block_q4_0 *)p + 2 * pc;
+    __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs)),
+                                        _mm_loadu_si128((const __m128i *)b[1].qs), 1);
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(x, lo4)),
+                              _mm256_and_si256(_mm256_srli_epi16(x, 4), lo4), 1);
+}
+
+/* Stores 16 keys' scores of nr rows (s[r] lane i: key i) into st rows
+ * i < nk: rp == 4 and nr == 4 (the dense decode layout) by a 4 x 16
+ * transpose, otherwise one by one. */
+static inline void store_keys(float *st, int rp, int nr, int nk, const __m512 *s) {
+    if (rp == 4 && nr == 4) {
+        __m512 a = _mm512_unpacklo_ps(s[0], s[1]), b = _mm512_unpackhi_ps(s[0], s[1]);
+        __m512 c = _mm512_unpacklo_ps(s[2], s[3]), d = _mm512_unpackhi_ps(s[2], s[3]);
+        /* x[j] lane L: key 4L + j, rows 0..3 */
+        __m512 x0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
+        __m512 x1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
+        __m512 x2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(b), _mm512_castps_pd(d)));
+        __m512 x3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(b), _mm512_castps_pd(d)));
+        __m512 v0 = _mm512_shuffle_f32x4(x0, x1, 0x44), v1 = _mm512_shuffle_f32x4(x0, x1, 0xEE);
+        __m512 v2 = _mm512_shuffle_f32x4(x2, x3, 0x44), v3 = _mm512_shuffle_f32x4(x2, x3, 0xEE);
+        __m512 y[4] = {_mm512_shuffle_f32x4(v0, v2, 0x88), _mm512_shuffle_f32x4(v0, v2, 0xDD),
+                       _mm512_shuffle_f32x4(v1, v3, 0x88), _mm512_shuffle_f32x4(v1, v3, 0xDD)};
+        for (int g = 0; g < 4 && 4 * g < nk; g++) {
+            int left = nk - 4 * g;
+            __mmask16 m = left >= 4 ? 0xffff : (__mmask16)((1u << (4 * left)) - 1);
+            _mm512_mask_storeu_ps(st + 16 * g, m, y[g]);
+        }
+        return;
+    }
+    float t[16] __attribute__((aligned(64)));
+    for (int r = 0; r < nr; r++) {
+        _mm512_store_ps(t, s[r]);
+        for (int i = 0; i < nk; i++) st[(int64_t)i * rp + r] = t[i];
+    }
+}
+
+/* 16 keys at a time: each 64-dim piece of the 16 K rows is loaded as bytes
+ * and transposed once (lane = key, dword p = dims 4p..4p+3), then every
+ * row's query dwords are broadcast into vpdpbusd, one int32 accumulator per
+ * block; the block's dot is corrected for the unsigned offset, turned into
+ * float (exact: |dot| < 2^24) and fma'd with dk * dq in block order, as
+ * the scalar reference does. Keys past cnt repeat the last one (not
+ * stored). hd % 64 == 0, nr <= 8. */
+static inline __attribute__((always_inline)) void qkq(const eng_att_qq *qq, int nr, int hd, const char *k,
+                                                     size_t rb, am_type ty, int cnt, float *st, int rp) {
+    const int nb = hd / AM_QK;
+    const int8_t *qs = ty == AM_TYPE_Q8_0 ? qq->qs : qq->qs4;
+    const int off = ty == AM_TYPE_Q8_0 ? 128 : 8;
+    const size_t bb = ty == AM_TYPE_Q8_0 ? sizeof(am_block_q8_0) : sizeof(am_block_q4_0);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int i0 = 0; i0 < cnt; i0 += 16) {
+        const int nk = cnt - i0 < 16 ? cnt - i0 : 16;
+        const char *kb = k + (size_t)i0 * rb;
+        /* byte offsets of the 16 rows (the last one repeated past nk) */
+        const __m512i idx = _mm512_mullo_epi32(_mm512_min_epi32(lane, _mm512_set1_epi32(nk - 1)),
+                                               _mm512_set1_epi32((int)rb));
+        __m512 s[8];
+        for (int r = 0; r < nr; r++) s[r] = _mm512_setzero_ps();
+        for (int pc = 0; pc < hd / 64; pc++) {
+            __m512i t[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) t[i] = krow_u8(kb + (size_t)(i < nk ? i : nk - 1) * rb, ty, pc);
+            tr16(t);
+            /* the two blocks' f16 scales of the 16 keys (low half of the
+             * dword at each block's start) */
+            __m512 dk0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, kb + bb * (2 * pc), 1)));
+            __m512 dk1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, kb + bb * (2 * pc + 1), 1)));
+            for (int r = 0; r < nr; r++) {
+                const int32_t *qd = (const int32_t *)(qs + (int64_t)r * hd + 64 * pc);
+                __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+                if (ty == AM_TYPE_Q8_0) {
+#pragma GCC unroll 8
+                    for (int p = 0; p < 8; p++) {
+                        a0 = _mm512_dpbusd_epi32(a0, t[p], _mm512_set1_epi32(qd[p]));
+                        a1 = _mm512_dpbusd_epi32(a1, t[8 + p], _mm512_set1_epi32(qd[8 + p]));
+                    }
+                } else { /* dwords 0-3, 8-11 block 2pc; 4-7, 12-15 block 2pc+1 */
+#pragma GCC unroll 4
+                    for (int p = 0; p < 4; p++) {
+                        a0 = _mm512_dpbusd_epi32(a0, t[p], _mm512_set1_epi32(qd[p]));
+                        a1 = _mm512_dpbusd_epi32(a1, t[4 + p], _mm512_set1_epi32(qd[4 + p]));
+                        a0 = _mm512_dpbusd_epi32(a0, t[8 + p], _mm512_set1_epi32(qd[8 + p]));
+                        a1 = _mm512_dpbusd_epi32(a1, t[12 + p], _mm512_set1_epi32(qd[12 + p]));
+                    }
+                }
+                const int b = r * nb + 2 * pc;
+                a0 = _mm512_sub_epi32(a0, _mm512_set1_epi32(off * qq->sum[b]));
+                a1 = _mm512_sub_epi32(a1, _mm512_set1_epi32(off * qq->sum[b + 1]));
+                s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(dk0, _mm512_set1_ps(qq->d[b])), s[r]);
+                s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(dk1, _mm512_set1_ps(qq->d[b + 1])), s[r]);
+            }
+        }
+        store_keys(st + (int64_t)i0 * rp, rp, nr, nk, s);
+    }
+}
+
+static void qkq_q8_0(const eng_att_qq *qq, int nr, int hd, const char *k, size_t rb, int cnt, float *st, int rp) {
+    qkq(qq, nr, hd, k, rb, AM_TYPE_Q8_0, cnt, st, rp);
+}
+
+static void qkq_q4_0(const eng_att_qq *qq, int nr, int hd, const char *k, size_t rb, int cnt, float *st, int rp) {
+    qkq(qq, nr, hd, k, rb, AM_TYPE_Q4_0, cnt, st, rp);
+}
+
+static void qk_rows_q8(const eng_att_qq *qq, int nr, int hd, const void *k, size_t rb, am_type ty, int cnt,
+                       float *st, int rp) {
+    if (ty == AM_TYPE_Q8_0) qkq_q8_0(qq, nr, hd, k, rb, cnt, st, rp);
+    else qkq_q4_0(qq, nr, hd, k, rb, cnt, st, rp);
+}
+
 /* P.V for up to 4 rows x 4 chunks of 16 columns, register-blocked, V rows
  * decoded in registers: per key, its NC column chunks once for up to 4
  * rows' 4 x NC accumulators (float rows: plain loads). */
@@ -432,5 +586,7 @@ void eng_att_kern_avx512(eng_att_kern *k) {
     k->qk_rows_x = qk_rows_x;
     k->pv_x = pv_x;
     k->softmax_r4 = softmax_r4;
+    k->qk_rows_q8 = qk_rows_q8;
+    k->qk_int8 = 1;
     k->direct = 1;
 }

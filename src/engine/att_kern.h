@@ -4,7 +4,10 @@
  * att_avx2.c, AVX-512 in att_avx512.c). The level follows the compute
  * module's choice (am_compute_isa: CPUID, lowered by AGENTMEM_ISA), so SIMD
  * code is reached only after its CPUID check. Levels differ only in float
- * summation order and in exp() being a polynomial (|rel err| < 2e-7).
+ * summation order and in exp() being a polynomial (|rel err| < 2e-7),
+ * except qk_rows_q8, which scores an int8 copy of the query (eng_att_qq):
+ * |score - exact| <= sum over 32-blocks b of (d_b / 2) * sum_b |k| (the
+ * query's rounding error met by the key; bound tested in test_att_kern).
  */
 #ifndef AM_ATT_KERN_H
 #define AM_ATT_KERN_H
@@ -13,6 +16,20 @@
 #include <stdint.h>
 
 #include "compute/types.h"
+
+/* A decode unit's query rows quantized for integer K.Q over Q8_0 / Q4_0
+ * keys (eng_att_quant_q), nr rows of hd dims (hd % 32 == 0), nb = hd/32:
+ * for row r and 32-block b, d[r*nb + b] = amax/127 (float, not rounded to
+ * f16), qs[r*hd + c] = round-half-even(q / d) in [-127, 127] (0 where d is
+ * 0), sum[r*nb + b] = the sum of the block's 32 qs. qs4 holds the same
+ * values in the order two Q4_0 blocks' nibbles unpack, per 64 dims (blocks
+ * b, b+1): dims 0-15 of b, 0-15 of b+1, 16-31 of b, 16-31 of b+1 (filled
+ * only where hd % 64 == 0). */
+typedef struct eng_att_qq {
+    int8_t *qs, *qs4;
+    float *d;
+    int32_t *sum;
+} eng_att_qq;
 
 typedef struct eng_att_kern {
     /* dst[i] = f16 src[i] as float */
@@ -60,6 +77,18 @@ typedef struct eng_att_kern {
      * key range [l, u]: st dense [cnt][4] (rp = 4), mx, sum, corr [4]; 4
      * keys per 16-lane vector instead of 16 rows of which 4 are real. */
     void (*softmax_r4)(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr);
+    /* qk_rows_x for Q8_0 / Q4_0 K rows on integer units: st[i*rp + r] =
+     * sum over blocks b (in order) of fma(dot_b, dk_b * d[r][b], .) from 0,
+     * dot_b the exact int32 dot of the key's quants (Q4_0: nibble - 8)
+     * with qq's qs over block b, dk_b the key block's f16 scale. The SIMD
+     * version is bit-exact with the scalar one. Rows nr..rp of st are left
+     * as they are. Used by attention.c where qk_int8 is set and hd % 64 == 0
+     * (the AVX-512 kernel takes 64 dims = two blocks at a time). */
+    void (*qk_rows_q8)(const eng_att_qq *qq, int nr, int hd, const void *k, size_t row_bytes, am_type ty, int cnt,
+                       float *st, int rp);
+    /* whether decode scores Q8_0 / Q4_0 keys with qk_rows_q8 (the level
+     * has its own; AGENTMEM_ATT_INT8=0 clears it in eng_att_kern_get) */
+    int qk_int8;
     /* whether attention.c should use qk_rows_x / pv_x (the level has its
      * own; the scalar ones are a reference for tests, slower than decoding
      * a block once) */
@@ -73,6 +102,10 @@ typedef struct eng_att_kern {
 static inline int eng_att_direct_type(am_type ty) {
     return ty == AM_TYPE_F32 || ty == AM_TYPE_F16 || ty == AM_TYPE_Q8_0 || ty == AM_TYPE_Q4_0;
 }
+
+/* Fills qq (eng_att_qq) from nr rows of hd floats at q; plain C, once per
+ * decode unit, shared by every level. */
+void eng_att_quant_q(const float *q, int nr, int hd, const eng_att_qq *qq);
 
 void eng_att_kern_scalar(eng_att_kern *k);
 void eng_att_kern_avx2(eng_att_kern *k);

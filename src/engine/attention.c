@@ -21,6 +21,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compute/blocks.h"
@@ -152,6 +153,66 @@ static void sc_pv_x(float *acc, int nr, int hd, const float *st, int rp, const f
     }
 }
 
+void eng_att_quant_q(const float *q, int nr, int hd, const eng_att_qq *qq) {
+    const int nb = hd / AM_QK;
+    for (int r = 0; r < nr; r++)
+        for (int b = 0; b < nb; b++) {
+            const float *x = q + (int64_t)r * hd + b * AM_QK;
+            float amax = 0;
+            for (int c = 0; c < AM_QK; c++) amax = fabsf(x[c]) > amax ? fabsf(x[c]) : amax;
+            const float d = amax / 127, id = d > 0 ? 1 / d : 0;
+            int8_t *o = qq->qs + (int64_t)r * hd + b * AM_QK;
+            int32_t s = 0;
+            for (int c = 0; c < AM_QK; c++) {
+                float v = nearbyintf(x[c] * id);
+                o[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+                s += o[c];
+            }
+            qq->d[r * nb + b] = d;
+            qq->sum[r * nb + b] = s;
+        }
+    if (hd % 64) return;
+    /* per two blocks: the low halves of both, then the high halves */
+    for (int r = 0; r < nr; r++)
+        for (int c0 = 0; c0 < hd; c0 += 64) {
+            const int8_t *in = qq->qs + (int64_t)r * hd + c0;
+            int8_t *o = qq->qs4 + (int64_t)r * hd + c0;
+            memcpy(o, in, 16);
+            memcpy(o + 16, in + 32, 16);
+            memcpy(o + 32, in + 16, 16);
+            memcpy(o + 48, in + 48, 16);
+        }
+}
+
+/* Integer dot products per key block, combined by fmaf in block order:
+ * the SIMD levels produce these bits exactly. */
+static void sc_qk_rows_q8(const eng_att_qq *qq, int nr, int hd, const void *k, size_t rb, am_type ty, int cnt,
+                          float *st, int rp) {
+    const int nb = hd / AM_QK;
+    for (int i = 0; i < cnt; i++)
+        for (int r = 0; r < nr; r++) {
+            const int8_t *qs = qq->qs + (int64_t)r * hd;
+            float s = 0;
+            for (int b = 0; b < nb; b++) {
+                int32_t dot = 0;
+                uint16_t dh;
+                if (ty == AM_TYPE_Q8_0) {
+                    const am_block_q8_0 *kb = (const am_block_q8_0 *)((const char *)k + (size_t)i * rb) + b;
+                    for (int c = 0; c < AM_QK; c++) dot += kb->qs[c] * qs[b * AM_QK + c];
+                    dh = kb->d;
+                } else {
+                    const am_block_q4_0 *kb = (const am_block_q4_0 *)((const char *)k + (size_t)i * rb) + b;
+                    for (int c = 0; c < AM_QK / 2; c++)
+                        dot += ((kb->qs[c] & 0xF) - 8) * qs[b * AM_QK + c] +
+                               ((kb->qs[c] >> 4) - 8) * qs[b * AM_QK + c + AM_QK / 2];
+                    dh = kb->d;
+                }
+                s = fmaf((float)dot, f16_table[dh] * qq->d[r * nb + b], s);
+            }
+            st[(int64_t)i * rp + r] = s;
+        }
+}
+
 static void sc_softmax_r4(float *st, int cnt, int l, int u, float *mx, float *sum, float *corr) {
     const int32_t lo[4] = {l, l, l, l}, hi[4] = {u, u, u, u};
     sc_softmax_t(st, 4, cnt, lo, hi, mx, sum, corr);
@@ -184,6 +245,8 @@ void eng_att_kern_scalar(eng_att_kern *k) {
     k->qk_rows_x = sc_qk_rows_x;
     k->pv_x = sc_pv_x;
     k->softmax_r4 = sc_softmax_r4;
+    k->qk_rows_q8 = sc_qk_rows_q8;
+    k->qk_int8 = 0;
     k->direct = 0;
 }
 
@@ -198,6 +261,10 @@ static void kern_init(void) {
         eng_att_kern_avx2(&g_kern); /* the loops AVX-512 has no own version of */
         eng_att_kern_avx512(&g_kern);
     }
+    /* AGENTMEM_ATT_INT8=0: float scores for quantized keys too (exact
+     * comparisons, measurements) */
+    const char *s = getenv("AGENTMEM_ATT_INT8");
+    if (s && !strcmp(s, "0")) g_kern.qk_int8 = 0;
 }
 
 const eng_att_kern *eng_att_kern_get(void) {
@@ -232,19 +299,26 @@ typedef struct {
 
 static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* The scratch of one thread, in floats, each piece 64-byte aligned:
- * kbuf, vbuf [bt][hd]; qt [hd][rp]; st [bt][rp]; acc [rp][hd]; mx, sum,
- * corr, lo, hi [rp] (lo, hi as int32), rp = ENG_ATT_TILE*nrep rounded up
- * to 16. */
-size_t eng_att_scratch_floats(int hd, int nrep, int bt) {
-    size_t rp = up16((size_t)ENG_ATT_TILE * nrep);
-    return 2 * up16((size_t)bt * hd) + up16((size_t)hd * rp) + up16((size_t)bt * rp) + up16(rp * hd) + 5 * rp;
-}
-
 /* Above this many query rows per unit, scores go through qk_t (rows in
  * lanes); at or below (decode: nrep rows), qk_rows (keys folded into lanes)
  * does fewer operations. Measured with hd 64, nrep 4. */
 #define ENG_ATT_FEW_ROWS 8
+
+/* Floats of a unit's int8 query (eng_att_qq) for up to ENG_ATT_FEW_ROWS
+ * rows: qs, qs4 [rows][hd] int8, then d, sum [rows][hd/32]. */
+static size_t qq_floats(int hd) {
+    return up16((size_t)ENG_ATT_FEW_ROWS * hd * 2 / sizeof(float)) + 2 * up16((size_t)ENG_ATT_FEW_ROWS * (hd / AM_QK));
+}
+
+/* The scratch of one thread, in floats, each piece 64-byte aligned:
+ * kbuf, vbuf [bt][hd]; qt [hd][rp]; st [bt][rp]; acc [rp][hd]; mx, sum,
+ * corr, lo, hi [rp] (lo, hi as int32), rp = ENG_ATT_TILE*nrep rounded up
+ * to 16; then the int8 query (qq_floats). */
+size_t eng_att_scratch_floats(int hd, int nrep, int bt) {
+    size_t rp = up16((size_t)ENG_ATT_TILE * nrep);
+    return 2 * up16((size_t)bt * hd) + up16((size_t)hd * rp) + up16((size_t)bt * rp) + up16(rp * hd) + 5 * rp +
+           qq_floats(hd);
+}
 
 /* Asks for head h's K and V rows of the block holding `slot` while the
  * current block is computed: the rows of one head are a few KB inside a
@@ -292,6 +366,15 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
     float *corr = sum + rpmax;                         /* [rp] rescale for this block */
     int32_t *lo = (int32_t *)(corr + rpmax);           /* [rp] visible keys of the block */
     int32_t *hi = lo + rpmax;
+    /* the int8 query, made on the first Q8_0 / Q4_0 K block */
+    int8_t *qqs = (int8_t *)(hi + rpmax);
+    float *qqd = (float *)(hi + rpmax) + up16((size_t)ENG_ATT_FEW_ROWS * hd * 2 / sizeof(float));
+    const eng_att_qq qq = {.qs = qqs,
+                           .qs4 = qqs + (size_t)ENG_ATT_FEW_ROWS * hd,
+                           .d = qqd,
+                           .sum = (int32_t *)(qqd + up16((size_t)ENG_ATT_FEW_ROWS * (hd / AM_QK)))};
+    const bool q8ok = nr <= ENG_ATT_FEW_ROWS && kk->direct && kk->qk_int8 && hd % 64 == 0;
+    bool qq_ready = false;
 
     const int32_t seq = e->tok[t0].seq;
     int64_t lo_all = INT64_MAX, hi_all = 0;
@@ -352,7 +435,13 @@ static void att_unit(att_job *j, float *scratch, int t0, int nt, int h) {
         /* one decode token's 4 rows read in place: scores dense [cnt][4] */
         const bool r4 = dk && dv && nt == 1 && nr == 4;
         const int srp = r4 ? 4 : rp;
-        if (dk) kk->qk_rows_x(qt, nr, hd, krow, rk, tk, cnt, st, srp);
+        const bool ik = q8ok && (tk == AM_TYPE_Q8_0 || tk == AM_TYPE_Q4_0);
+        if (ik && !qq_ready) {
+            eng_att_quant_q(qt, nr, hd, &qq);
+            qq_ready = true;
+        }
+        if (ik) kk->qk_rows_q8(&qq, nr, hd, krow, rk, tk, cnt, st, srp);
+        else if (dk) kk->qk_rows_x(qt, nr, hd, krow, rk, tk, cnt, st, srp);
         else if (few) kk->qk_rows(qt, nr, hd, kbuf, cnt, st, rp);
         else kk->qk_t(qt, rp, hd, kbuf, cnt, st);
         if (cap > 0)

@@ -232,6 +232,96 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
                 free(acc2);
             }
     }
+    /* qk_rows_q8 (integer K.Q over Q8_0 / Q4_0 keys, an int8 query):
+     * (1) the scalar reference against exact scores of the dequantized
+     * keys and the float query: |diff| <= sum_b (d_b / 2) * sum_b |k| (the
+     * query rounding bound att_kern.h states) + float slack. Bug it catches:
+     * a wrong block scale, the Q4_0 -8 or nibble order, a query block summed
+     * against the wrong key block. (2) a level's own version bit-exact with
+     * the scalar one, on ragged key counts (1..47: tails inside the 16-key
+     * groups), 1..8 rows, hd 64 / 128 / 256, into rp 4 (the dense decode
+     * layout) and 16. Bugs it catches: a transpose lane swapped, the qs4
+     * order or the block of a dword mismatched, the unsigned offset
+     * correction missing, a tail key stored or a row written to the wrong
+     * st column. Planted once each and seen to fail: the reference's Q4_0
+     * nibbles swapped (1), the +128 correction dropped, one transpose
+     * shuffle taking the wrong lanes, qs4's middle quarters not swapped (2). */
+    if (k->qk_int8 || ref == k) {
+        static const am_type qtys[] = {AM_TYPE_Q8_0, AM_TYPE_Q4_0};
+        static const int qhds[] = {64, 128, 256};
+        static const int qcnts[] = {1, 4, 15, 16, 17, 32, 47};
+        double worst_rel = 0, sum_rel = 0;
+        long n_rel = 0;
+        for (size_t ti = 0; ti < AM_ARRAY_LEN(qtys); ti++)
+            for (size_t a = 0; a < AM_ARRAY_LEN(qhds); a++) {
+                const am_type ty = qtys[ti];
+                const int hd = qhds[a], nb = hd / AM_QK, maxc = 47;
+                const size_t rb = am_type_row_bytes(ty, hd);
+                unsigned char *rows = malloc(rb * maxc);
+                float *x = malloc((size_t)hd * 4), *q = malloc((size_t)8 * hd * 4), *dec = malloc((size_t)maxc * hd * 4);
+                float *st = malloc((size_t)maxc * 16 * 4), *st2 = malloc((size_t)maxc * 16 * 4);
+                int8_t *qs = malloc((size_t)2 * 8 * hd);
+                float *qd = malloc((size_t)8 * nb * 4);
+                int32_t *qsum = malloc((size_t)8 * nb * 4);
+                const eng_att_qq qq = {.qs = qs, .qs4 = qs + 8 * hd, .d = qd, .sum = qsum};
+                for (int i = 0; i < maxc; i++) {
+                    for (int c = 0; c < hd; c++) x[c] = frand(&seed) * 4 * (1 + (c % 7 == 0));
+                    am_quantize_row(ty, x, rows + i * rb, hd);
+                    am_dequant_row(ty, rows + i * rb, dec + (size_t)i * hd, hd);
+                }
+                for (int i = 0; i < 8 * hd; i++) q[i] = frand(&seed) * (i % 13 == 0 ? 3 : 1);
+                eng_att_quant_q(q, 8, hd, &qq);
+                /* (1) the reference against the float query */
+                ref->qk_rows_q8(&qq, 8, hd, rows, rb, ty, maxc, st, 16);
+                for (int i = 0; i < maxc; i++)
+                    for (int r = 0; r < 8; r++) {
+                        double exact = 0, bound = 0, nq = 0, nk = 0;
+                        for (int b = 0; b < nb; b++) {
+                            double l1 = 0;
+                            for (int c = b * AM_QK; c < (b + 1) * AM_QK; c++) {
+                                exact += (double)q[r * hd + c] * dec[(size_t)i * hd + c];
+                                l1 += fabs(dec[(size_t)i * hd + c]);
+                                nq += (double)q[r * hd + c] * q[r * hd + c];
+                                nk += (double)dec[(size_t)i * hd + c] * dec[(size_t)i * hd + c];
+                            }
+                            bound += qd[r * nb + b] / 2 * l1;
+                        }
+                        const double got = st[i * 16 + r], err = fabs(got - exact);
+                        CHECKF(err <= bound * (1 + 1e-5) + 1e-5 * sqrt(nq * nk),
+                               "qk_rows_q8 ref %s hd %d key %d row %d: %g vs exact %g (bound %g)", am_type_name(ty),
+                               hd, i, r, got, exact, bound);
+                        const double rel = err / sqrt(nq * nk);
+                        worst_rel = rel > worst_rel ? rel : worst_rel;
+                        sum_rel += rel;
+                        n_rel++;
+                    }
+                /* (2) the level against the reference, bit for bit */
+                if (k != ref)
+                    for (size_t b = 0; b < AM_ARRAY_LEN(qcnts); b++)
+                        for (int nq = 1; nq <= 8; nq++)
+                            for (int rp = 4; rp <= 16; rp += 12) {
+                                const int cnt = qcnts[b];
+                                if (nq > rp) continue;
+                                for (int i = 0; i < maxc * 16; i++) st[i] = st2[i] = -7.0f;
+                                k->qk_rows_q8(&qq, nq, hd, rows, rb, ty, cnt, st, rp);
+                                ref->qk_rows_q8(&qq, nq, hd, rows, rb, ty, cnt, st2, rp);
+                                for (int i = 0; i < maxc * 16; i++)
+                                    CHECKF(st[i] == st2[i], "%s qk_rows_q8 %s hd %d cnt %d nr %d rp %d [%d]: %g vs %g",
+                                           name, am_type_name(ty), hd, cnt, nq, rp, i, st[i], st2[i]);
+                            }
+                free(rows);
+                free(x);
+                free(q);
+                free(dec);
+                free(st);
+                free(st2);
+                free(qs);
+                free(qd);
+                free(qsum);
+            }
+        fprintf(stderr, "  %s int8 query scores: |err| / (|q| |k|) worst %.2e mean %.2e\n", name, worst_rel,
+                sum_rel / (double)n_rel);
+    }
     /* gated activations, over the range where they bend and far out */
     for (int act = 0; act < 2; act++) {
         int n = 1001;
@@ -292,6 +382,7 @@ static void check_level(const char *name, const eng_att_kern *k, const eng_att_k
 static void test_levels(void) {
     eng_att_kern ref, k;
     eng_att_kern_scalar(&ref);
+    check_level("scalar", &ref, &ref); /* the reference's own int8 bound */
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         k = ref;
@@ -301,7 +392,7 @@ static void test_levels(void) {
         fprintf(stderr, "  (no AVX2: skipped)\n");
     }
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl")) {
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
         k = ref;
         eng_att_kern_avx512(&k);
         check_level("avx512", &k, &ref);

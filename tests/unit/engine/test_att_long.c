@@ -10,6 +10,12 @@
  * every KV type (F32, F16, Q8_0, Q4_0 and mixed K/V types) the only
  * difference is float summation order and the SIMD exp: the bound is
  * |out - ref| <= 2e-5 * (1 + max|v|) per element (measured worst: printed).
+ * Decode tokens over Q8_0 / Q4_0 keys score an int8 copy of the query
+ * (att_kern.h qk_rows_q8); for them the reference takes that copy's values
+ * (eng_att_quant_q), so the same bound holds, and what the int8 query moved
+ * the outputs by against the float query is printed (bugs it is for, each
+ * planted once: the +128 correction dropped, the Q4_0 query order or a
+ * transpose lane wrong).
  *
  * Shapes: a context of 1100 (not a multiple of the 32-slot block) plus a
  * ragged prefill chunk of 37 tokens (one tile: its first slot is past
@@ -29,6 +35,7 @@
 #include <string.h>
 
 #include "compute/quant.h"
+#include "engine/att_kern.h"
 #include "engine/engine_impl.h"
 #include "test_util.h"
 
@@ -97,7 +104,14 @@ static void run(am_model *m, am_type tk, am_type tv, float cap) {
     float *kr = malloc((size_t)hd * sizeof(float)), *vr = malloc((size_t)hd * sizeof(float));
     /* scores of the longest visible range (either context is enough) */
     double *sc_ = malloc((size_t)(CTX + CHUNK + CTX_D + 1) * sizeof(double)), *o = malloc((size_t)hd * sizeof(double));
-    double worst = 0;
+    double worst = 0, worst8 = 0;
+    const eng_att_kern *kk = eng_att_kern_get();
+    float *qsc = malloc((size_t)hd * sizeof(float));
+    double *scf = malloc((size_t)(CTX + CHUNK + CTX_D + 1) * sizeof(double)), *of = malloc((size_t)hd * sizeof(double));
+    int8_t qqs[2 * 256];
+    float qqd[8];
+    int32_t qqsum[8];
+    const eng_att_qq qq = {.qs = qqs, .qs4 = qqs + 256, .d = qqd, .sum = qqsum};
     for (int layer = 0; layer < 2 && layer < hp->n_layer; layer++) {
         for (int i = 0; i < n * kvd; i++) {
             e->k[i] = frand(&seed) * 2;
@@ -114,23 +128,45 @@ static void run(am_model *m, am_type tk, am_type tv, float cap) {
                 int h = qh / nrep;
                 const float *q = e->q + ((size_t)t * hp->n_head + qh) * hd;
                 double mxs = -INFINITY, vmax = 0;
+                /* decode tokens over Q8_0 / Q4_0 keys score an int8 copy of
+                 * the scaled query (att_kern.h qk_rows_q8): the reference
+                 * takes that copy's values d_b * qs too, so only float order
+                 * is left between the two, and the float query's output is
+                 * kept to report what the int8 query changed */
+                const bool int8 = tk_->seq != sa && kk->qk_int8 && hd % 64 == 0 &&
+                                  (am_kv_block_type_k(e->kv, am_kv_seq_block(e->kv, tk_->seq, layer, lo)) ==
+                                       AM_TYPE_Q8_0 ||
+                                   am_kv_block_type_k(e->kv, am_kv_seq_block(e->kv, tk_->seq, layer, lo)) ==
+                                       AM_TYPE_Q4_0);
+                if (int8) {
+                    for (int c = 0; c < hd; c++) qsc[c] = q[c] * hp->query_scale;
+                    eng_att_quant_q(qsc, 1, hd, &qq);
+                    for (int c = 0; c < hd; c++) qsc[c] = (float)qq.qs[c] * qq.d[c / 32];
+                }
                 for (int64_t s = lo; s <= hi; s++) {
                     row(e, true, tk_->seq, layer, s, h, kr);
-                    double d = 0;
-                    for (int c = 0; c < hd; c++) d += (double)q[c] * kr[c];
-                    d *= hp->query_scale;
+                    double d = 0, df = 0;
+                    for (int c = 0; c < hd; c++) df += (double)q[c] * kr[c];
+                    df *= hp->query_scale;
+                    for (int c = 0; int8 && c < hd; c++) d += (double)qsc[c] * kr[c];
+                    if (!int8) d = df;
+                    if (cap > 0) df = cap * tanh(df / cap);
+                    scf[s - lo] = df;
                     if (cap > 0) d = cap * tanh(d / cap);
                     sc_[s - lo] = d;
                     mxs = d > mxs ? d : mxs;
                 }
-                double z = 0;
+                double z = 0, zf = 0;
                 memset(o, 0, (size_t)hd * sizeof(double));
+                memset(of, 0, (size_t)hd * sizeof(double));
                 for (int64_t s = lo; s <= hi; s++) {
-                    double w = exp(sc_[s - lo] - mxs);
+                    double w = exp(sc_[s - lo] - mxs), wf = exp(scf[s - lo] - mxs);
                     z += w;
+                    zf += wf;
                     row(e, false, tk_->seq, layer, s, h, vr);
                     for (int c = 0; c < hd; c++) {
                         o[c] += w * vr[c];
+                        of[c] += wf * vr[c];
                         vmax = fabs(vr[c]) > vmax ? fabs(vr[c]) : vmax;
                     }
                 }
@@ -138,6 +174,10 @@ static void run(am_model *m, am_type tk, am_type tv, float cap) {
                 for (int c = 0; c < hd; c++) {
                     double d = fabs(got[c] - o[c] / z) / (1 + vmax);
                     worst = d > worst ? d : worst;
+                    if (int8) {
+                        double f = fabs(o[c] / z - of[c] / zf) / (1 + vmax);
+                        worst8 = f > worst8 ? f : worst8;
+                    }
                     CHECKF(d <= 2e-5, "%s/%s cap %g layer %d token %d (slot %lld) head %d [%d]: %g vs %g",
                            am_type_name(tk), am_type_name(tv), cap, layer, t, (long long)tk_->slot, qh, c, got[c],
                            o[c] / z);
@@ -147,10 +187,15 @@ static void run(am_model *m, am_type tk, am_type tv, float cap) {
         }
     }
 done:
-    fprintf(stderr, "  K %-5s V %-5s cap %-3g: worst |out-ref|/(1+max|v|) %.2e\n", am_type_name(tk), am_type_name(tv),
-            cap, worst);
+    fprintf(stderr, "  K %-5s V %-5s cap %-3g: worst |out-ref|/(1+max|v|) %.2e", am_type_name(tk), am_type_name(tv), cap,
+            worst);
+    if (worst8 > 0) fprintf(stderr, "; the int8 query moved decode outputs by <= %.2e", worst8);
+    fprintf(stderr, "\n");
     free(kr);
     free(vr);
+    free(qsc);
+    free(scf);
+    free(of);
     free(sc_);
     free(o);
     am_engine_free(e);

@@ -5,6 +5,7 @@
  * engine loop (one sequence, token by token, greedy) gives for the same
  * prompt.
  */
+#include <stdlib.h>
 #include <time.h>
 
 #include "sched_test_util.h"
@@ -412,6 +413,14 @@ static void test_shared_prefix(void) {
 }
 
 int main(void) {
+    /* These tests compare greedy tokens of batched runs with each agent
+     * alone, exactly. Batching decides which tokens attention treats as
+     * decode units, and decode units score Q8_0/Q4_0 keys with an int8
+     * query (att_kern.h qk_rows_q8), which moves logits by more than float
+     * order (test_att_long bounds it): with it on, the q4_0 run of
+     * test_concurrent_equals_alone took a different token. Float scores
+     * everywhere keep the comparison exact. */
+    setenv("AGENTMEM_ATT_INT8", "0", 1);
     snprintf(g_dir, sizeof g_dir, "/tmp/am-sched-XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
     if (load("models/llama3-tiny/llama3-tiny-q8_0.gguf") < 0) return 1;
