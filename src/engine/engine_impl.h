@@ -24,7 +24,7 @@ typedef struct eng_tok {
 } eng_tok;
 
 /* The matmul weights of one layer (weights.c): the model's views or the engine's
- * packed copies. */
+ * packed (or, for F16/BF16, huge-page) copies. */
 typedef struct eng_lw {
     const am_tensor *wq, *wk, *wv, *wo, *gate, *up, *down;
 } eng_lw;
@@ -33,7 +33,7 @@ struct am_engine {
     const am_model *m;
     eng_lw *lw;             /* [n_layer] what the matmuls read */
     const am_tensor *output; /* the output matrix as the matmul reads it */
-    am_tensor *packed;      /* [n_packed] packed copies; their data is owned */
+    am_tensor *packed;      /* [n_packed] packed or copied weights; their data is owned */
     int n_packed;
     size_t packed_bytes;
     double pack_seconds;

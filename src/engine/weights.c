@@ -7,6 +7,11 @@
  * vocabulary-sized head that dominates batched decode): the copy serves the matmul,
  * the embedding view the row lookups, and after its pages are dropped only the rows
  * looked up come back from the file.
+ * F16 / BF16 matmul weights are copied as they are (same bytes, row layout) into
+ * memory on transparent huge pages: decode streams every weight once per token,
+ * and from the file's 4 KiB mmap pages it read ~36 GB/s where the same kernel on
+ * the huge-page copy reads ~42 GB/s (docs/BENCHMARKS.md). Quantized types get the
+ * same through their packed copies; other tensors stay as loaded.
  * AGENTMEM_REPACK=0 keeps every view as loaded (A/B measurements).
  */
 #include <stdlib.h>
@@ -16,11 +21,29 @@
 #include "compute/pack.h"
 #include "engine/engine_impl.h"
 
-/* The view to compute with for t: a packed copy when packing applies, else t. */
+/* True for a float matmul weight worth a huge-page copy (see the top). */
+static bool copy_wanted(const am_tensor *t) {
+    return t->layout == AM_LAYOUT_ROWS && (t->type == AM_TYPE_F16 || t->type == AM_TYPE_BF16);
+}
+
+/* dst = src with its bytes in a new huge-page buffer (am_aligned_free). */
+static void copy_huge(const am_tensor *src, am_tensor *dst) {
+    void *d = am_xmalloc_huge(src->nbytes);
+    memcpy(d, src->data, src->nbytes);
+    *dst = *src;
+    dst->data = d;
+}
+
+/* The view to compute with for t: a packed copy when packing applies, a huge-page
+ * copy for float weights, else t. */
 static const am_tensor *use(am_engine *e, const am_tensor *t, bool pack, am_err *err, int *rc) {
-    if (!pack || *rc || !t || !am_pack_supported(t)) return t;
+    if (!pack || *rc || !t) return t;
     am_tensor *dst = &e->packed[e->n_packed];
-    if (am_pack_tensor(e->pool, t, dst, err)) {
+    if (copy_wanted(t)) {
+        copy_huge(t, dst);
+    } else if (!am_pack_supported(t)) {
+        return t;
+    } else if (am_pack_tensor(e->pool, t, dst, err)) {
         *rc = -1;
         return t;
     }
@@ -54,7 +77,7 @@ int eng_weights_init(am_engine *e, am_err *err) {
     e->pack_seconds = am_time_now() - t0;
     if (rc) return -1;
     if (e->n_packed)
-        am_log_debug("engine: repacked %d weight tensors (%.1f MB) for the %s kernels in %.0f ms", e->n_packed,
+        am_log_debug("engine: repacked or copied %d weight tensors (%.1f MB) for the %s kernels in %.0f ms", e->n_packed,
                     (double)e->packed_bytes / 1e6, am_compute_isa(), e->pack_seconds * 1e3);
     return 0;
 }

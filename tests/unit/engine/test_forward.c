@@ -11,6 +11,8 @@
  * AVX512_BF16 (compute/matmul.h am_compute_set_bf16_act): the HF (bf16) forms
  * are checked with it off (f32 activations, 2e-3) and on (its own bound, 7e-3:
  * measured 1.7e-3..4.6e-3); the chunked/packed comparisons run with it off.
+ * The engine's own weight copies (packed Q4_0/Q8_0/Q6_K, huge-page F16/BF16;
+ * engine/weights.c) give the same logits, bit for bit, as AGENTMEM_REPACK=0.
  */
 #include <jansson.h>
 #include <math.h>
@@ -18,6 +20,8 @@
 #include <string.h>
 
 #include "compute/matmul.h"
+#include "compute/pack.h"
+#include "engine/engine_impl.h"
 #include "engine/forward.h"
 #include "test_util.h"
 
@@ -365,7 +369,62 @@ static void test_chunks_and_packing(void) {
     am_compute_set_bf16_act(saved);
 }
 
+/* bug: a weight copy the engine makes (engine/weights.c) differs from the file's
+ * tensor (short or offset copy, a tied output copied with the embedding's size,
+ * a layout flag that sends the rows to the wrong kernel), or F16/BF16 weights
+ * stop being copied. A second path through the data: the same model with
+ * AGENTMEM_REPACK=0 computes on the file's own views; the logits must match in
+ * every bit (the copies hold the same bytes for the same kernels; pack.h
+ * promises bit equality for the packed layout). */
+static void test_weight_copies(void) {
+    static const char *forms[] = {"", "f16", "q4_0", "q8_0", "q6_k"};
+    const char *saved = getenv("AGENTMEM_REPACK");
+    char *saved_copy = saved ? strdup(saved) : NULL;
+    for (size_t mi = 0; mi < AM_ARRAY_LEN(MODELS); mi++) {
+        json_t *g = load_golden(MODELS[mi]);
+        int n = 0;
+        int *ids = g ? json_ids(json_object_get(json_object_get(g, "long"), "input_ids"), &n) : NULL;
+        n = AM_MIN(n, 40);
+        for (size_t fi = 0; ids && fi < AM_ARRAY_LEN(forms); fi++) {
+            am_model *m = load_form(MODELS[mi], forms[fi]);
+            if (!m) continue;
+            unsetenv("AGENTMEM_REPACK");
+            am_engine *own = make_engine(m, 256);
+            setenv("AGENTMEM_REPACK", "0", 1);
+            am_engine *file = make_engine(m, 256);
+            if (own && file) {
+                if (am_pack_preferred())
+                    CHECKF(own->n_packed >= 7 * m->hp.n_layer, "%s %s: %d weight copies", MODELS[mi], forms[fi],
+                           own->n_packed);
+                CHECK(file->n_packed == 0);
+                const size_t nv = (size_t)m->hp.n_vocab;
+                static const struct { int tokens, chunk; } runs[] = {{0, 0}, {4, 1}}; /* prefill; decode */
+                for (size_t r = 0; r < AM_ARRAY_LEN(runs); r++) {
+                    const int rows = runs[r].tokens ? runs[r].tokens : n, chunk = runs[r].chunk ? runs[r].chunk : n;
+                    float *a = run_ids(own, ids, rows, 0, chunk), *b = run_ids(file, ids, rows, 0, chunk);
+                    CHECKF(memcmp(a, b, (size_t)rows * nv * sizeof(float)) == 0,
+                           "%s %s: logits with the engine's weight copies differ from the file's (chunks of %d)",
+                           MODELS[mi], *forms[fi] ? forms[fi] : "hf", chunk);
+                    free(a);
+                    free(b);
+                }
+            }
+            am_engine_free(own);
+            am_engine_free(file);
+            am_model_free(m);
+        }
+        free(ids);
+        json_decref(g);
+    }
+    if (saved_copy)
+        setenv("AGENTMEM_REPACK", saved_copy, 1);
+    else
+        unsetenv("AGENTMEM_REPACK");
+    free(saved_copy);
+}
+
 int main(void) {
+    AM_TEST_RUN(test_weight_copies);
     AM_TEST_RUN(test_goldens);
     AM_TEST_RUN(test_greedy);
     AM_TEST_RUN(test_chunks_and_packing);
