@@ -352,6 +352,15 @@ static am_tensor bf16_tensor(const uint8_t *w, int64_t n_in, int64_t n_out) {
                        .nbytes = sizeof(uint16_t) * n_in * n_out};
 }
 
+/* Selects the AVX-512 level and says whether it has the bf16-activation kernel
+ * (AVX512_BF16); without it prints the skip and goes back to scalar. */
+static bool bf16_kernel_selected(void) {
+    if (am_compute_set_isa("avx512") == 0 && am_kernels_get()->mm_bf16xt) return true;
+    fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
+    am_compute_set_isa("scalar");
+    return false;
+}
+
 /* Bugs: a ragged tile's store mask built from the full tile (rows past n_out written into
  * the next token's outputs, or past y's end), tokens of a partial last group dropped or
  * stored, an odd n_in's last input skipped (or its pair read with the next row's first
@@ -360,11 +369,7 @@ static am_tensor bf16_tensor(const uint8_t *w, int64_t n_in, int64_t n_out) {
  * |y - ref| <= 1e-5 * sum_i |w_i x_i| (f32 summation of <= 2049 exact products; observed
  * ~1e-7), y filled with NaN first, and a NaN guard after y must stay untouched. */
 static void test_bf16_prefill_loses_no_edge(void) {
-    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
-        fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
-        am_compute_set_isa("scalar");
-        return;
-    }
+    if (!bf16_kernel_selected()) return;
     static const int64_t outs[] = {1, 7, 9, 63, 65, 71};
     static const int toks[] = {16, 17, 31, 33, 50, 129};
     static const int64_t ins[] = {1, 3, 64, 301, 1025, 2049}; /* 1025, 2049: past one k-block */
@@ -425,11 +430,7 @@ static void test_bf16_prefill_loses_no_edge(void) {
  *   -(1 + 0.75 ulp) -> -(1 + ulp)
  * and a row holding f32 NaN 0x7f800001 gives NaN (truncation: +inf). */
 static void test_bf16_rounding_not_truncation(void) {
-    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
-        fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
-        am_compute_set_isa("scalar");
-        return;
-    }
+    if (!bf16_kernel_selected()) return;
     const int saved = am_compute_bf16_act();
     am_compute_set_bf16_act(1);
     enum { N_IN = 33, N_TOK = 16, N_OUT = 1 };
@@ -504,11 +505,7 @@ static void test_bf16_prepared_bytes(void) {
  * how the scheduler batched it. The same token alone in a 16-token call (position 0 and
  * 9) and at position 37 of 50 and 140 of 150 (2 threads) must give the same bytes. */
 static void test_bf16_token_depends_on_batch(void) {
-    if (am_compute_set_isa("avx512") != 0 || !am_kernels_get()->mm_bf16xt) {
-        fprintf(stderr, "  no avx512 bf16 kernel on this CPU, skipped\n");
-        am_compute_set_isa("scalar");
-        return;
-    }
+    if (!bf16_kernel_selected()) return;
     const int saved = am_compute_bf16_act();
     am_compute_set_bf16_act(1);
     const int64_t n_in = 1101, n_out = 77;
