@@ -616,6 +616,7 @@ int am_kvf_peek(const char *path, am_kvf_info *out, am_err *err) {
         kvf_state s;
         if (scan_file(path, &s, &fd, err)) return -1;
         out->n_tokens = s.n_tokens;
+        out->torn_bytes = s.file_size - s.valid_end;
         state_free(&s);
     }
     out->file_bytes = size;
@@ -626,6 +627,20 @@ fail:
     if (err && err->code == AM_E_INVALID) err->code = AM_E_BAD_FILE;
     close(fd);
     return -1;
+}
+
+int am_kvf_cut_torn_tail(const char *path, am_err *err) {
+    am_kvf_info info;
+    if (am_kvf_peek(path, &info, err)) return -1;
+    if (!info.torn_bytes) return 0;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)(info.file_bytes - info.torn_bytes)) || fsync(fd)) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return am_err_setc(err, AM_E_IO, "cache file %s: cutting its torn tail: %s", path, strerror(e));
+    }
+    close(fd);
+    return 0;
 }
 
 int am_kvf_verify(const char *path, am_err *err) {

@@ -130,9 +130,17 @@ typedef struct am_kvf_info {
     am_kvf_header h;
     int64_t n_tokens;
     uint64_t file_bytes;
+    uint64_t torn_bytes;       /* bytes past the last valid segment (a crash mid-append), else 0 */
     int64_t mtime;             /* seconds since the epoch */
 } am_kvf_info;
 int am_kvf_peek(const char *path, am_kvf_info *out, am_err *err);
+
+/* Cuts a torn append's tail off (ftruncate to file_bytes - torn_bytes of a
+ * fresh peek, then fsync), so that the file is one `am_kvf_verify` accepts.
+ * Only for a file no writer has open (start-up indexing, before the writer
+ * thread starts). Returns 0 (nothing to cut included) or -1 with err set
+ * (AM_E_IO; the file is left as it was or cut, both load the same state). */
+int am_kvf_cut_torn_tail(const char *path, am_err *err);
 
 /* Reads everything and checks every checksum (without a model to compare
  * with). 0 if the file is sound. */

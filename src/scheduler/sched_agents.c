@@ -314,6 +314,14 @@ void sched_index_dir(am_sched *s) {
             other++; /* misplaced (copied by hand): kept, never loaded here */
             continue;
         }
+        if (info.torn_bytes) { /* killed mid-append: the state before it loads; make the file whole */
+            if (am_kvf_cut_torn_tail(path, &err) == 0) {
+                am_log_info("cache file %s: cut a torn append of %llu bytes", path, (unsigned long long)info.torn_bytes);
+                info.file_bytes -= info.torn_bytes;
+            } else {
+                am_log_warn("%s", err.msg);
+            }
+        }
         char want[4096];
         if (am_kvf_path(s->mdir, info.h.owner, info.h.agent, want, sizeof want) < 0 || strcmp(want, path))
             continue;
