@@ -14,7 +14,6 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/base.h"
 #include "compute/kernels.h"
@@ -68,15 +67,6 @@ static void prep_xt(const mm_job *j, int t0, int t1) {
     }
 }
 
-/* x's bits rounded to bf16, to nearest even; NaN stays (quiet) NaN. am_f32_to_bf16's
- * bits, inline here because it runs once per activation of a prefill. */
-static inline uint32_t bf16_rne(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40;
-    return (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
-}
-
 void am_prep_bf16xt(const float *x, int64_t n_in, int n_tok, int t0, int t1, uint8_t *dst) {
     const int64_t np = (n_in + 1) / 2; /* pairs per token; an odd n_in's last one is (x, 0) */
     const size_t gstride = am_act_row_bytes(AM_ACT_BF16XT, n_in) * AM_XT_GROUP;
@@ -90,8 +80,8 @@ void am_prep_bf16xt(const float *x, int64_t n_in, int n_tok, int t0, int t1, uin
             }
             const float *src = x + (int64_t)(g0 + i) * n_in;
             for (int64_t p = 0; p < n_in / 2; p++)
-                d[p * AM_XT_GROUP + i] = bf16_rne(src[2 * p]) | bf16_rne(src[2 * p + 1]) << 16;
-            if (n_in & 1) d[(np - 1) * AM_XT_GROUP + i] = bf16_rne(src[n_in - 1]);
+                d[p * AM_XT_GROUP + i] = am_f32_to_bf16(src[2 * p]) | (uint32_t)am_f32_to_bf16(src[2 * p + 1]) << 16;
+            if (n_in & 1) d[(np - 1) * AM_XT_GROUP + i] = am_f32_to_bf16(src[n_in - 1]);
         }
     }
 }

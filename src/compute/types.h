@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum am_type {
     AM_TYPE_F32 = 0,
@@ -63,6 +64,14 @@ static inline int64_t am_tensor_nrows(const am_tensor *t) { return t->ne[1] * t-
 float am_f16_to_f32(uint16_t h);
 uint16_t am_f32_to_f16(float f);
 float am_bf16_to_f32(uint16_t h);
-uint16_t am_f32_to_bf16(float f);
+/* Inline: the bf16 prefill path (matmul.c am_prep_bf16xt) runs it once per activation.
+ * NaN stays a quiet NaN. */
+static inline uint16_t am_f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
 
 #endif
